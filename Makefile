@@ -1,0 +1,39 @@
+# The two commands: `make run` and `make test`. Everything else supports them.
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON := $(BIN)/python
+
+.PHONY: run test lint typecheck pytest bench browser-deps clean
+
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
+	@test -x $(PYTHON) || $$(scripts/find-python) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+run: $(VENV)/.installed
+	AUTOMMATE_DEBUG=$${AUTOMMATE_DEBUG:-1} $(BIN)/autommate setup
+	AUTOMMATE_DEBUG=$${AUTOMMATE_DEBUG:-1} $(BIN)/autommate serve --dev-mail
+
+browser-deps:
+	@test -x /usr/bin/chromium || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(VENV)/.installed
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed browser-deps
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(VENV)/.installed
+	$(PYTHON) -m bench
+
+clean:
+	rm -rf $(VENV) var/test* .pytest_cache .mypy_cache .ruff_cache

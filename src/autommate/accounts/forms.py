@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.contrib.auth.forms import AuthenticationForm
+
+from .models import Role, User
+
+
+class SignInForm(AuthenticationForm):
+    username = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=settings.PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    error_messages = {
+        "invalid_login": "The email or password is not correct, or the account is inactive.",
+        "inactive": "The email or password is not correct, or the account is inactive.",
+    }
+
+
+class UserForm(forms.ModelForm):
+    password = forms.CharField(
+        label="Password",
+        required=False,
+        strip=False,
+        max_length=settings.PASSWORD_MAX_LENGTH,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Optional. Without one, the user sets a first password through Forgot Password.",
+    )
+
+    class Meta:
+        model = User
+        fields = ["email", "full_name", "role", "is_active"]
+        widgets = {"role": forms.Select(choices=Role.choices)}
+
+    def __init__(self, *args: Any, with_password: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not with_password:
+            del self.fields["password"]
+
+    def validate_unique(self) -> None:
+        """Uniqueness is the service's rule (case-insensitive); do not check it twice."""
+
+
+class PasswordForm(forms.Form):
+    """A new password typed twice, checked against the whole policy."""
+
+    new_password1 = forms.CharField(
+        label="New password",
+        strip=False,
+        max_length=settings.PASSWORD_MAX_LENGTH + 1,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html,
+    )
+    new_password2 = forms.CharField(
+        label="Confirm new password",
+        strip=False,
+        max_length=settings.PASSWORD_MAX_LENGTH + 1,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_new_password2(self) -> str:
+        first = self.cleaned_data.get("new_password1")
+        second = self.cleaned_data["new_password2"]
+        if first and first != second:
+            raise forms.ValidationError("The two passwords do not match.", code="mismatch")
+        return second
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        password = cleaned.get("new_password2")
+        if password:
+            try:
+                password_validation.validate_password(password, self.user)
+            except forms.ValidationError as error:
+                self.add_error("new_password1", error)
+        return cleaned

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import unicodedata
+from typing import Any, ClassVar
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.db import models
+from django.utils import timezone
+
+
+def email_key(address: str) -> str:
+    """Return the form of an address used for lookups and uniqueness: NFKC, case folded.
+
+    Mail always goes to the address stored on the account, never to this key or to the
+    address as typed.
+    """
+    return unicodedata.normalize("NFKC", address.strip()).casefold()
+
+
+class Role(models.TextChoices):
+    ADMINISTRATOR = "admin", "Administrator"
+    USER = "user", "User"
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        return self.get(email_key=email_key(username or ""))
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        user = self.model(email=email.strip(), **extra)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra["role"] = Role.ADMINISTRATOR
+        return self.create_user(email, password, **extra)
+
+
+class User(AbstractBaseUser):
+    email = models.EmailField("Email", max_length=254)
+    email_key = models.CharField(max_length=254, unique=True, editable=False)
+    full_name = models.CharField("Full name", max_length=150, blank=True)
+    role = models.CharField("Role", max_length=10, choices=Role.choices, default=Role.USER)
+    is_active = models.BooleanField("Active", default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects: ClassVar[UserManager] = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
+
+    class Meta:
+        ordering = ["email_key"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email_key = email_key(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "email_key"}
+        super().save(*args, **kwargs)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.is_active and self.role == Role.ADMINISTRATOR
+
+    # Django's permission hooks, for code that asks them; the product has two roles only.
+    @property
+    def is_staff(self) -> bool:
+        return self.is_admin
+
+    @property
+    def is_superuser(self) -> bool:
+        return self.is_admin
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        return self.is_admin
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return self.is_admin
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email

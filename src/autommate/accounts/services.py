@@ -1,0 +1,132 @@
+"""Writes to accounts: every front door (pages, API, commands) calls these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from autommate.audit.models import Action
+from autommate.audit.services import audit_record
+
+from .models import Role, User, email_key
+
+
+def user_create(
+    *,
+    email: str,
+    full_name: str = "",
+    role: str = Role.USER,
+    is_active: bool = True,
+    password: str | None = None,
+    actor: User | None = None,
+    client_address: str | None = None,
+) -> User:
+    """Create a user; without a password the user sets one through Forgot Password."""
+    user = User(email=email.strip(), full_name=full_name.strip(), role=role, is_active=is_active)
+    _check_email_free(user)
+    if password:
+        password_validation.validate_password(password, user)
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.full_clean(exclude=["password", "email_key"])
+    with transaction.atomic():
+        user.save()
+        audit_record(
+            Action.USER_CREATED,
+            actor=actor,
+            client_address=client_address,
+            target=user.email,
+            role=user.role,
+            active=user.is_active,
+        )
+    return user
+
+
+def user_update(
+    *,
+    user: User,
+    actor: User | None = None,
+    client_address: str | None = None,
+    **changes: Any,
+) -> User:
+    """Change email, full name, role or active flag; record which fields changed."""
+    allowed = {"email", "full_name", "role", "is_active"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise ValueError(f"Cannot change {', '.join(sorted(unknown))}")
+    changed = [name for name, value in changes.items() if getattr(user, name) != value]
+    if not changed:
+        return user
+    if actor is not None and actor.pk == user.pk and (
+        changes.get("role", user.role) != Role.ADMINISTRATOR
+        or changes.get("is_active", True) is False
+    ):
+        raise ValidationError("You cannot remove your own administrator access.")
+    for name in changed:
+        setattr(user, name, changes[name].strip() if isinstance(changes[name], str) else changes[name])
+    if "email" in changed:
+        _check_email_free(user)
+    if "role" in changed or "is_active" in changed:
+        _check_an_administrator_remains(user)
+    user.full_clean(exclude=["password", "email_key"])
+    with transaction.atomic():
+        user.save(update_fields=changed)
+        audit_record(
+            Action.USER_DEACTIVATED if changed == ["is_active"] and not user.is_active
+            else Action.USER_CHANGED,
+            actor=actor,
+            client_address=client_address,
+            target=user.email,
+            fields=changed,
+        )
+    return user
+
+
+def user_deactivate(
+    *, user: User, actor: User | None = None, client_address: str | None = None
+) -> User:
+    return user_update(user=user, actor=actor, client_address=client_address, is_active=False)
+
+
+def password_set(
+    *,
+    user: User,
+    password: str,
+    actor: User | None = None,
+    client_address: str | None = None,
+    via: str = "",
+) -> None:
+    """Set a new password after checking the policy.
+
+    Changing the password changes the session hash, which ends every session of the account;
+    outstanding reset links stop working because they are bound to the account's state.
+    """
+    password_validation.validate_password(password, user)
+    user.set_password(password)
+    with transaction.atomic():
+        user.save(update_fields=["password"])
+        audit_record(
+            Action.PASSWORD_CHANGED,
+            actor=actor,
+            client_address=client_address,
+            target=user.email,
+            via=via,
+        )
+
+
+def _check_email_free(user: User) -> None:
+    taken = User.objects.filter(email_key=email_key(user.email)).exclude(pk=user.pk).exists()
+    if taken:
+        raise ValidationError({"email": "A user with this email address already exists."})
+
+
+def _check_an_administrator_remains(user: User) -> None:
+    others = (
+        User.objects.filter(role=Role.ADMINISTRATOR, is_active=True).exclude(pk=user.pk).exists()
+    )
+    if not others and not user.is_admin:
+        raise ValidationError("At least one active administrator must remain.")

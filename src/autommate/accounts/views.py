@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from autommate.client_address import client_address
+
+from . import services
+from .forms import SignInForm, UserForm
+from .models import User
+from .permissions import admin_required
+
+
+class SignInView(LoginView):
+    form_class = SignInForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.success(request, "You have been logged out.")
+    return redirect("login")
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/home.html")
+
+
+@admin_required
+def user_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:254]
+    users = User.objects.all()
+    if query:
+        users = users.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
+    page = Paginator(users, 50).get_page(request.GET.get("page"))
+    return render(request, "accounts/user_list.html", {"page": page, "query": query})
+
+
+@admin_required
+def user_add(request: HttpRequest) -> HttpResponse:
+    form = UserForm(request.POST or None, initial={"is_active": True})
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.user_create(
+                **form.cleaned_data, actor=request.user, client_address=client_address(request)
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"User {user.email} has been added.")
+            return redirect("user-list")
+    return render(request, "accounts/user_form.html", {"form": form, "title": "Add user"})
+
+
+@admin_required
+def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(User, pk=pk)
+    form = UserForm(request.POST or None, instance=User.objects.get(pk=pk), with_password=False)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.user_update(
+                user=user,
+                actor=request.user,
+                client_address=client_address(request),
+                **form.cleaned_data,
+            )
+        except ValidationError as error:
+            _add_errors(form, error)
+        else:
+            messages.success(request, f"User {user.email} has been saved.")
+            return redirect("user-list")
+    return render(
+        request,
+        "accounts/user_form.html",
+        {"form": form, "title": f"Edit {user.email}", "edited": user},
+    )
+
+
+@admin_required
+@require_POST
+def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(User, pk=pk)
+    try:
+        services.user_deactivate(
+            user=user, actor=request.user, client_address=client_address(request)
+        )
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"User {user.email} has been deactivated.")
+    return HttpResponseRedirect("/users/")
+
+
+def _add_errors(form: Any, error: ValidationError) -> None:
+    if hasattr(error, "error_dict"):
+        for field, errors in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error.messages)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Action(models.TextChoices):
+    SIGN_IN = "sign_in", "Signed in"
+    SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+    SIGN_IN_LOCKED = "sign_in_locked", "Sign-in locked"
+    SIGN_OUT = "sign_out", "Signed out"
+    USER_CREATED = "user_created", "User created"
+    USER_CHANGED = "user_changed", "User changed"
+    USER_DEACTIVATED = "user_deactivated", "User deactivated"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    MAIL_SETTINGS_CHANGED = "mail_settings_changed", "Mail settings changed"
+    TEST_MAIL_SENT = "test_mail_sent", "Test mail sent"
+    TEST_MAIL_CONFIRMED = "test_mail_confirmed", "Test mail delivery confirmed"
+    FORGOT_PASSWORD_SWITCHED = "forgot_password_switched", "Forgot Password switched"
+    RESET_REQUESTED = "reset_requested", "Reset requested"
+    RESET_MAIL_SENT = "reset_mail_sent", "Reset mail sent"
+    RESET_MAIL_FAILED = "reset_mail_failed", "Reset mail failed"
+    RESET_COMPLETED = "reset_completed", "Reset completed"
+    RESET_LINK_INVALID = "reset_link_invalid", "Invalid reset link used"
+    RATE_LIMITED = "rate_limited", "Rate limit hit"
+    API_TOKEN_CREATED = "api_token_created", "API token created"
+    API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, from where. Never a token, a password or a link."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=254, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    target = models.CharField(max_length=254, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.action} {self.actor_label}"

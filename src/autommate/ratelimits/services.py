@@ -1,0 +1,135 @@
+"""Count events against limits written as readable strings ("3/15m,10/d").
+
+A limit is checked and counted in one step, atomically, in a store every process shares: Redis
+(`REDIS_URL`) or the database. A per-process memory cache is never used, because N processes
+would then allow N times the limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import random
+import re
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import RateCounter
+
+logger = logging.getLogger(__name__)
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+
+
+@dataclass(frozen=True)
+class Rate:
+    count: int
+    period_seconds: int
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.period_seconds}s"
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    retry_after_seconds: int = 0
+
+
+class InvalidLimit(ValueError):
+    pass
+
+
+@cache
+def parse_limit(text: str) -> tuple[Rate, ...]:
+    """Return the rates of a limit string; an empty tuple means the limit is off."""
+    text = text.strip().lower()
+    if text == "off":
+        logger.warning("A rate limit is switched off; use this for benchmarks and tests only.")
+        return ()
+    rates = []
+    for part in text.split(","):
+        match = _RATE.match(part)
+        if not match:
+            raise InvalidLimit(
+                f"{part.strip()!r} is not a limit: write count/period, such as 3/15m or 10/d."
+            )
+        count, multiple, unit = int(match[1]), int(match[2] or 1), match[3]
+        if count < 1 or multiple < 1:
+            raise InvalidLimit(f"{part.strip()!r}: the count and the period must be at least 1.")
+        rates.append(Rate(count, multiple * _UNITS[unit]))
+    return tuple(rates)
+
+
+def hit(scope: str, key: str, limit: str) -> Decision:
+    """Count one event for `key` under `limit`; say whether it stays within every rate."""
+    rates = parse_limit(limit)
+    if not rates:
+        return Decision(allowed=True)
+    digest = hashlib.sha256(f"{settings.SECRET_KEY}:{key}".encode()).hexdigest()[:32]
+    now = time.time()
+    retry_after = 0
+    for rate in rates:
+        window = int(now // rate.period_seconds)
+        window_end = (window + 1) * rate.period_seconds
+        counter_key = f"rl:{scope}:{digest}:{rate.period_seconds}:{window}"
+        count = _increment(counter_key, expires_in=math.ceil(window_end - now) + 1)
+        if count > rate.count:
+            retry_after = max(retry_after, math.ceil(window_end - now))
+    return Decision(allowed=retry_after == 0, retry_after_seconds=retry_after)
+
+
+def reset(scope: str, key: str, limit: str) -> None:
+    """Forget the counts of `key` (for tests and for an administrator's unlock)."""
+    digest = hashlib.sha256(f"{settings.SECRET_KEY}:{key}".encode()).hexdigest()[:32]
+    prefix = f"rl:{scope}:{digest}:"
+    if settings.REDIS_URL:
+        client = _redis()
+        for name in client.scan_iter(match=prefix + "*"):
+            client.delete(name)
+    else:
+        RateCounter.objects.filter(key__startswith=prefix).delete()
+
+
+def _increment(key: str, *, expires_in: int) -> int:
+    if settings.REDIS_URL:
+        pipe = _redis().pipeline()
+        pipe.incr(key)
+        pipe.expire(key, expires_in, nx=True)
+        count, _ = pipe.execute()
+        return int(count)
+    return _increment_in_database(key, expires_in=expires_in)
+
+
+def _increment_in_database(key: str, *, expires_in: int) -> int:
+    expires_at = timezone.now() + timedelta(seconds=expires_in)
+    for _ in range(3):
+        with transaction.atomic():
+            updated = RateCounter.objects.filter(key=key).update(count=F("count") + 1)
+            if updated:
+                return RateCounter.objects.values_list("count", flat=True).get(key=key)
+            try:
+                with transaction.atomic():
+                    RateCounter.objects.create(key=key, count=1, expires_at=expires_at)
+            except IntegrityError:
+                continue  # Another process created it first: count on top of theirs.
+        if random.random() < 0.01:  # noqa: S311 - housekeeping, not security
+            RateCounter.objects.filter(expires_at__lt=timezone.now()).delete()
+        return 1
+    raise RuntimeError(f"Could not count rate-limit event for {key}")
+
+
+@cache
+def _redis():  # type: ignore[no-untyped-def]
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL)

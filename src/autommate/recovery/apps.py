@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class RecoveryConfig(AppConfig):
+    name = "autommate.recovery"
+    label = "recovery"
+    verbose_name = "Forgot Password"

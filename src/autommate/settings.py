@@ -1,0 +1,282 @@
+"""Settings for the Autom Mate account core, read once from the environment.
+
+Operators configure the process through the variables listed in the README; everything an
+administrator edits at run time (mail server, Forgot Password) lives in the database instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+VAR_DIR = Path(os.environ.get("AUTOMMATE_VAR_DIR", Path.cwd() / "var")).resolve()
+
+DEBUG = _env_bool("AUTOMMATE_DEBUG", False)
+
+BASE_URL = os.environ.get("AUTOMMATE_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+_base = urlsplit(BASE_URL)
+if _base.scheme not in {"http", "https"} or not _base.hostname:
+    raise ImproperlyConfigured(
+        f"AUTOMMATE_BASE_URL must be an http:// or https:// address, not {BASE_URL!r}."
+    )
+BASE_URL_IS_HTTPS = _base.scheme == "https"
+
+
+def _secret_key() -> str:
+    key = os.environ.get("AUTOMMATE_SECRET_KEY", "").strip()
+    if key:
+        return key
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "AUTOMMATE_SECRET_KEY is required when AUTOMMATE_DEBUG is off. "
+            "Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+
+
+def _encryption_keys() -> list[str]:
+    configured = [k.strip() for k in os.environ.get("AUTOMMATE_ENCRYPTION_KEYS", "").split(",")]
+    keys = [k for k in configured if k]
+    if keys:
+        return keys
+    # Development default: a Fernet key derived from the secret key, so a fresh checkout works
+    # without another variable. `autommate check --deploy` warns while it is in use.
+    digest = hashlib.sha256(b"autommate-encryption-key:" + SECRET_KEY.encode()).digest()
+    return [base64.urlsafe_b64encode(digest).decode()]
+
+
+ENCRYPTION_KEYS = _encryption_keys()
+ENCRYPTION_KEYS_DERIVED = not os.environ.get("AUTOMMATE_ENCRYPTION_KEYS", "").strip()
+
+_hosts = os.environ.get("AUTOMMATE_ALLOWED_HOSTS", "").strip()
+ALLOWED_HOSTS = [h.strip() for h in _hosts.split(",") if h.strip()] or [_base.hostname]
+if DEBUG and not _hosts:
+    ALLOWED_HOSTS += ["localhost", "127.0.0.1", "[::1]"]
+
+TRUSTED_PROXIES = _env_int("AUTOMMATE_TRUSTED_PROXIES", 0)
+PASSWORD_MIN_LENGTH = max(8, _env_int("AUTOMMATE_PASSWORD_MIN_LENGTH", 15))
+# Long enough for any passphrase or manager-generated password, short enough that hashing an
+# oversized field cannot be used to burn CPU.
+PASSWORD_MAX_LENGTH = 1024
+
+LIMIT_RESET_PER_ADDRESS = os.environ.get("AUTOMMATE_LIMIT_RESET_PER_ADDRESS", "3/15m,10/d")
+LIMIT_RESET_PER_CLIENT = os.environ.get("AUTOMMATE_LIMIT_RESET_PER_CLIENT", "20/h")
+LIMIT_RESET_LINK_FAILURES = os.environ.get("AUTOMMATE_LIMIT_RESET_LINK_FAILURES", "100/h")
+LIMIT_TEST_MAIL = os.environ.get("AUTOMMATE_LIMIT_TEST_MAIL", "10/m")
+MAIL_ALLOWED_DESTINATIONS = os.environ.get("AUTOMMATE_MAIL_ALLOWED_DESTINATIONS", "")
+
+# How long the whole test-mail conversation may take, in seconds.
+TEST_MAIL_TIMEOUT_SECONDS = 15
+# How long a delivery confirmation code stays valid.
+TEST_MAIL_CODE_LIFETIME_HOURS = 24
+# How long the delivery queue keeps retrying a temporarily failing message.
+DELIVERY_RETRY_HOURS = _env_int("AUTOMMATE_DELIVERY_RETRY_HOURS", 24)
+
+DEV_MAIL_HOST = "127.0.0.1"
+DEV_MAIL_PORT = _env_int("AUTOMMATE_DEV_MAIL_PORT", 1025)
+DEV_MAIL_DIR = VAR_DIR / "devmail"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks_db",
+    "autommate.accounts",
+    "autommate.mailserver",
+    "autommate.recovery",
+    "autommate.delivery",
+    "autommate.audit",
+    "autommate.ratelimits",
+    "autommate.devmail",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+]
+
+ROOT_URLCONF = "autommate.urls"
+WSGI_APPLICATION = "autommate.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [PACKAGE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "autommate.accounts.context.product",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'autommate.sqlite3'}"),
+        conn_max_age=60,
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets the web server read while the worker writes; IMMEDIATE takes the write lock
+        # at the start of a transaction so two writers queue instead of failing mid-way.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = str(VAR_DIR / "test.sqlite3")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = os.environ.get("REDIS_URL", "").strip()
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "autommate",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default", "mail"],
+    }
+}
+
+MAILERS = {
+    "default": {"BACKEND": "autommate.mailserver.backend.MailServerBackend"},
+}
+DEFAULT_FROM_EMAIL = "autommate@localhost"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["autommate.accounts.backends.EmailBackend"]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
+    {"NAME": "autommate.accounts.passwords.MaximumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("email", "full_name")},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = BASE_URL_IS_HTTPS
+CSRF_COOKIE_SECURE = BASE_URL_IS_HTTPS
+CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
+CSRF_FAILURE_VIEW = "autommate.errors.csrf_failure"
+SESSION_COOKIE_AGE = 60 * 60 * 12
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if BASE_URL_IS_HTTPS:
+    SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_SSL_REDIRECT = _env_bool("AUTOMMATE_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+
+# Requests larger than this are refused before a view runs (the largest legitimate form is the
+# mail server page with a CA certificate bundle).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+FILE_UPLOAD_MAX_MEMORY_SIZE = 512 * 1024
+
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+STATICFILES_DIRS = [PACKAGE_DIR / "static"]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "autommate": {"level": os.environ.get("AUTOMMATE_LOG_LEVEL", "INFO")},
+        "django.request": {"level": "ERROR"},
+    },
+}

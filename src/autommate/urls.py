@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.urls import include, path
+
+from autommate.accounts import views as accounts
+from autommate.audit import views as audit
+from autommate.delivery import views as delivery
+from autommate.mailserver import views as mailserver
+from autommate.recovery import views as recovery
+
+urlpatterns = [
+    path("", accounts.home, name="home"),
+    path("login/", accounts.SignInView.as_view(), name="login"),
+    path("logout/", accounts.sign_out, name="logout"),
+    path("users/", accounts.user_list, name="user-list"),
+    path("users/add/", accounts.user_add, name="user-add"),
+    path("users/<int:pk>/", accounts.user_edit, name="user-edit"),
+    path("users/<int:pk>/deactivate/", accounts.user_deactivate, name="user-deactivate"),
+    path("forgot-password/", recovery.forgot_password, name="forgot-password"),
+    path("reset-password/<str:token>/", recovery.reset_password_link, name="reset-password-link"),
+    path("reset-password/", recovery.reset_password, name="reset-password"),
+    path("settings/mail/", mailserver.mail_settings, name="mail-settings"),
+    path("settings/mail/test/", mailserver.test_mail, name="mail-test"),
+    path("settings/mail/confirm/", mailserver.confirm_delivery, name="mail-confirm"),
+    path(
+        "settings/mail/confirm/<str:token>/",
+        mailserver.confirm_delivery_link,
+        name="mail-confirm-link",
+    ),
+    path("settings/mail/log/", delivery.mail_log, name="mail-log"),
+    path("settings/forgot-password/", recovery.forgot_password_settings, name="recovery-settings"),
+    path("settings/audit/", audit.audit_log, name="audit-log"),
+    path("healthz", delivery.healthz, name="healthz"),
+    path("readyz", delivery.readyz, name="readyz"),
+]
+
+if settings.DEBUG:
+    urlpatterns += [path("dev/mail/", include("autommate.devmail.urls"))]
+
+handler400 = "autommate.errors.bad_request"
+handler403 = "autommate.errors.permission_denied"
+handler404 = "autommate.errors.page_not_found"
+handler500 = "autommate.errors.server_error"

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import pytest
+from django.test import Client
+
+from autommate.accounts.models import User
+from tests.conftest import ADMIN_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def test_login_page_has_email_password_and_button(client: Client) -> None:
+    response = client.get("/login/")
+    body = response.content.decode()
+    assert response.status_code == HTTPStatus.OK
+    assert ">Email</label>" in body
+    assert ">Password</label>" in body
+    assert ">Log in</button>" in body
+
+
+def test_admin_signs_in_with_email_in_any_case(client: Client, admin_user: User) -> None:
+    response = client.post("/login/", {"username": "ADMIN@Example.org", "password": ADMIN_PASSWORD})
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/"
+    assert client.get("/").status_code == HTTPStatus.OK
+
+
+def test_wrong_password_is_refused_with_a_message(client: Client, admin_user: User) -> None:
+    response = client.post("/login/", {"username": admin_user.email, "password": "wrong" * 4})
+    assert response.status_code == HTTPStatus.OK
+    assert "The email or password is not correct" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_inactive_user_cannot_sign_in(client: Client, admin_user: User) -> None:
+    admin_user.is_active = False
+    admin_user.save()
+    response = client.post("/login/", {"username": admin_user.email, "password": ADMIN_PASSWORD})
+    assert response.status_code == HTTPStatus.OK
+    assert "_auth_user_id" not in client.session
+
+
+def test_log_out_is_a_post_with_csrf(admin_user: User) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    assert client.get("/logout/").status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    assert client.post("/logout/").status_code == HTTPStatus.FORBIDDEN
+    page = client.get("/").content.decode()
+    assert ">Log out</button>" in page
+    assert "_auth_user_id" in client.session

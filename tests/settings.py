@@ -1,0 +1,18 @@
+"""Settings for the test suite: production settings, with test-only secrets and limits."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("AUTOMMATE_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
+os.environ.setdefault("AUTOMMATE_DEBUG", "0")
+os.environ.setdefault("AUTOMMATE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+
+from autommate.settings import *  # noqa: E402, F403
+from autommate.settings import DATABASES, VAR_DIR  # noqa: E402
+
+# Fast hashing keeps the suite quick; the production hasher is Django's default.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
