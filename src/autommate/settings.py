@@ -202,6 +202,8 @@ MAILERS = {
 DEFAULT_FROM_EMAIL = "autommate@localhost"
 
 AUTH_USER_MODEL = "accounts.User"
+# The email is unique through its normalised form (User.email_key), which the backend looks up.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTHENTICATION_BACKENDS = ["autommate.accounts.backends.EmailBackend"]
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
