@@ -49,3 +49,15 @@ class OutgoingMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.recipient} ({self.state})"
+
+
+class WorkerHeartbeat(models.Model):
+    """When each worker process last showed it was alive; /readyz reads it."""
+
+    worker_id = models.CharField(max_length=64, unique=True)
+    hostname = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"worker {self.worker_id} seen {self.last_seen_at:%H:%M:%S}"

@@ -88,6 +88,28 @@ def hit(scope: str, key: str, limit: str) -> Decision:
     return Decision(allowed=retry_after == 0, retry_after_seconds=retry_after)
 
 
+def peek(scope: str, key: str, limit: str) -> Decision:
+    """Say whether `key` is over `limit` now, without counting an event."""
+    rates = parse_limit(limit)
+    digest = hashlib.sha256(f"{settings.SECRET_KEY}:{key}".encode()).hexdigest()[:32]
+    now = time.time()
+    retry_after = 0
+    for rate in rates:
+        window = int(now // rate.period_seconds)
+        window_end = (window + 1) * rate.period_seconds
+        counter_key = f"rl:{scope}:{digest}:{rate.period_seconds}:{window}"
+        if _current(counter_key) >= rate.count:
+            retry_after = max(retry_after, math.ceil(window_end - now))
+    return Decision(allowed=retry_after == 0, retry_after_seconds=retry_after)
+
+
+def _current(key: str) -> int:
+    if settings.REDIS_URL:
+        value = _redis().get(key)
+        return int(value) if value else 0
+    return RateCounter.objects.filter(key=key).values_list("count", flat=True).first() or 0
+
+
 def reset(scope: str, key: str, limit: str) -> None:
     """Forget the counts of `key` (for tests and for an administrator's unlock)."""
     digest = hashlib.sha256(f"{settings.SECRET_KEY}:{key}".encode()).hexdigest()[:32]

@@ -7,3 +7,6 @@ class RecoveryConfig(AppConfig):
     name = "autommate.recovery"
     label = "recovery"
     verbose_name = "Forgot Password"
+
+    def ready(self) -> None:
+        from . import emails  # noqa: F401 - registers the composers of the account mails

@@ -1,14 +1,157 @@
 from __future__ import annotations
 
+from http import HTTPStatus
+
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from autommate.accounts.forms import PasswordForm
+from autommate.accounts.permissions import admin_required
+from autommate.client_address import client_address
+from autommate.mailserver.selectors import mail_server_get
+
+from . import services
+from .forms import ForgotPasswordForm, ForgotPasswordSettingsForm
+from .selectors import forgot_password_settings_get
+
+SESSION_TOKEN_KEY = "reset_password_token"
+SENT_MESSAGE = (
+    "A reset email has been sent to the address you entered, if it belongs to an account. "
+    "Check your inbox and follow the link in it."
+)
+CHANGED_MESSAGE = (
+    "Your password has been changed. Log in with your email address and the new password. "
+    "Every session of your account has been signed out and its API tokens revoked."
+)
 
 
+def _private(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "no-store"
+    response["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _rate_limited(request: HttpRequest, error: services.RateLimited) -> HttpResponse:
+    response = render(
+        request,
+        "recovery/rate_limited.html",
+        {"message": str(error)},
+        status=HTTPStatus.TOO_MANY_REQUESTS,
+    )
+    response["Retry-After"] = str(error.retry_after_seconds)
+    return _private(response)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
 def forgot_password(request: HttpRequest) -> HttpResponse:
-    raise NotImplementedError
+    if not forgot_password_settings_get().enabled:
+        return _private(render(request, "recovery/disabled.html", status=HTTPStatus.NOT_FOUND))
+    form = ForgotPasswordForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.reset_request(
+                address=form.cleaned_data["email"], client_address=client_address(request)
+            )
+        except services.ForgotPasswordDisabled:
+            return _private(render(request, "recovery/disabled.html", status=HTTPStatus.NOT_FOUND))
+        except services.RateLimited as error:
+            return _rate_limited(request, error)
+        messages.success(request, SENT_MESSAGE)
+        return _private(redirect("forgot-password"))
+    status = HTTPStatus.BAD_REQUEST if request.method == "POST" else HTTPStatus.OK
+    return _private(render(request, "recovery/forgot_password.html", {"form": form}, status=status))
 
 
-reset_password = forgot_password_settings = forgot_password
-
-
+@never_cache
+@require_http_methods(["GET", "HEAD"])
 def reset_password_link(request: HttpRequest, token: str) -> HttpResponse:
-    raise NotImplementedError
+    """Move the token from the link into the session and redirect to a URL without it.
+
+    Opening the link never uses it up: mail scanners open links too.
+    """
+    address = client_address(request)
+    limited = services.link_failures_throttled(client_address=address)
+    if limited:
+        return _rate_limited(request, limited)
+    if services.link_find(token) is None:
+        services.link_failure(client_address=address)
+        return _invalid(request)
+    request.session[SESSION_TOKEN_KEY] = token
+    return _private(redirect("reset-password"))
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def reset_password(request: HttpRequest) -> HttpResponse:
+    token = request.session.get(SESSION_TOKEN_KEY, "")
+    link = services.link_find(token)
+    if link is None:
+        return _invalid(request)
+    form = PasswordForm(link.user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.reset_complete(
+                token=token,
+                password=form.cleaned_data["new_password1"],
+                client_address=client_address(request),
+            )
+        except services.InvalidResetLink:
+            return _invalid(request)
+        request.session.flush()
+        messages.success(request, CHANGED_MESSAGE)
+        return _private(redirect("login"))
+    status = HTTPStatus.BAD_REQUEST if request.method == "POST" else HTTPStatus.OK
+    return _private(
+        render(
+            request,
+            "recovery/reset_password.html",
+            {"form": form, "email": link.user.email},
+            status=status,
+        )
+    )
+
+
+def _invalid(request: HttpRequest) -> HttpResponse:
+    request.session.pop(SESSION_TOKEN_KEY, None)
+    return _private(
+        render(
+            request,
+            "recovery/invalid_link.html",
+            {"message": services.InvalidResetLink.message},
+            status=HTTPStatus.NOT_FOUND,
+        )
+    )
+
+
+@admin_required
+def forgot_password_settings(request: HttpRequest) -> HttpResponse:
+    current = forgot_password_settings_get()
+    form = ForgotPasswordSettingsForm(request.POST or None, instance=current)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.forgot_password_configure(
+                enabled=form.cleaned_data["enabled"],
+                link_lifetime_minutes=form.cleaned_data["link_lifetime_minutes"],
+                actor=request.user,
+                client_address=client_address(request),
+            )
+        except services.MailNotVerified as error:
+            form.add_error("enabled", str(error))
+        else:
+            messages.success(request, "Forgot Password settings saved.")
+            return redirect("recovery-settings")
+    return render(
+        request,
+        "recovery/settings.html",
+        {
+            "form": form,
+            "mail_server": mail_server_get(),
+            "not_ready_reason": services.mail_not_ready_reason(),
+            "current": forgot_password_settings_get(),
+        },
+        status=HTTPStatus.BAD_REQUEST if form.errors else HTTPStatus.OK,
+    )

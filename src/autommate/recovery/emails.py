@@ -1,0 +1,55 @@
+"""The account mails of Forgot Password, composed by the worker at each delivery attempt."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.mail import EmailMultiAlternatives
+from django.utils import timezone
+
+from autommate.delivery.composers import DoNotSend, register
+from autommate.delivery.models import Kind, OutgoingMessage
+from autommate.delivery.rendering import render_email
+from autommate.mailserver.selectors import mail_server_get
+
+from . import services
+
+
+@register(Kind.RESET)
+def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
+    """Issue a fresh reset link and put it in the reset mail."""
+    user = message.user
+    if user is None or not user.is_active:
+        raise DoNotSend("The account is no longer active.")
+    if user.email != message.recipient:
+        raise DoNotSend("The account's email address changed after the request.")
+    requested_at = datetime.fromisoformat(message.context["requested_at"])
+    expires_at = services.reset_link_expires_at(requested_at)
+    if expires_at <= timezone.now():
+        raise DoNotSend("The reset link expired before the mail could be sent.")
+    token = services.link_issue(user=user, expires_at=expires_at)
+    lifetime = max(1, round((expires_at - timezone.now()).total_seconds() / 60))
+    return render_email(
+        "recovery/emails/reset_password",
+        {"user": user, "link": services.link_url(token), "lifetime_minutes": lifetime},
+        to=user.email,
+        mail_server=mail_server_get(),
+    )
+
+
+@register(Kind.PASSWORD_CHANGED)
+def compose_password_changed(message: OutgoingMessage) -> EmailMultiAlternatives:
+    """Tell the owner that the password changed, when and from where; no link, no secret."""
+    user = message.user
+    if user is None:
+        raise DoNotSend("The account no longer exists.")
+    return render_email(
+        "recovery/emails/password_changed",
+        {
+            "user": user,
+            "changed_at": datetime.fromisoformat(message.context["changed_at"]),
+            "client_address": message.context.get("client_address", ""),
+        },
+        to=message.recipient,
+        mail_server=mail_server_get(),
+    )
