@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 
 from autommate.accounts.models import User
+from autommate.audit.models import Action, AuditEvent
 from tests.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -50,3 +51,29 @@ def test_log_out_is_a_post_with_csrf(admin_user: User) -> None:
     page = client.get("/").content.decode()
     assert ">Log out</button>" in page
     assert "_auth_user_id" in client.session
+
+
+def test_failed_sign_ins_lock_the_account_without_revealing_it_exists(
+    client: Client, admin_user: User, settings
+) -> None:
+    settings.LIMIT_SIGN_IN_PER_ACCOUNT = "3/15m"
+    for address in (admin_user.email, "nobody@example.org"):
+        for _ in range(3):
+            client.post("/login/", {"username": address, "password": "wrong password here"})
+    known = client.post("/login/", {"username": admin_user.email, "password": ADMIN_PASSWORD})
+    unknown = client.post("/login/", {"username": "nobody@example.org", "password": "x" * 20})
+    assert "Too many failed sign-ins" in known.content.decode()
+    assert "Too many failed sign-ins" in unknown.content.decode()
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED).count() == 2
+
+
+def test_failed_sign_ins_lock_the_client_address(client: Client, admin_user: User, settings) -> None:
+    settings.LIMIT_SIGN_IN_PER_CLIENT = "2/15m"
+    client.post("/login/", {"username": "a@example.org", "password": "wrong password here"})
+    client.post("/login/", {"username": "b@example.org", "password": "wrong password here"})
+    locked = client.post("/login/", {"username": admin_user.email, "password": ADMIN_PASSWORD})
+    assert "Too many failed sign-ins" in locked.content.decode()
+    other_client = Client(REMOTE_ADDR="192.0.2.7")
+    other_client.post("/login/", {"username": admin_user.email, "password": ADMIN_PASSWORD})
+    assert "_auth_user_id" in other_client.session

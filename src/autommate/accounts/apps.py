@@ -7,3 +7,6 @@ class AccountsConfig(AppConfig):
     name = "autommate.accounts"
     label = "accounts"
     verbose_name = "Accounts"
+
+    def ready(self) -> None:
+        from . import signin  # noqa: F401 - connects the sign-in audit receiver

@@ -26,7 +26,30 @@ class SignInForm(AuthenticationForm):
     error_messages = {
         "invalid_login": "The email or password is not correct, or the account is inactive.",
         "inactive": "The email or password is not correct, or the account is inactive.",
+        "locked": "Too many failed sign-ins. Try again in %(minutes)d minutes, or use Forgot "
+        "Password if it is available.",
     }
+
+    def clean(self) -> dict[str, Any]:
+        from autommate.client_address import client_address
+
+        from .signin import sign_in_failed, sign_in_retry_after
+
+        email = str(self.cleaned_data.get("username") or "")
+        client = client_address(self.request) if self.request is not None else "0.0.0.0"
+        retry_after = sign_in_retry_after(email=email, client=client)
+        if retry_after:
+            raise forms.ValidationError(
+                self.error_messages["locked"],
+                code="locked",
+                params={"minutes": max(1, round(retry_after / 60))},
+            )
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            if email:
+                sign_in_failed(email=email, client=client)
+            raise
 
 
 class UserForm(forms.ModelForm):

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from autommate.accounts.models import User, email_key
 from autommate.accounts.services import password_set
+from autommate.accounts.signin import sign_in_unlock
 from autommate.audit.models import Action
 from autommate.audit.services import address_fingerprint, audit_record
 from autommate.delivery.models import Kind
@@ -200,6 +201,7 @@ def reset_complete(*, token: str, password: str, client_address: str) -> ResetDo
         link.save(update_fields=["used_at"])
         ResetLink.objects.filter(user=user, used_at=None, voided_at=None).update(voided_at=now)
         _revoke_api_tokens(user)
+        sign_in_unlock(user=user)
         audit_record(Action.RESET_COMPLETED, client_address=client_address, target=user.email)
         message_record(
             kind=Kind.PASSWORD_CHANGED,
