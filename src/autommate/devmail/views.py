@@ -1,0 +1,78 @@
+"""The development mail catcher's pages: what `autommate devmail` has received."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.csp import CSP
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.csp import csp_override
+from django.views.decorators.http import require_safe
+
+from . import store
+
+# A caught message is untrusted HTML: it runs in a sandbox with no scripts, forms, plugins or
+# network access, keeping only the inline styles that mail HTML relies on.
+MESSAGE_HTML_CSP: dict[str, Any] = {
+    "sandbox": True,
+    "default-src": [CSP.NONE],
+    "style-src": [CSP.UNSAFE_INLINE],
+    "img-src": ["data:"],
+    "form-action": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "frame-ancestors": [CSP.SELF],
+}
+
+
+def debug_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Answer 404 unless DEBUG is on, even if the routes were mounted by mistake."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.DEBUG:
+            raise Http404("The mail catcher pages exist only in debug mode.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+def _caught_or_404(message_id: str) -> store.CaughtMessage:
+    caught = store.get_message(message_id)
+    if caught is None:
+        raise Http404("No such message.")
+    return caught
+
+
+@debug_only
+@require_safe
+def message_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "devmail/message_list.html",
+        {
+            "caught": store.list_messages(),
+            "smtp_address": f"{settings.DEV_MAIL_HOST}:{settings.DEV_MAIL_PORT}",
+        },
+    )
+
+
+@debug_only
+@require_safe
+def message_detail(request: HttpRequest, message_id: str) -> HttpResponse:
+    return render(request, "devmail/message_detail.html", {"caught": _caught_or_404(message_id)})
+
+
+@debug_only
+@require_safe
+@xframe_options_sameorigin
+@csp_override(MESSAGE_HTML_CSP)
+def message_html(request: HttpRequest, message_id: str) -> HttpResponse:
+    html = _caught_or_404(message_id).html
+    if html is None:
+        raise Http404("This message has no HTML part.")
+    return HttpResponse(html, content_type="text/html; charset=utf-8")
