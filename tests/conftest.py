@@ -7,6 +7,8 @@ from django.test import Client
 
 from autommate.accounts.models import Role, User
 
+pytest_plugins = ["tests.smtp_server"]
+
 ADMIN_PASSWORD = "correct horse battery staple admin"
 USER_PASSWORD = "correct horse battery staple user"
 
@@ -72,10 +74,34 @@ def forgot_password_on(configured_mail_server):
 
 @pytest.fixture
 def run_worker():
-    """Run every background task that is due now, in this process, as a worker would."""
-    from autommate.delivery.worker import run_worker as run
+    """Run every background task that is due now, in this process, as a worker would.
 
-    def run_due() -> None:
-        run(batch=True, interval=0)
+    django-tasks-db's worker loop closes database connections between tasks, which would
+    close the test's transaction; this runs the same task runner without the loop.
+    """
+    from django_tasks_db.management.commands.db_worker import Worker
+    from django_tasks_db.models import DBTaskResult
+
+    worker = Worker(
+        queue_names=["*"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test-worker",
+        excluded_queue_names=[],
+    )
+
+    def run_due(limit: int = 1000) -> int:
+        ran = 0
+        while ran < limit:
+            task = DBTaskResult.objects.ready().order_by("enqueued_at").first()
+            if task is None:
+                return ran
+            task.claim(worker.worker_id)
+            worker.run_task(task)
+            ran += 1
+        raise AssertionError(f"More than {limit} tasks ran; is a task re-enqueueing itself?")
 
     return run_due

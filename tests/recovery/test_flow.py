@@ -165,7 +165,7 @@ def test_weak_and_mismatched_passwords_are_explained(
     short = client.post("/reset-password/", {"new_password1": "short", "new_password2": "short"})
     assert short.status_code == HTTPStatus.BAD_REQUEST
     assert "at least 15 characters" in short.content.decode()
-    common = "passwordpassword"
+    common = "yfdbufnjh10305070"  # on Django's list of common passwords
     body = client.post(
         "/reset-password/", {"new_password1": common, "new_password2": common}
     ).content.decode()

@@ -112,7 +112,7 @@ def mail_server_save(
     elif password:
         updated.password_encrypted = encrypt(plain_password)
     updated.updated_at = timezone.now()
-    updated.full_clean(exclude=["password_encrypted", "verified_fingerprint"])
+    updated.full_clean(exclude=["password_encrypted", "verified_fingerprint"], validate_unique=False)
     with transaction.atomic():
         updated.save()
         if changed:

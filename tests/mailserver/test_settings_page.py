@@ -1,0 +1,244 @@
+"""The mail server page: saving, the test mail, confirming delivery, and what it unlocks."""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from autommate.audit.models import Action, AuditEvent
+from autommate.mailserver.models import MailServerSettings
+from autommate.mailserver.secrets import decrypt
+from autommate.recovery.models import ForgotPasswordSettings
+
+pytestmark = pytest.mark.django_db
+
+CODE = re.compile(r"\b([A-Z2-9]{4}-[A-Z2-9]{4})\b")
+
+
+def form_data(server: Any = None, **overrides: Any) -> dict[str, Any]:
+    data = {
+        "host": server.host if server else "smtp.example.org",
+        "port": server.port if server else 587,
+        "protocol": "smtp",
+        "sender_name": "Autom Mate",
+        "sender_email": "noreply@example.org",
+    }
+    if server is None:
+        data["use_tls"] = "on"
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def code_from(message) -> str:
+    match = CODE.search(message.get_body(("plain",)).get_content())
+    assert match
+    return match.group(1)
+
+
+def test_page_has_the_documented_fields(admin_client: Client) -> None:
+    page = admin_client.get("/settings/mail/").content.decode()
+    for label in (
+        "Server name",
+        "Port",
+        "Protocol",
+        "Enable TLS",
+        "Sender name",
+        "Sender email",
+        "Use authentication",
+        "Username",
+        "Password",
+        "CA certificate",
+        "Test recipient",
+        "Confirmation code",
+    ):
+        assert f">{label}</label>" in page, label
+    for button in ("Save", "Send test mail", "Confirm delivery"):
+        assert f">{button}</button>" in page, button
+    assert "smtp.gmail.com" in page  # the presets
+
+
+def test_only_administrators_reach_the_mail_settings(client: Client, user_client: Client) -> None:
+    assert client.get("/settings/mail/").status_code == HTTPStatus.FOUND
+    assert user_client.get("/settings/mail/").status_code == HTTPStatus.FORBIDDEN
+    assert user_client.post("/settings/mail/", form_data()).status_code == HTTPStatus.FORBIDDEN
+    assert not MailServerSettings.objects.exists()
+
+
+def test_saving_stores_the_password_encrypted_and_never_shows_it(admin_client: Client) -> None:
+    response = admin_client.post(
+        "/settings/mail/",
+        form_data(use_auth="on", username="mailer", password="hunter2-very-secret"),
+    )
+    assert response.status_code == HTTPStatus.FOUND
+    saved = MailServerSettings.objects.get()
+    assert "hunter2" not in saved.password_encrypted
+    assert decrypt(saved.password_encrypted) == "hunter2-very-secret"
+    page = admin_client.get("/settings/mail/").content.decode()
+    assert "hunter2" not in page
+    assert "A password is saved" in page
+    event = AuditEvent.objects.get(action=Action.MAIL_SETTINGS_CHANGED)
+    assert "password" in event.detail["fields"] and "hunter2" not in str(event.detail)
+
+
+def test_empty_password_keeps_the_saved_one(admin_client: Client) -> None:
+    admin_client.post(
+        "/settings/mail/", form_data(use_auth="on", username="mailer", password="first-secret")
+    )
+    admin_client.post("/settings/mail/", form_data(use_auth="on", username="mailer", sender_name="Ops"))
+    saved = MailServerSettings.objects.get()
+    assert saved.sender_name == "Ops"
+    assert saved.password() == "first-secret"
+
+
+def test_changing_the_host_needs_the_password_again(admin_client: Client) -> None:
+    admin_client.post(
+        "/settings/mail/", form_data(use_auth="on", username="mailer", password="first-secret")
+    )
+    response = admin_client.post(
+        "/settings/mail/", form_data(host="evil.example.net", use_auth="on", username="mailer")
+    )
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "Enter the password again" in response.content.decode()
+    assert MailServerSettings.objects.get().host == "smtp.example.org"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"port": 0}, "Enter a port from 1 to 65535"),
+        ({"port": 70000}, "Enter a port from 1 to 65535"),
+        ({"port": "abc"}, "Enter a whole number"),
+        ({"host": "smtp://mail.example.org"}, "without smtp://"),
+        ({"host": "bad host"}, "without smtp://"),
+        ({"host": "a" * 300}, "at most 253 characters"),
+        ({"protocol": "smtps", "port": 465, "use_tls": "on"}, "SMTPS already encrypts"),
+        ({"protocol": "smtps", "port": 587, "use_tls": None}, "Port 587 expects SMTP"),
+        ({"protocol": "smtp", "port": 465}, "Port 465 expects SMTPS"),
+        ({"sender_email": "not an address"}, "Enter a valid email address"),
+        ({"sender_name": "Evil\r\nBcc: victim@example.org"}, "must be on one line"),
+        ({"use_auth": "on", "username": ""}, "Enter the username"),
+        ({"use_auth": "on", "username": "u"}, "Enter the password for the mail server"),
+        ({"ca_certificate": "not a certificate"}, "This is not a PEM certificate"),
+        ({"sender_name": "x" * 10_000}, "at most 100 characters"),
+    ],
+)
+def test_bad_settings_are_explained_and_change_nothing(
+    admin_client: Client, overrides: dict[str, Any], message: str
+) -> None:
+    response = admin_client.post("/settings/mail/", form_data(**overrides))
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert message in response.content.decode()
+    assert not MailServerSettings.objects.exists()
+
+
+def test_oversized_request_is_refused_cleanly(admin_client: Client) -> None:
+    response = admin_client.post("/settings/mail/", form_data(ca_certificate="A" * 10_000_000))
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "Traceback" not in response.content.decode()
+    assert not MailServerSettings.objects.exists()
+
+
+def test_missing_csrf_token_is_refused(admin_user) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(admin_user)
+    response = client.post("/settings/mail/", form_data())
+    assert response.status_code == HTTPStatus.FORBIDDEN
+    assert "Reload the page" in response.content.decode()
+    assert not MailServerSettings.objects.exists()
+
+
+def test_test_mail_then_confirmation_verifies_and_unlocks_forgot_password(
+    admin_client: Client, smtp_server
+) -> None:
+    admin_client.post("/settings/mail/", form_data(smtp_server))
+    refused = admin_client.post(
+        "/settings/forgot-password/", {"enabled": "on", "link_lifetime_minutes": 60}
+    )
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert "Confirm the delivery of a test mail" in refused.content.decode()
+    assert not ForgotPasswordSettings.objects.filter(enabled=True).exists()
+
+    result = admin_client.post(
+        "/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org")
+    ).content.decode()
+    for label in ("Resolve server name", "Connect", "Greeting", "Sender accepted",
+                  "Recipient accepted", "Message accepted"):
+        assert label in result
+    assert "waiting for you to confirm delivery" in result
+    (message,) = smtp_server.wait_for(1)
+    assert message["To"] == "ops@example.org"
+    assert message["From"] == "Autom Mate <noreply@example.org>"
+
+    wrong = admin_client.post("/settings/mail/confirm/", {"code": "AAAA-AAAA"})
+    assert "This code is not valid" in wrong.content.decode()
+    assert not MailServerSettings.objects.get().is_verified
+
+    confirmed = admin_client.post("/settings/mail/confirm/", {"code": code_from(message)}, follow=True)
+    assert "Delivery confirmed" in confirmed.content.decode()
+    assert MailServerSettings.objects.get().is_verified
+
+    enabled = admin_client.post(
+        "/settings/forgot-password/", {"enabled": "on", "link_lifetime_minutes": 30}
+    )
+    assert enabled.status_code == HTTPStatus.FOUND
+    assert ForgotPasswordSettings.objects.get().enabled
+
+    # Single use.
+    again = admin_client.post("/settings/mail/confirm/", {"code": code_from(message)})
+    assert "This code is not valid" in again.content.decode()
+
+
+def test_confirm_link_verifies_when_opened_by_an_administrator(
+    admin_client: Client, client: Client, smtp_server
+) -> None:
+    admin_client.post("/settings/mail/", form_data(smtp_server))
+    admin_client.post("/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org"))
+    body = smtp_server.wait_for(1)[0].get_body(("plain",)).get_content()
+    path = re.search(r"http://127\.0\.0\.1:8000(/settings/mail/confirm/[\w-]+/)", body).group(1)
+    assert client.get(path)["Location"].startswith("/login/")  # a mail scanner confirms nothing
+    assert not MailServerSettings.objects.get().is_verified
+    admin_client.get(path)
+    assert MailServerSettings.objects.get().is_verified
+
+
+def test_changing_saved_settings_marks_them_unverified(
+    admin_client: Client, smtp_server
+) -> None:
+    admin_client.post("/settings/mail/", form_data(smtp_server))
+    admin_client.post("/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org"))
+    admin_client.post("/settings/mail/confirm/", {"code": code_from(smtp_server.wait_for(1)[0])})
+    assert MailServerSettings.objects.get().is_verified
+    response = admin_client.post("/settings/mail/", form_data(smtp_server, port=smtp_server.port + 1), follow=True)
+    assert "not verified" in response.content.decode()
+    assert not MailServerSettings.objects.get().is_verified
+
+
+def test_code_for_unsaved_settings_does_not_verify_different_saved_ones(
+    admin_client: Client, smtp_server
+) -> None:
+    admin_client.post("/settings/mail/", form_data(smtp_server, sender_email="a@example.org"))
+    admin_client.post(
+        "/settings/mail/test/",
+        form_data(smtp_server, sender_email="b@example.org", test_recipient="ops@example.org"),
+    )
+    response = admin_client.post(
+        "/settings/mail/confirm/", {"code": code_from(smtp_server.wait_for(1)[0])}
+    )
+    assert "differ from the ones saved now" in response.content.decode()
+    assert not MailServerSettings.objects.get().is_verified
+
+
+def test_failed_test_mail_names_the_step_cause_and_fix(admin_client: Client, smtp_server) -> None:
+    port = smtp_server.port
+    smtp_server.stop()
+    response = admin_client.post(
+        "/settings/mail/test/", form_data(smtp_server, port=port, test_recipient="ops@example.org")
+    ).content.decode()
+    assert "Failed" in response and "Connect" in response
+    assert "Cause:" in response and "Fix:" in response
+    assert "Confirm delivery</button>" in response
+    assert not MailServerSettings.objects.filter(verified_fingerprint__gt="").exists()
