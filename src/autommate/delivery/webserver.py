@@ -12,11 +12,21 @@ import os
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from autommate.redaction import redact_access_atoms
 
 THREADS_PER_WORKER = 4
 # Long enough for any request of this application to finish, short enough that stopping the
 # service does not hang.
 GRACEFUL_TIMEOUT_SECONDS = 10
+
+
+class AccessLogger(Logger):
+    """gunicorn's logger, with reset and confirmation link tokens redacted from access lines."""
+
+    def atoms(self, resp: Any, req: Any, environ: Any, request_time: Any) -> dict[str, Any]:
+        return redact_access_atoms(dict(super().atoms(resp, req, environ, request_time)))
 
 
 class WebServer(BaseApplication):
@@ -29,6 +39,7 @@ class WebServer(BaseApplication):
             "worker_class": "gthread",
             "threads": THREADS_PER_WORKER,
             "accesslog": "-",
+            "logger_class": "autommate.delivery.webserver.AccessLogger",
             "errorlog": "-",
             "graceful_timeout": GRACEFUL_TIMEOUT_SECONDS,
             "proc_name": "autommate-web",
