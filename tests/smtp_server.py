@@ -1,0 +1,483 @@
+"""A real SMTP server for the test suite: aiosmtpd on 127.0.0.1, plain, STARTTLS or implicit TLS.
+
+Registered from tests/conftest.py. Fixtures:
+
+- ``test_ca`` (session): a private CA. It is a ``str`` holding the CA's PEM (so it can be pasted
+  into the CA certificate field as is), with ``.pem`` and ``.authority`` (the trustme.CA).
+- ``smtp_server_factory``: ``smtp_server_factory(mode="plain"|"starttls"|"tls", auth=False, ...)``
+  starts a server and returns an ``SMTPTestServer``; every server is stopped after the test.
+- ``smtp_server``: a plain server without authentication.
+- ``closed_port``: a port on 127.0.0.1 where nothing listens (bound, then closed).
+- ``silent_port``: a port on 127.0.0.1 that accepts connections and never says a word.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import email
+import email.message
+import email.policy
+import ipaddress
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+if TYPE_CHECKING:
+    from autommate.mailserver.connection import ServerConfig
+    from autommate.mailserver.models import MailServerSettings
+
+Mode = Literal["plain", "starttls", "tls"]
+CertKind = Literal["ca", "self-signed", "wrong-name"]
+
+HOST = "127.0.0.1"
+SERVER_NAMES = ("localhost", "127.0.0.1")
+WRONG_NAME = "mail.wrong-name.test"
+DEFAULT_USERNAME = "mailer"
+DEFAULT_PASSWORD = "s3cret-pass"
+_CONFIG_FIELDS = {
+    "host",
+    "port",
+    "protocol",
+    "use_tls",
+    "use_auth",
+    "username",
+    "password",
+    "ca_certificate",
+    "timeout_seconds",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Tests log in over plain connections on purpose; aiosmtpd warns about it on every connection,
+    # and about its own use of a deprecated attribute on every login.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:Requiring AUTH while not requiring TLS:UserWarning"
+    )
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+
+
+class LocalCA(str):
+    """The PEM of a private test CA, which also issues the test servers' certificates."""
+
+    authority: trustme.CA
+    _directory: Path
+    _contexts: dict[CertKind, ssl.SSLContext]
+
+    def __new__(cls, authority: trustme.CA, directory: Path) -> LocalCA:
+        self = super().__new__(cls, authority.cert_pem.bytes().decode())
+        self.authority = authority
+        self._directory = directory
+        self._contexts = {}
+        return self
+
+    @property
+    def pem(self) -> str:
+        return str(self)
+
+    def server_context(self, cert: CertKind = "ca") -> ssl.SSLContext:
+        """Return a server-side context presenting the chosen kind of certificate."""
+        if cert not in self._contexts:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            if cert == "ca":
+                self.authority.issue_cert(*SERVER_NAMES).configure_cert(context)
+            elif cert == "wrong-name":
+                self.authority.issue_cert(WRONG_NAME).configure_cert(context)
+            else:
+                certificate, key = _self_signed(self._directory)
+                context.load_cert_chain(certificate, key)
+            self._contexts[cert] = context
+        return self._contexts[cert]
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """Write a self-signed certificate for the server names and return its and its key's path."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.DNSName("localhost"),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    certificate_path = directory / "self-signed.pem"
+    key_path = directory / "self-signed.key"
+    certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return certificate_path, key_path
+
+
+class ReceivedMessage(email.message.EmailMessage):
+    """A message the test server accepted, parsed with email.policy.default, with its envelope."""
+
+    mail_from: str
+    rcpt_tos: list[str]
+    peer: str
+    login: str | None
+
+    def __init__(self, policy: Any = None) -> None:
+        super().__init__(policy=policy or email.policy.default)
+        self.mail_from = ""
+        self.rcpt_tos = []
+        self.peer = ""
+        self.login = None
+
+
+class SMTPTestServer:
+    """One aiosmtpd server on 127.0.0.1 and what it has seen."""
+
+    host = HOST
+
+    def __init__(
+        self,
+        *,
+        mode: Mode = "plain",
+        auth: bool = False,
+        username: str = DEFAULT_USERNAME,
+        password: str = DEFAULT_PASSWORD,
+        require_starttls: bool = False,
+        reject_senders: Collection[str] = (),
+        reject_recipients: Collection[str] = (),
+        temporary_failures: int = 0,
+        delay_seconds: float = 0.0,
+        cert: CertKind = "ca",
+        ca: LocalCA | None = None,
+    ) -> None:
+        if mode != "plain" and ca is None:
+            raise ValueError("A TLS test server needs the test CA.")
+        self.mode = mode
+        self.auth = auth
+        self.username = username
+        self.password = password
+        self.require_starttls = require_starttls
+        self.reject_senders = {address.lower() for address in reject_senders}
+        self.reject_recipients = {address.lower() for address in reject_recipients}
+        self.temporary_failures = temporary_failures
+        self.delay_seconds = delay_seconds
+        self.cert = cert
+        self.ca = ca
+        self.port = 0
+        # Every command verb received, in order, across connections ("EHLO", "AUTH", "MAIL"...).
+        self.commands: list[str] = []
+        # The username of every AUTH attempt, successful or not.
+        self.logins: list[str] = []
+        self.messages: list[ReceivedMessage] = []
+        self._condition = threading.Condition()
+        self._controller: _Controller | None = None
+
+    def __repr__(self) -> str:
+        return f"<SMTPTestServer {self.mode} {self.host}:{self.port}>"
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    def start(self) -> SMTPTestServer:
+        """Start listening, on the same port as before when restarted."""
+        if self._controller is None:
+            controller = _Controller(self)
+            controller.start()
+            self.port = controller.port
+            self._controller = controller
+        return self
+
+    def stop(self) -> None:
+        controller, self._controller = self._controller, None
+        if controller is not None:
+            controller.stop()
+
+    def config(self, **overrides: Any) -> ServerConfig:
+        """Return a ServerConfig that reaches this server (TLS trusted through the test CA)."""
+        from autommate.mailserver.connection import ServerConfig
+
+        values: dict[str, Any] = {
+            "host": "localhost",
+            "port": self.port,
+            "protocol": "smtps" if self.mode == "tls" else "smtp",
+            "use_tls": self.mode == "starttls",
+            "use_auth": self.auth,
+            "username": self.username if self.auth else "",
+            "password": self.password if self.auth else "",
+            "ca_certificate": self.ca.pem if self.ca is not None and self.mode != "plain" else "",
+            "timeout_seconds": 5.0,
+        }
+        values.update(overrides)
+        return ServerConfig(**values)
+
+    def save_settings(self, **overrides: Any) -> MailServerSettings:
+        """Save this server as the mail server (pk=1), password encrypted; needs the database."""
+        from autommate.mailserver.models import MailServerSettings
+        from autommate.mailserver.secrets import encrypt
+
+        config = self.config(**{k: v for k, v in overrides.items() if k in _CONFIG_FIELDS})
+        values: dict[str, Any] = {
+            "host": config.host,
+            "port": config.port,
+            "protocol": config.protocol,
+            "use_tls": config.use_tls,
+            "use_auth": config.use_auth,
+            "username": config.username,
+            "password_encrypted": encrypt(config.password) if config.password else "",
+            "ca_certificate": config.ca_certificate,
+            "timeout_seconds": int(config.timeout_seconds),
+            "sender_name": "Autom Mate",
+            "sender_email": "autommate@example.org",
+        }
+        values.update({k: v for k, v in overrides.items() if k not in _CONFIG_FIELDS})
+        saved, _ = MailServerSettings.objects.update_or_create(pk=1, defaults=values)
+        return saved
+
+    def wait_for(self, count: int = 1, timeout: float = 5.0) -> list[ReceivedMessage]:
+        """Return the accepted messages once there are at least count of them."""
+        with self._condition:
+            if not self._condition.wait_for(lambda: len(self.messages) >= count, timeout):
+                raise AssertionError(
+                    f"{self!r} received {len(self.messages)} message(s) within {timeout} s, "
+                    f"expected {count}."
+                )
+            return list(self.messages)
+
+    # Called from the server's event loop thread.
+
+    def _record_command(self, verb: str) -> None:
+        with self._condition:
+            self.commands.append(verb)
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        if not isinstance(data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = data.login.decode("utf-8", "replace")
+        with self._condition:
+            self.logins.append(login)
+        ok = login == self.username and data.password.decode("utf-8", "replace") == self.password
+        return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
+
+    def _take_temporary_failure(self) -> bool:
+        with self._condition:
+            if self.temporary_failures > 0:
+                self.temporary_failures -= 1
+                return True
+            return False
+
+    def _receive(self, session: Session, envelope: Envelope) -> None:
+        content = envelope.original_content or b""
+        message = cast(
+            ReceivedMessage,
+            email.message_from_bytes(content, _class=ReceivedMessage, policy=email.policy.default),
+        )
+        message.mail_from = envelope.mail_from or ""
+        message.rcpt_tos = list(envelope.rcpt_tos)
+        message.peer = str(session.peer)
+        message.login = session.auth_data if isinstance(session.auth_data, str) else None
+        with self._condition:
+            self.messages.append(message)
+            self._condition.notify_all()
+
+
+class _Handler:
+    def __init__(self, server: SMTPTestServer) -> None:
+        self.server = server
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
+    ) -> Any:
+        if address.lower() in self.server.reject_senders:
+            return "550 5.7.1 Sender address rejected: not allowed to send as this address"
+        return MISSING
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        options: list[str],
+    ) -> Any:
+        if address.lower() in self.server.reject_recipients:
+            return "550 5.1.1 Recipient address rejected: user unknown"
+        return MISSING
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.server.delay_seconds:
+            await asyncio.sleep(self.server.delay_seconds)
+        if self.server._take_temporary_failure():
+            return "451 4.3.0 Temporary failure, please try again later"
+        self.server._receive(session, envelope)
+        return "250 2.0.0 OK: queued"
+
+
+class _RecordingSMTP(SMTP):
+    """aiosmtpd's server protocol, noting every command verb before it is handled."""
+
+    def __init__(self, handler: Any, *, test_server: SMTPTestServer, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        for verb, method in list(self._smtp_methods.items()):
+            self._smtp_methods[verb] = self._recording(verb, method, test_server)
+
+    @staticmethod
+    def _recording(
+        verb: str, method: Callable[[str | None], Any], test_server: SMTPTestServer
+    ) -> Callable[[str | None], Any]:
+        async def record_then_handle(arg: str | None) -> None:
+            test_server._record_command(verb)
+            await method(arg)
+
+        return record_then_handle
+
+
+class _Controller(Controller):
+    def __init__(self, test_server: SMTPTestServer) -> None:
+        self.test_server = test_server
+        kwargs: dict[str, Any] = {
+            "server_hostname": "localhost",
+            "ready_timeout": 5.0,
+        }
+        mode = test_server.mode
+        if mode != "plain":
+            assert test_server.ca is not None
+            context = test_server.ca.server_context(test_server.cert)
+            if mode == "tls":
+                kwargs["ssl_context"] = context
+            else:
+                kwargs["tls_context"] = context
+                kwargs["require_starttls"] = test_server.require_starttls
+        if test_server.auth:
+            kwargs["authenticator"] = test_server._authenticate
+            kwargs["auth_required"] = True
+            # aiosmtpd counts only STARTTLS as TLS; implicit TLS and plain tests need AUTH anyway.
+            kwargs["auth_require_tls"] = mode == "starttls"
+        else:
+            kwargs["auth_require_tls"] = True
+        super().__init__(_Handler(test_server), hostname=HOST, port=test_server.port, **kwargs)
+
+    def factory(self) -> SMTP:
+        return _RecordingSMTP(self.handler, test_server=self.test_server, **self.SMTP_kwargs)
+
+    def _trigger_server(self) -> None:
+        # Port 0 lets the system choose a free port; readiness is checked on the one it chose.
+        server = cast(asyncio.Server, self.server)
+        self.port = server.sockets[0].getsockname()[1]
+        super()._trigger_server()  # type: ignore[no-untyped-call]
+
+
+class SMTPServerFactory(Protocol):
+    def __call__(
+        self,
+        mode: Mode = "plain",
+        *,
+        auth: bool = False,
+        username: str = DEFAULT_USERNAME,
+        password: str = DEFAULT_PASSWORD,
+        require_starttls: bool = False,
+        reject_senders: Collection[str] = (),
+        reject_recipients: Collection[str] = (),
+        temporary_failures: int = 0,
+        delay_seconds: float = 0.0,
+        cert: CertKind = "ca",
+    ) -> SMTPTestServer: ...
+
+
+@pytest.fixture(scope="session")
+def test_ca(tmp_path_factory: pytest.TempPathFactory) -> LocalCA:
+    return LocalCA(trustme.CA(), tmp_path_factory.mktemp("test-ca"))
+
+
+@pytest.fixture
+def smtp_server_factory(test_ca: LocalCA) -> Iterator[SMTPServerFactory]:
+    started: list[SMTPTestServer] = []
+
+    def start(
+        mode: Mode = "plain",
+        *,
+        auth: bool = False,
+        username: str = DEFAULT_USERNAME,
+        password: str = DEFAULT_PASSWORD,
+        require_starttls: bool = False,
+        reject_senders: Collection[str] = (),
+        reject_recipients: Collection[str] = (),
+        temporary_failures: int = 0,
+        delay_seconds: float = 0.0,
+        cert: CertKind = "ca",
+    ) -> SMTPTestServer:
+        server = SMTPTestServer(
+            mode=mode,
+            auth=auth,
+            username=username,
+            password=password,
+            require_starttls=require_starttls,
+            reject_senders=reject_senders,
+            reject_recipients=reject_recipients,
+            temporary_failures=temporary_failures,
+            delay_seconds=delay_seconds,
+            cert=cert,
+            ca=test_ca,
+        )
+        started.append(server)
+        return server.start()
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def smtp_server(smtp_server_factory: SMTPServerFactory) -> SMTPTestServer:
+    return smtp_server_factory()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    # A listening socket that is never accepted from: the system completes the TCP handshake,
+    # and the client then waits for a greeting that never comes.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        sock.listen(8)
+        yield sock.getsockname()[1]
