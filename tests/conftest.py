@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from django.test import Client
 
@@ -14,10 +12,9 @@ USER_PASSWORD = "correct horse battery staple user"
 
 
 @pytest.fixture(autouse=True)
-def _real_mailers(settings) -> Iterator[None]:
+def _real_mailers(settings) -> None:
     """Django's test setup swaps every mailer for locmem; the product sends through its own."""
     settings.MAILERS = {"default": {"BACKEND": "autommate.mailserver.backend.MailServerBackend"}}
-    yield
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ os.environ.setdefault("AUTOMMATE_SECRET_KEY", "test-secret-key-not-for-productio
 os.environ.setdefault("AUTOMMATE_DEBUG", "0")
 os.environ.setdefault("AUTOMMATE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 
-from autommate.settings import *  # noqa: E402, F403
-from autommate.settings import DATABASES, VAR_DIR  # noqa: E402
+from autommate.settings import *  # noqa: F403
+from autommate.settings import DATABASES, VAR_DIR
 
 # Fast hashing keeps the suite quick; the production hasher is Django's default.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -31,13 +31,22 @@ def test_other_paths_are_left_alone() -> None:
 
 def test_log_records_and_access_lines_are_redacted() -> None:
     record = logging.LogRecord(
-        "django.request", logging.WARNING, __file__, 1, "Not Found: %s",
-        (f"/reset-password/{TOKEN}/",), None,
+        "django.request",
+        logging.WARNING,
+        __file__,
+        1,
+        "Not Found: %s",
+        (f"/reset-password/{TOKEN}/",),
+        None,
     )
     RedactSecretsFilter().filter(record)
     assert TOKEN not in record.getMessage()
     atoms = redact_access_atoms(
-        {"r": f"GET /reset-password/{TOKEN}/ HTTP/1.1", "{referer}i": f"http://x/reset-password/{TOKEN}/", "s": 302}
+        {
+            "r": f"GET /reset-password/{TOKEN}/ HTTP/1.1",
+            "{referer}i": f"http://x/reset-password/{TOKEN}/",
+            "s": 302,
+        }
     )
     assert TOKEN not in str(atoms)
     assert atoms["s"] == 302

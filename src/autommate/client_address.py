@@ -15,7 +15,7 @@ def client_address(request: HttpRequest) -> str:
     is the client (each trusted proxy appends the address it saw); entries further left were
     written by the client and are ignored.
     """
-    remote = request.META.get("REMOTE_ADDR", "") or "0.0.0.0"
+    remote = request.META.get("REMOTE_ADDR", "") or "0.0.0.0"  # noqa: S104 - unknown client, not a bind
     proxies = settings.TRUSTED_PROXIES
     if proxies <= 0:
         return remote

@@ -13,9 +13,7 @@ def _render(request: HttpRequest, status: HTTPStatus, title: str, message: str) 
         code = status.phrase.lower().replace(" ", "_")
         return JsonResponse({"code": code, "message": message}, status=status)
     try:
-        body = render_to_string(
-            "error.html", {"title": title, "message": message}, request=request
-        )
+        body = render_to_string("error.html", {"title": title, "message": message}, request=request)
     except Exception:  # The layout itself may be what failed; fall back to bare text.
         body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{message}</p>"
     return HttpResponse(body, status=status)

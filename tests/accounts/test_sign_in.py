@@ -68,7 +68,9 @@ def test_failed_sign_ins_lock_the_account_without_revealing_it_exists(
     assert AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED).count() == 2
 
 
-def test_failed_sign_ins_lock_the_client_address(client: Client, admin_user: User, settings) -> None:
+def test_failed_sign_ins_lock_the_client_address(
+    client: Client, admin_user: User, settings
+) -> None:
     settings.LIMIT_SIGN_IN_PER_CLIENT = "2/15m"
     client.post("/login/", {"username": "a@example.org", "password": "wrong password here"})
     client.post("/login/", {"username": "b@example.org", "password": "wrong password here"})

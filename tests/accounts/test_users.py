@@ -38,7 +38,9 @@ def test_admin_adds_a_user_with_the_documented_fields(admin_client: Client) -> N
     )
     assert response.status_code == HTTPStatus.FOUND
     user = User.objects.get(email="new@example.org")
-    assert user.full_name == "New Person" and user.is_active and user.check_password(STRONG)
+    assert user.full_name == "New Person"
+    assert user.is_active
+    assert user.check_password(STRONG)
     assert AuditEvent.objects.filter(action=Action.USER_CREATED, target=user.email).exists()
     assert "new@example.org" in admin_client.get("/users/").content.decode()
 
@@ -78,24 +80,31 @@ def test_bad_input_is_explained_and_changes_nothing(
     assert User.objects.count() == 1
 
 
-def test_admin_edits_and_deactivates_a_user(
-    admin_client: Client, regular_user: User
-) -> None:
+def test_admin_edits_and_deactivates_a_user(admin_client: Client, regular_user: User) -> None:
     response = admin_client.post(
         f"/users/{regular_user.pk}/",
-        {"email": regular_user.email, "full_name": "Mike Renamed", "role": Role.USER, "is_active": "on"},
+        {
+            "email": regular_user.email,
+            "full_name": "Mike Renamed",
+            "role": Role.USER,
+            "is_active": "on",
+        },
     )
     assert response.status_code == HTTPStatus.FOUND
     regular_user.refresh_from_db()
     assert regular_user.full_name == "Mike Renamed"
 
-    assert admin_client.post(f"/users/{regular_user.pk}/deactivate/").status_code == HTTPStatus.FOUND
+    assert (
+        admin_client.post(f"/users/{regular_user.pk}/deactivate/").status_code == HTTPStatus.FOUND
+    )
     regular_user.refresh_from_db()
     assert not regular_user.is_active
     assert AuditEvent.objects.filter(action=Action.USER_DEACTIVATED).exists()
 
 
-def test_deactivated_user_loses_their_session(user_client: Client, admin_client: Client, regular_user: User) -> None:
+def test_deactivated_user_loses_their_session(
+    user_client: Client, admin_client: Client, regular_user: User
+) -> None:
     assert user_client.get("/").status_code == HTTPStatus.OK
     admin_client.post(f"/users/{regular_user.pk}/deactivate/")
     assert user_client.get("/").status_code == HTTPStatus.FOUND

@@ -81,14 +81,17 @@ def test_saving_stores_the_password_encrypted_and_never_shows_it(admin_client: C
     assert "hunter2" not in page
     assert "A password is saved" in page
     event = AuditEvent.objects.get(action=Action.MAIL_SETTINGS_CHANGED)
-    assert "password" in event.detail["fields"] and "hunter2" not in str(event.detail)
+    assert "password" in event.detail["fields"]
+    assert "hunter2" not in str(event.detail)
 
 
 def test_empty_password_keeps_the_saved_one(admin_client: Client) -> None:
     admin_client.post(
         "/settings/mail/", form_data(use_auth="on", username="mailer", password="first-secret")
     )
-    admin_client.post("/settings/mail/", form_data(use_auth="on", username="mailer", sender_name="Ops"))
+    admin_client.post(
+        "/settings/mail/", form_data(use_auth="on", username="mailer", sender_name="Ops")
+    )
     saved = MailServerSettings.objects.get()
     assert saved.sender_name == "Ops"
     assert saved.password() == "first-secret"
@@ -165,8 +168,14 @@ def test_test_mail_then_confirmation_verifies_and_unlocks_forgot_password(
     result = admin_client.post(
         "/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org")
     ).content.decode()
-    for label in ("Resolve server name", "Connect", "Greeting", "Sender accepted",
-                  "Recipient accepted", "Message accepted"):
+    for label in (
+        "Resolve server name",
+        "Connect",
+        "Greeting",
+        "Sender accepted",
+        "Recipient accepted",
+        "Message accepted",
+    ):
         assert label in result
     assert "waiting for you to confirm delivery" in result
     (message,) = smtp_server.wait_for(1)
@@ -177,7 +186,9 @@ def test_test_mail_then_confirmation_verifies_and_unlocks_forgot_password(
     assert "This code is not valid" in wrong.content.decode()
     assert not MailServerSettings.objects.get().is_verified
 
-    confirmed = admin_client.post("/settings/mail/confirm/", {"code": code_from(message)}, follow=True)
+    confirmed = admin_client.post(
+        "/settings/mail/confirm/", {"code": code_from(message)}, follow=True
+    )
     assert "Delivery confirmed" in confirmed.content.decode()
     assert MailServerSettings.objects.get().is_verified
 
@@ -196,7 +207,9 @@ def test_confirm_link_verifies_when_opened_by_an_administrator(
     admin_client: Client, client: Client, smtp_server
 ) -> None:
     admin_client.post("/settings/mail/", form_data(smtp_server))
-    admin_client.post("/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org"))
+    admin_client.post(
+        "/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org")
+    )
     body = smtp_server.wait_for(1)[0].get_body(("plain",)).get_content()
     path = re.search(r"http://127\.0\.0\.1:8000(/settings/mail/confirm/[\w-]+/)", body).group(1)
     assert client.get(path)["Location"].startswith("/login/")  # a mail scanner confirms nothing
@@ -205,14 +218,16 @@ def test_confirm_link_verifies_when_opened_by_an_administrator(
     assert MailServerSettings.objects.get().is_verified
 
 
-def test_changing_saved_settings_marks_them_unverified(
-    admin_client: Client, smtp_server
-) -> None:
+def test_changing_saved_settings_marks_them_unverified(admin_client: Client, smtp_server) -> None:
     admin_client.post("/settings/mail/", form_data(smtp_server))
-    admin_client.post("/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org"))
+    admin_client.post(
+        "/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org")
+    )
     admin_client.post("/settings/mail/confirm/", {"code": code_from(smtp_server.wait_for(1)[0])})
     assert MailServerSettings.objects.get().is_verified
-    response = admin_client.post("/settings/mail/", form_data(smtp_server, port=smtp_server.port + 1), follow=True)
+    response = admin_client.post(
+        "/settings/mail/", form_data(smtp_server, port=smtp_server.port + 1), follow=True
+    )
     assert "not verified" in response.content.decode()
     assert not MailServerSettings.objects.get().is_verified
 
@@ -238,7 +253,9 @@ def test_failed_test_mail_names_the_step_cause_and_fix(admin_client: Client, smt
     response = admin_client.post(
         "/settings/mail/test/", form_data(smtp_server, port=port, test_recipient="ops@example.org")
     ).content.decode()
-    assert "Failed" in response and "Connect" in response
-    assert "Cause:" in response and "Fix:" in response
+    assert "Failed" in response
+    assert "Connect" in response
+    assert "Cause:" in response
+    assert "Fix:" in response
     assert "Confirm delivery</button>" in response
     assert not MailServerSettings.objects.filter(verified_fingerprint__gt="").exists()

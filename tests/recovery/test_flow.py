@@ -52,7 +52,8 @@ def test_user_resets_password_through_the_emailed_link(
     client, forgot_password_on, regular_user, smtp_server, run_worker
 ) -> None:
     page = client.get("/forgot-password/").content.decode()
-    assert ">Email</label>" in page and ">Reset Password</button>" in page
+    assert ">Email</label>" in page
+    assert ">Reset Password</button>" in page
 
     response = request_reset(client, "Mike@Example.org")
     assert response.status_code == HTTPStatus.OK
@@ -192,4 +193,5 @@ def test_reset_mail_is_logged_without_link_or_token(
     token = link.rstrip("/").rsplit("/", 1)[1]
     message = OutgoingMessage.objects.get(kind=Kind.RESET)
     assert message.state == State.SENT
-    assert token not in str(message.context) and token not in message.last_error
+    assert token not in str(message.context)
+    assert token not in message.last_error

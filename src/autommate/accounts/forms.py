@@ -36,7 +36,7 @@ class SignInForm(AuthenticationForm):
         from .signin import sign_in_failed, sign_in_retry_after
 
         email = str(self.cleaned_data.get("username") or "")
-        client = client_address(self.request) if self.request is not None else "0.0.0.0"
+        client = client_address(self.request) if self.request is not None else "0.0.0.0"  # noqa: S104 - unknown client, not a bind
         retry_after = sign_in_retry_after(email=email, client=client)
         if retry_after:
             raise forms.ValidationError(

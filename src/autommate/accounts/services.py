@@ -61,13 +61,19 @@ def user_update(
     changed = [name for name, value in changes.items() if getattr(user, name) != value]
     if not changed:
         return user
-    if actor is not None and actor.pk == user.pk and (
-        changes.get("role", user.role) != Role.ADMINISTRATOR
-        or changes.get("is_active", True) is False
+    if (
+        actor is not None
+        and actor.pk == user.pk
+        and (
+            changes.get("role", user.role) != Role.ADMINISTRATOR
+            or changes.get("is_active", True) is False
+        )
     ):
         raise ValidationError("You cannot remove your own administrator access.")
     for name in changed:
-        setattr(user, name, changes[name].strip() if isinstance(changes[name], str) else changes[name])
+        setattr(
+            user, name, changes[name].strip() if isinstance(changes[name], str) else changes[name]
+        )
     if "email" in changed:
         _check_email_free(user)
     if "role" in changed or "is_active" in changed:
@@ -76,7 +82,8 @@ def user_update(
     with transaction.atomic():
         user.save(update_fields=changed)
         audit_record(
-            Action.USER_DEACTIVATED if changed == ["is_active"] and not user.is_active
+            Action.USER_DEACTIVATED
+            if changed == ["is_active"] and not user.is_active
             else Action.USER_CHANGED,
             actor=actor,
             client_address=client_address,

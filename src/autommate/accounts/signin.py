@@ -47,7 +47,9 @@ def sign_in_unlock(*, user: User) -> None:
 
 
 @receiver(user_logged_in)
-def _record_sign_in(sender: object, request: HttpRequest | None, user: User, **kwargs: object) -> None:
+def _record_sign_in(
+    sender: object, request: HttpRequest | None, user: User, **kwargs: object
+) -> None:
     audit_record(
         Action.SIGN_IN,
         actor=user,

@@ -53,11 +53,17 @@ class MailServerForm(forms.ModelForm):
             "ca_certificate",
         ]
         widgets = {
-            "host": forms.TextInput(attrs={"placeholder": "smtp.example.org", "spellcheck": "false"}),
+            "host": forms.TextInput(
+                attrs={"placeholder": "smtp.example.org", "spellcheck": "false"}
+            ),
             "port": forms.NumberInput(attrs={"min": 1, "max": 65535}),
             "protocol": forms.Select(choices=Protocol.choices),
             "ca_certificate": forms.Textarea(
-                attrs={"rows": 4, "placeholder": "-----BEGIN CERTIFICATE-----", "spellcheck": "false"}
+                attrs={
+                    "rows": 4,
+                    "placeholder": "-----BEGIN CERTIFICATE-----",
+                    "spellcheck": "false",
+                }
             ),
         }
         help_texts = {
@@ -77,9 +83,9 @@ class MailServerForm(forms.ModelForm):
         self.fields["sender_email"].required = True
         self.fields["sender_name"].required = True
         if saved is not None and saved.has_password:
-            self.fields["password"].help_text = (
-                "A password is saved. Leave this empty to keep it; it is never shown."
-            )
+            self.fields[
+                "password"
+            ].help_text = "A password is saved. Leave this empty to keep it; it is never shown."
         else:
             self.fields["password"].help_text = "No password is saved."
 

@@ -56,11 +56,11 @@ class PasswordNeeded(ValidationError):
 
 
 class TestMailRateLimited(Exception):
+    __test__ = False  # A product name, not a test case.
+
     def __init__(self, retry_after_seconds: int) -> None:
         self.retry_after_seconds = retry_after_seconds
-        super().__init__(
-            f"Too many test mails. Try again in {retry_after_seconds} seconds."
-        )
+        super().__init__(f"Too many test mails. Try again in {retry_after_seconds} seconds.")
 
 
 class InvalidConfirmationCode(Exception):
@@ -84,7 +84,10 @@ def _resolve_password(values: dict[str, Any], new_password: str) -> str:
     saved = mail_server_get()
     if not saved.has_password:
         raise ValidationError({"password": "Enter the password for the mail server."})
-    if any(str(values.get(f, "")).lower() != str(getattr(saved, f)).lower() for f in PASSWORD_BOUND_FIELDS):
+    if any(
+        str(values.get(f, "")).lower() != str(getattr(saved, f)).lower()
+        for f in PASSWORD_BOUND_FIELDS
+    ):
         raise PasswordNeeded
     return saved.password()
 
@@ -112,7 +115,9 @@ def mail_server_save(
     elif password:
         updated.password_encrypted = encrypt(plain_password)
     updated.updated_at = timezone.now()
-    updated.full_clean(exclude=["password_encrypted", "verified_fingerprint"], validate_unique=False)
+    updated.full_clean(
+        exclude=["password_encrypted", "verified_fingerprint"], validate_unique=False
+    )
     with transaction.atomic():
         updated.save()
         if changed:
@@ -128,6 +133,8 @@ def mail_server_save(
 
 @dataclass
 class TestMailResult:
+    __test__ = False  # A product name, not a test case.
+
     diagnosis: Diagnosis
     recipient: str
     # Whether the tested values are the saved ones (so confirming verifies what is in use).
@@ -146,7 +153,7 @@ def _new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
-def test_mail_send(
+def mail_server_test(
     *,
     values: dict[str, Any],
     password: str,
@@ -230,7 +237,7 @@ def test_mail_send(
     )
 
 
-def test_mail_confirm(
+def mail_server_confirm(
     *,
     code: str = "",
     link_token: str = "",

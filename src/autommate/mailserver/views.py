@@ -83,7 +83,7 @@ def test_mail(request: HttpRequest) -> HttpResponse:
     if not (form.is_valid() & test_form.is_valid()):
         return _page(request, form=form, test_form=test_form, status=HTTPStatus.BAD_REQUEST)
     try:
-        result = services.test_mail_send(
+        result = services.mail_server_test(
             values=form.cleaned_data,
             password=form.cleaned_data["password"],
             recipient=test_form.cleaned_data["test_recipient"],
@@ -110,7 +110,7 @@ def confirm_delivery(request: HttpRequest) -> HttpResponse:
     saved = mail_server_get()
     if confirm_form.is_valid():
         try:
-            services.test_mail_confirm(
+            services.mail_server_confirm(
                 code=confirm_form.cleaned_data["code"],
                 actor=request.user,  # type: ignore[arg-type]
                 client_address=client_address(request),
@@ -136,7 +136,7 @@ def confirm_delivery(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD"])
 def confirm_delivery_link(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        services.test_mail_confirm(
+        services.mail_server_confirm(
             link_token=token[:128],
             actor=request.user,  # type: ignore[arg-type]
             client_address=client_address(request),

@@ -144,7 +144,7 @@ def _increment_in_database(key: str, *, expires_in: int) -> int:
                     RateCounter.objects.create(key=key, count=1, expires_at=expires_at)
             except IntegrityError:
                 continue  # Another process created it first: count on top of theirs.
-        if random.random() < 0.01:  # noqa: S311 - housekeeping, not security
+        if random.random() < 0.01:
             RateCounter.objects.filter(expires_at__lt=timezone.now()).delete()
         return 1
     raise RuntimeError(f"Could not count rate-limit event for {key}")

@@ -24,5 +24,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--worker-id", default=None, help="A unique name for this worker.")
 
-    def handle(self, *args: Any, interval: float, batch: bool, worker_id: str | None, **options: Any) -> None:
+    def handle(
+        self, *args: Any, interval: float, batch: bool, worker_id: str | None, **options: Any
+    ) -> None:
         run_worker(interval=interval, batch=batch, worker_id=worker_id)
