@@ -12,6 +12,7 @@ def _render(request: HttpRequest, status: HTTPStatus, title: str, message: str) 
     if request.path.startswith("/api/"):
         code = status.phrase.lower().replace(" ", "_")
         return JsonResponse({"code": code, "message": message}, status=status)
+    body: str
     try:
         body = render_to_string("error.html", {"title": title, "message": message}, request=request)
     except Exception:  # The layout itself may be what failed; fall back to bare text.

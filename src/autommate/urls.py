@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 
 from autommate.accounts import views as accounts
 from autommate.audit import views as audit
@@ -9,7 +9,7 @@ from autommate.delivery import views as delivery
 from autommate.mailserver import views as mailserver
 from autommate.recovery import views as recovery
 
-urlpatterns = [
+urlpatterns: list[URLPattern | URLResolver] = [
     path("", accounts.home, name="home"),
     path("login/", accounts.SignInView.as_view(), name="login"),
     path("logout/", accounts.sign_out, name="logout"),

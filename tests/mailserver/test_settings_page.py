@@ -211,7 +211,9 @@ def test_confirm_link_verifies_when_opened_by_an_administrator(
         "/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org")
     )
     body = smtp_server.wait_for(1)[0].get_body(("plain",)).get_content()
-    path = re.search(r"http://127\.0\.0\.1:8000(/settings/mail/confirm/[\w-]+/)", body).group(1)
+    found = re.search(r"http://127\.0\.0\.1:8000(/settings/mail/confirm/[\w-]+/)", body)
+    assert found
+    path = found.group(1)
     assert client.get(path)["Location"].startswith("/login/")  # a mail scanner confirms nothing
     assert not MailServerSettings.objects.get().is_verified
     admin_client.get(path)

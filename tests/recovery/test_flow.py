@@ -25,7 +25,7 @@ def request_reset(client: Client, address: str):
 def reset_link_from(message) -> str:
     html = message.get_body(("html",)).get_content()
     text = message.get_body(("plain",)).get_content()
-    links = set(LINK.findall(html)) | set(LINK.findall(text))
+    links: set[str] = set(LINK.findall(html)) | set(LINK.findall(text))
     assert len(links) == 1, links
     return links.pop()
 

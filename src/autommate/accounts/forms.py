@@ -99,7 +99,7 @@ class PasswordForm(forms.Form):
 
     def clean_new_password2(self) -> str:
         first = self.cleaned_data.get("new_password1")
-        second = self.cleaned_data["new_password2"]
+        second = str(self.cleaned_data["new_password2"])
         if first and first != second:
             raise forms.ValidationError("The two passwords do not match.", code="mismatch")
         return second

@@ -8,6 +8,8 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from .models import User
+
 
 def admin_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Let administrators in; send others to sign in, or refuse signed-in non-administrators."""
@@ -21,3 +23,11 @@ def admin_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+def signed_in_user(request: HttpRequest) -> User:
+    """Return the signed-in user of a request that a permission decorator has let through."""
+    user = request.user
+    if not isinstance(user, User):
+        raise PermissionDenied
+    return user

@@ -18,7 +18,7 @@ from autommate.client_address import client_address
 from . import services
 from .forms import SignInForm, UserForm
 from .models import User
-from .permissions import admin_required
+from .permissions import admin_required, signed_in_user
 
 
 class SignInView(LoginView):
@@ -55,7 +55,9 @@ def user_add(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             user = services.user_create(
-                **form.cleaned_data, actor=request.user, client_address=client_address(request)
+                **form.cleaned_data,
+                actor=signed_in_user(request),
+                client_address=client_address(request),
             )
         except ValidationError as error:
             _add_errors(form, error)
@@ -73,7 +75,7 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             services.user_update(
                 user=user,
-                actor=request.user,
+                actor=signed_in_user(request),
                 client_address=client_address(request),
                 **form.cleaned_data,
             )
@@ -95,7 +97,7 @@ def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(User, pk=pk)
     try:
         services.user_deactivate(
-            user=user, actor=request.user, client_address=client_address(request)
+            user=user, actor=signed_in_user(request), client_address=client_address(request)
         )
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.policy as email_policy
 import hashlib
 import hmac
 import secrets
@@ -192,12 +193,11 @@ def mail_server_test(
         to=recipient,
         mail_server=candidate,
     )
-    message = email.message()
     diagnosis = diagnose(
         config,
         sender=candidate.sender_email,
         recipient=recipient,
-        message=message.as_bytes(),
+        message=email.message(policy=email_policy.SMTP).as_bytes(),
     )
     now = timezone.now()
     with transaction.atomic():

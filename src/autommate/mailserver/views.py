@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from autommate.accounts.permissions import admin_required
+from autommate.accounts.permissions import admin_required, signed_in_user
 from autommate.accounts.views import _add_errors
 from autommate.client_address import client_address
 from autommate.recovery.selectors import forgot_password_settings_get
@@ -56,7 +56,7 @@ def mail_settings(request: HttpRequest) -> HttpResponse:
             updated = services.mail_server_save(
                 values=form.cleaned_data,
                 password=form.cleaned_data["password"],
-                actor=request.user,  # type: ignore[arg-type]
+                actor=signed_in_user(request),
                 client_address=client_address(request),
             )
         except ValidationError as error:
@@ -87,7 +87,7 @@ def test_mail(request: HttpRequest) -> HttpResponse:
             values=form.cleaned_data,
             password=form.cleaned_data["password"],
             recipient=test_form.cleaned_data["test_recipient"],
-            actor=request.user,  # type: ignore[arg-type]
+            actor=signed_in_user(request),
             client_address=client_address(request),
         )
     except ValidationError as error:
@@ -112,7 +112,7 @@ def confirm_delivery(request: HttpRequest) -> HttpResponse:
         try:
             services.mail_server_confirm(
                 code=confirm_form.cleaned_data["code"],
-                actor=request.user,  # type: ignore[arg-type]
+                actor=signed_in_user(request),
                 client_address=client_address(request),
             )
         except services.InvalidConfirmationCode as error:
@@ -138,7 +138,7 @@ def confirm_delivery_link(request: HttpRequest, token: str) -> HttpResponse:
     try:
         services.mail_server_confirm(
             link_token=token[:128],
-            actor=request.user,  # type: ignore[arg-type]
+            actor=signed_in_user(request),
             client_address=client_address(request),
         )
     except services.InvalidConfirmationCode as error:

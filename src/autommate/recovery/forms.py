@@ -18,7 +18,8 @@ class ForgotPasswordForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.repeated = bool(self.data) and len(self.data.getlist("email")) > 1
+        getlist = getattr(self.data, "getlist", None)
+        self.repeated = getlist is not None and len(getlist("email")) > 1
 
     def clean_email(self) -> str:
         raw = self.data.get("email", "")

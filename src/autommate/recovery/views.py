@@ -9,7 +9,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from autommate.accounts.forms import PasswordForm
-from autommate.accounts.permissions import admin_required
+from autommate.accounts.permissions import admin_required, signed_in_user
 from autommate.client_address import client_address
 from autommate.mailserver.selectors import mail_server_get
 
@@ -136,7 +136,7 @@ def forgot_password_settings(request: HttpRequest) -> HttpResponse:
             services.forgot_password_configure(
                 enabled=form.cleaned_data["enabled"],
                 link_lifetime_minutes=form.cleaned_data["link_lifetime_minutes"],
-                actor=request.user,
+                actor=signed_in_user(request),
                 client_address=client_address(request),
             )
         except services.MailNotVerified as error:
