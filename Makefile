@@ -8,7 +8,7 @@ PYTHON := $(BIN)/python
 $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	@test -x $(PYTHON) || $$(scripts/find-python) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check -r requirements-dev.lock
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
 run: $(VENV)/.installed
