@@ -261,3 +261,23 @@ def test_failed_test_mail_names_the_step_cause_and_fix(admin_client: Client, smt
     assert "Fix:" in response
     assert "Confirm delivery</button>" in response
     assert not MailServerSettings.objects.filter(verified_fingerprint__gt="").exists()
+
+
+def test_confirmation_code_expires_after_24_hours(admin_client: Client, smtp_server) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from autommate.mailserver.models import TestMailCode
+
+    admin_client.post("/settings/mail/", form_data(smtp_server))
+    admin_client.post(
+        "/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org")
+    )
+    code = code_from(smtp_server.wait_for(1)[0])
+    issued = TestMailCode.objects.get()
+    assert issued.expires_at - issued.created_at == timedelta(hours=24)
+    TestMailCode.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = admin_client.post("/settings/mail/confirm/", {"code": code})
+    assert "This code is not valid" in response.content.decode()
+    assert not MailServerSettings.objects.get().is_verified
