@@ -208,6 +208,7 @@ def mail_server_test(
                 fingerprint=fingerprint,
                 recipient=recipient,
                 created_by=actor,
+                created_at=now,
                 expires_at=now + timedelta(hours=settings.TEST_MAIL_CODE_LIFETIME_HOURS),
             )
         failure = diagnosis.failure
