@@ -8,6 +8,7 @@ A worker that dies mid-send leaves the lease behind; once it expires the message
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import smtplib
@@ -114,6 +115,8 @@ def _send_batch(batch: list[OutgoingMessage]) -> int:
                 _record_send_error(message, error)
             return 0
         for message in batch:
+            if not _renew_lease(message):
+                continue  # Held too long: another worker has taken it over.
             try:
                 email = compose(message)
             except DoNotSend as reason:
@@ -132,13 +135,32 @@ def _send_batch(batch: list[OutgoingMessage]) -> int:
     except Exception as error:
         logger.exception("Delivery batch failed")
         for message in batch:
-            message.refresh_from_db(fields=["state"])
-            if message.state == State.SENDING:
-                _record_send_error(message, error)
+            _record_send_error(message, error)  # Only those still held and not yet recorded.
     finally:
         if backend is not None:
             _close_quietly(backend)
     return sent
+
+
+def _held(message: OutgoingMessage) -> Any:
+    """Return the message's row while this worker's claim on it stands.
+
+    Every claim counts an attempt, so a worker that took the message over after this worker's
+    lease ran out has changed `attempts`, and this worker's updates then match nothing.
+    """
+    return OutgoingMessage.objects.filter(
+        pk=message.pk, state=State.SENDING, attempts=message.attempts
+    )
+
+
+def _renew_lease(message: OutgoingMessage) -> bool:
+    """Extend this worker's lease just before sending; say whether the message is still held.
+
+    A batch over a slow server can outlast the lease taken when it was claimed; without this,
+    another worker could take over a message this worker is about to send, and both would.
+    """
+    locked_until = timezone.now() + timedelta(seconds=LEASE_SECONDS)
+    return bool(_held(message).update(locked_until=locked_until))
 
 
 def _reopen_quietly(backend: Any) -> None:
@@ -149,10 +171,8 @@ def _reopen_quietly(backend: Any) -> None:
 
 
 def _close_quietly(backend: Any) -> None:
-    try:
+    with contextlib.suppress(OSError, smtplib.SMTPException):
         backend.close()
-    except (OSError, smtplib.SMTPException):
-        pass
 
 
 def _record_sent(message: OutgoingMessage, message_id: str) -> None:
@@ -168,10 +188,10 @@ def _record_sent(message: OutgoingMessage, message_id: str) -> None:
 
 
 def _record_dropped(message: OutgoingMessage, reason: str) -> None:
-    OutgoingMessage.objects.filter(pk=message.pk).update(
+    if _held(message).update(
         state=State.FAILED, locked_until=None, next_attempt_at=None, last_error=reason
-    )
-    _after_outcome(message, sent=False, error=reason)
+    ):
+        _after_outcome(message, sent=False, error=reason)
 
 
 def _record_send_error(message: OutgoingMessage, error: BaseException) -> None:
@@ -189,18 +209,21 @@ def _record_failure(message: OutgoingMessage, text: str, *, temporary: bool) -> 
         delay = min(RETRY_BASE_SECONDS * 2 ** max(message.attempts - 1, 0), RETRY_MAX_DELAY_SECONDS)
         next_attempt = now + timedelta(seconds=delay * random.uniform(0.75, 1.25))
         if next_attempt < give_up_at:
-            OutgoingMessage.objects.filter(pk=message.pk).update(
-                state=State.RETRYING, locked_until=None, next_attempt_at=next_attempt, last_error=text
-            )
-            from .tasks import deliver_due as deliver_due_task
+            if _held(message).update(
+                state=State.RETRYING,
+                locked_until=None,
+                next_attempt_at=next_attempt,
+                last_error=text,
+            ):
+                from .tasks import deliver_due as deliver_due_task
 
-            deliver_due_task.using(run_after=next_attempt).enqueue()
+                deliver_due_task.using(run_after=next_attempt).enqueue()
             return
         text = f"{text} Gave up after {message.attempts} attempts."
-    OutgoingMessage.objects.filter(pk=message.pk).update(
+    if _held(message).update(
         state=State.FAILED, locked_until=None, next_attempt_at=None, last_error=text
-    )
-    _after_outcome(message, sent=False, error=text)
+    ):
+        _after_outcome(message, sent=False, error=text)
 
 
 def _after_outcome(message: OutgoingMessage, *, sent: bool, error: str) -> None:

@@ -1,0 +1,298 @@
+"""The delivery queue against a real SMTP server: retries, permanent failures, expired links."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from http import HTTPStatus
+
+import pytest
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from autommate.accounts.models import User
+from autommate.delivery import services
+from autommate.delivery.models import Kind, OutgoingMessage, State
+from autommate.mailserver.models import MailServerSettings
+from autommate.recovery.models import ResetLink
+from tests.conftest import USER_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def limits_off(settings) -> None:
+    """Rate limits are tested elsewhere; here they would only count across tests (in Redis)."""
+    settings.LIMIT_RESET_PER_CLIENT = "off"
+    settings.LIMIT_RESET_PER_ADDRESS = "off"
+
+
+def point_mail_settings_at(server) -> None:
+    """Save verified mail settings that send through `server`."""
+    mail_server = MailServerSettings.objects.get(pk=1)
+    mail_server.host, mail_server.port = server.host, server.port
+    mail_server.verified_fingerprint = mail_server.fingerprint()
+    mail_server.save()
+
+
+def make_retries_due() -> None:
+    """Let the retry delays pass: move every scheduled attempt and task into the past."""
+    past = timezone.now() - timedelta(seconds=1)
+    OutgoingMessage.objects.filter(state=State.RETRYING).update(next_attempt_at=past)
+    DBTaskResult.objects.filter(run_after__gt=past).update(run_after=past)
+
+
+def users(count: int) -> list[User]:
+    return [
+        User.objects.create_user(f"user{number}@example.org", USER_PASSWORD)
+        for number in range(count)
+    ]
+
+
+def queue_password_changed_notice(user: User) -> OutgoingMessage:
+    return services.message_record(
+        kind=Kind.PASSWORD_CHANGED,
+        recipient=user.email,
+        user=user,
+        context={"changed_at": timezone.now().isoformat(), "client_address": "192.0.2.1"},
+    )
+
+
+def connections_to(server) -> int:
+    return sum(verb in {"EHLO", "HELO"} for verb in server.commands)
+
+
+def test_mail_waits_while_the_server_is_down_and_arrives_once_it_is_back(
+    client, forgot_password_on, smtp_server, run_worker
+) -> None:
+    people = users(3)
+    smtp_server.stop()
+    for person in people:
+        client.post("/forgot-password/", {"email": person.email})
+
+    run_worker()
+
+    waiting = list(OutgoingMessage.objects.filter(kind=Kind.RESET))
+    assert len(waiting) == 3
+    now = timezone.now()
+    for message in waiting:
+        assert message.state == State.RETRYING
+        assert message.attempts == 1
+        assert message.next_attempt_at is not None
+        assert message.next_attempt_at > now
+        # Plain words for an administrator, not a traceback or an errno.
+        assert "mail server" in message.last_error.lower()
+        assert "Errno" not in message.last_error
+        assert "Traceback" not in message.last_error
+
+    smtp_server.start()
+    make_retries_due()
+    run_worker()
+
+    received = smtp_server.wait_for(3)
+    assert sorted(m["To"] for m in received) == sorted(p.email for p in people)
+    assert set(OutgoingMessage.objects.values_list("state", flat=True)) == {State.SENT}
+    assert set(OutgoingMessage.objects.values_list("last_error", flat=True)) == {""}
+
+
+def test_retries_back_off_exponentially_with_jitter(
+    forgot_password_on, regular_user, smtp_server, run_worker
+) -> None:
+    queue_password_changed_notice(regular_user)
+    smtp_server.stop()
+    delays = []
+    for _ in range(3):
+        before = timezone.now()
+        run_worker()
+        message = OutgoingMessage.objects.get()
+        assert message.state == State.RETRYING
+        assert message.next_attempt_at is not None
+        delays.append((message.next_attempt_at - before).total_seconds())
+        make_retries_due()
+
+    base = services.RETRY_BASE_SECONDS
+    for attempt, delay in enumerate(delays):
+        expected = base * 2**attempt
+        assert expected * 0.75 - 1 <= delay <= expected * 1.25 + 1, (attempt, delays)
+    assert OutgoingMessage.objects.get().attempts == 3
+
+
+def test_temporary_rejection_is_retried_and_then_delivered(
+    forgot_password_on, regular_user, smtp_server_factory, run_worker
+) -> None:
+    server = smtp_server_factory(temporary_failures=1)
+    point_mail_settings_at(server)
+    queue_password_changed_notice(regular_user)
+
+    run_worker()
+
+    message = OutgoingMessage.objects.get()
+    assert message.state == State.RETRYING
+    assert "451" in message.last_error
+    assert "for now" in message.last_error
+    assert server.messages == []
+
+    make_retries_due()
+    run_worker()
+
+    (received,) = server.wait_for(1)
+    assert received["To"] == regular_user.email
+    message.refresh_from_db()
+    assert (message.state, message.attempts, message.last_error) == (State.SENT, 2, "")
+    assert message.sent_at is not None
+    assert message.next_attempt_at is None
+
+
+def test_rejected_recipient_fails_at_once_and_shows_in_the_mail_log(
+    client, admin_client, forgot_password_on, smtp_server_factory, run_worker
+) -> None:
+    server = smtp_server_factory(reject_recipients={"gone@example.org"})
+    point_mail_settings_at(server)
+    gone = User.objects.create_user("gone@example.org", USER_PASSWORD)
+    client.post("/forgot-password/", {"email": gone.email})
+
+    run_worker()
+
+    message = OutgoingMessage.objects.get(kind=Kind.RESET)
+    assert message.state == State.FAILED
+    assert message.attempts == 1
+    assert message.next_attempt_at is None
+    assert "refused the recipient gone@example.org" in message.last_error
+    assert "550" in message.last_error
+    assert server.messages == []
+    # Nothing is left scheduled for it.
+    make_retries_due()
+    run_worker()
+    message.refresh_from_db()
+    assert (message.state, message.attempts) == (State.FAILED, 1)
+
+    page = admin_client.get("/settings/mail/log/")
+    assert page.status_code == HTTPStatus.OK
+    body = page.content.decode()
+    assert "gone@example.org" in body
+    assert "refused the recipient gone@example.org" in body
+    assert "Failed" in body
+
+
+def test_retrying_stops_with_the_reason_once_the_retry_window_has_passed(
+    settings, forgot_password_on, regular_user, smtp_server, run_worker
+) -> None:
+    settings.DELIVERY_RETRY_HOURS = 24
+    message = queue_password_changed_notice(regular_user)
+    OutgoingMessage.objects.filter(pk=message.pk).update(
+        created_at=timezone.now() - timedelta(hours=24)
+    )
+    smtp_server.stop()
+
+    run_worker()
+
+    message.refresh_from_db()
+    assert message.state == State.FAILED
+    assert message.next_attempt_at is None
+    assert "Gave up after 1 attempts" in message.last_error
+
+
+def test_reset_mail_whose_link_expired_before_sending_is_not_sent(
+    forgot_password_on, regular_user, smtp_server, run_worker
+) -> None:
+    lifetime = forgot_password_on.link_lifetime_minutes
+    requested_at = timezone.now() - timedelta(minutes=lifetime, seconds=1)
+    services.message_record(
+        kind=Kind.RESET,
+        recipient=regular_user.email,
+        user=regular_user,
+        context={"requested_at": requested_at.isoformat()},
+    )
+
+    run_worker()
+
+    message = OutgoingMessage.objects.get()
+    assert message.state == State.FAILED
+    assert "expired before the mail could be sent" in message.last_error
+    assert message.next_attempt_at is None
+    assert not ResetLink.objects.exists()
+    assert smtp_server.messages == []
+
+
+def test_one_connection_serves_a_batch(forgot_password_on, smtp_server, run_worker) -> None:
+    for person in users(5):
+        queue_password_changed_notice(person)
+
+    run_worker()
+
+    assert len(smtp_server.wait_for(5)) == 5
+    assert connections_to(smtp_server) == 1
+    assert smtp_server.commands.count("MAIL") == 5
+
+
+def test_failed_message_does_not_cost_the_rest_of_the_batch(
+    forgot_password_on, smtp_server_factory, run_worker
+) -> None:
+    server = smtp_server_factory(reject_recipients={"user1@example.org"})
+    point_mail_settings_at(server)
+    for person in users(3):
+        queue_password_changed_notice(person)
+
+    run_worker()
+
+    assert sorted(m["To"] for m in server.wait_for(2)) == ["user0@example.org", "user2@example.org"]
+    states = dict(OutgoingMessage.objects.values_list("recipient", "state"))
+    assert states == {
+        "user0@example.org": State.SENT,
+        "user1@example.org": State.FAILED,
+        "user2@example.org": State.SENT,
+    }
+
+
+def test_accepted_message_is_recorded_sent_even_when_what_follows_fails(
+    monkeypatch, forgot_password_on, regular_user, smtp_server, run_worker
+) -> None:
+    queue_password_changed_notice(regular_user)
+
+    def fail_after_acceptance(*args, **kwargs) -> None:
+        raise RuntimeError("the audit log is unavailable")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(services, "_after_outcome", fail_after_acceptance)
+        run_worker()
+    make_retries_due()
+    run_worker()
+
+    assert len(smtp_server.wait_for(1)) == 1
+    message = OutgoingMessage.objects.get()
+    assert message.state == State.SENT
+    assert message.attempts == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_message_taken_over_after_its_lease_expired_is_not_sent_again_by_the_first_worker(
+    forgot_password_on, smtp_server, run_worker
+) -> None:
+    """A worker slower than its lease must not send what another worker has taken over."""
+    for person in users(3):
+        queue_password_changed_notice(person)
+    stalled_batch = services._claim(3)  # The first worker claims, then stalls.
+    OutgoingMessage.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+
+    services.deliver_due()  # A second worker takes the expired lease over and sends.
+    services._send_batch(stalled_batch)  # The first worker wakes up.
+
+    assert len(smtp_server.wait_for(3)) == 3
+    assert sorted(m["To"] for m in smtp_server.messages) == [
+        "user0@example.org",
+        "user1@example.org",
+        "user2@example.org",
+    ]
+    assert set(OutgoingMessage.objects.values_list("state", flat=True)) == {State.SENT}
+
+
+def test_unconfigured_mail_server_keeps_mail_waiting(
+    forgot_password_on, regular_user, smtp_server, run_worker
+) -> None:
+    queue_password_changed_notice(regular_user)
+    MailServerSettings.objects.filter(pk=1).update(host="")
+
+    run_worker()
+
+    message = OutgoingMessage.objects.get()
+    assert message.state == State.RETRYING
+    assert "not configured" in message.last_error
