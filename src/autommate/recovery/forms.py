@@ -7,6 +7,22 @@ from django import forms
 from .models import LINK_LIFETIME_MAX_MINUTES, LINK_LIFETIME_MIN_MINUTES, ForgotPasswordSettings
 
 _SEPARATORS = set(",;\r\n")
+ONE_ADDRESS = "Enter exactly one email address."
+
+
+def _several_addresses(data: Any) -> bool:
+    """Say whether form data carries more than one address.
+
+    That is a repeated field, an array (`email[]`, `email[0]`), or a list separated by commas,
+    semicolons or line breaks: a reset must go to one account's stored address, never to a list.
+    """
+    if not data:
+        return False
+    getlist = getattr(data, "getlist", None)
+    values = getlist("email") if getlist is not None else [data.get("email")]
+    if len(values) > 1 or any(key != "email" and str(key).startswith("email") for key in data):
+        return True
+    return any(_SEPARATORS & set(str(value)) for value in values if value is not None)
 
 
 class ForgotPasswordForm(forms.Form):
@@ -18,19 +34,14 @@ class ForgotPasswordForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        getlist = getattr(self.data, "getlist", None)
-        self.repeated = getlist is not None and len(getlist("email")) > 1
-
-    def clean_email(self) -> str:
-        raw = self.data.get("email", "")
-        if self.repeated or _SEPARATORS & set(raw):
-            raise forms.ValidationError("Enter exactly one email address.", code="one_address")
-        return str(self.cleaned_data["email"])
+        self.several = _several_addresses(self.data)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if self.repeated and "email" not in self.errors:
-            self.add_error("email", "Enter exactly one email address.")
+        if self.several:
+            # Whatever else is wrong with the value, the thing to say is that it holds several.
+            self.errors.pop("email", None)
+            self.add_error("email", forms.ValidationError(ONE_ADDRESS, code="one_address"))
         return cleaned
 
 
