@@ -81,6 +81,8 @@ def user_update(
     user.full_clean(exclude=["password", "email_key"])
     with transaction.atomic():
         user.save(update_fields=changed)
+        if "email" in changed or "is_active" in changed:
+            _void_reset_links(user)
         audit_record(
             Action.USER_DEACTIVATED
             if changed == ["is_active"] and not user.is_active
@@ -123,6 +125,13 @@ def password_set(
             target=user.email,
             via=via,
         )
+
+
+def _void_reset_links(user: User) -> None:
+    # Recovery builds on accounts, so it is imported only when needed, keeping imports acyclic.
+    from autommate.recovery.services import links_void
+
+    links_void(user=user)
 
 
 def _check_email_free(user: User) -> None:

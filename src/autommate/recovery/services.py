@@ -134,6 +134,16 @@ def link_issue(*, user: User, expires_at: datetime) -> str:
     return token
 
 
+def links_void(*, user: User) -> int:
+    """Void every outstanding reset link of `user` for good; return how many there were.
+
+    The account-state digest already stops a link when the email or active flag changes, but
+    would let it work again once they change back; voiding makes the change final.
+    """
+    outstanding = ResetLink.objects.filter(user=user, used_at=None, voided_at=None)
+    return outstanding.update(voided_at=timezone.now())
+
+
 def link_url(token: str) -> str:
     return f"{settings.BASE_URL}/reset-password/{token}/"
 
@@ -142,7 +152,18 @@ def link_find(token: str) -> ResetLink | None:
     """Return the usable link for `token`, or None; never uses it up."""
     if not token or len(token) > 128:
         return None
-    link = ResetLink.objects.select_related("user").filter(token_hash=token_hash(token)).first()
+    return link_find_by_hash(token_hash(token))
+
+
+def link_find_by_hash(digest: str) -> ResetLink | None:
+    """Return the usable link whose token hashes to `digest`, or None; never uses it up.
+
+    A browser's session keeps this hash between opening the link and choosing the password,
+    so that the token itself is stored nowhere, not even in the session store.
+    """
+    if not digest:
+        return None
+    link = ResetLink.objects.select_related("user").filter(token_hash=digest).first()
     if link is None or not _usable(link):
         return None
     return link
@@ -183,13 +204,19 @@ class ResetDone:
     user: User
 
 
-def reset_complete(*, token: str, password: str, client_address: str) -> ResetDone:
-    """Set the new password through a reset link, use the link up and notify the owner."""
+def reset_complete(
+    *, token: str = "", token_digest: str = "", password: str, client_address: str
+) -> ResetDone:
+    """Set the new password through a reset link, use the link up and notify the owner.
+
+    The link is given by its token, or by the token's hash (`token_digest`) as a session keeps it.
+    """
+    digest = token_digest or token_hash(token)
     with transaction.atomic():
         link = (
             ResetLink.objects.select_for_update()
             .select_related("user")
-            .filter(token_hash=token_hash(token))
+            .filter(token_hash=digest)
             .first()
         )
         if link is None or not _usable(link):

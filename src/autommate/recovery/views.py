@@ -17,7 +17,8 @@ from . import services
 from .forms import ForgotPasswordForm, ForgotPasswordSettingsForm
 from .selectors import forgot_password_settings_get
 
-SESSION_TOKEN_KEY = "reset_password_token"
+# The session keeps the hash of the link's token, never the token itself.
+SESSION_TOKEN_KEY = "reset_password_token_hash"
 SENT_MESSAGE = (
     "A reset email has been sent to the address you entered, if it belongs to an account. "
     "Check your inbox and follow the link in it."
@@ -80,22 +81,22 @@ def reset_password_link(request: HttpRequest, token: str) -> HttpResponse:
     if services.link_find(token) is None:
         services.link_failure(client_address=address)
         return _invalid(request)
-    request.session[SESSION_TOKEN_KEY] = token
+    request.session[SESSION_TOKEN_KEY] = services.token_hash(token)
     return _private(redirect("reset-password"))
 
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def reset_password(request: HttpRequest) -> HttpResponse:
-    token = request.session.get(SESSION_TOKEN_KEY, "")
-    link = services.link_find(token)
+    digest = request.session.get(SESSION_TOKEN_KEY, "")
+    link = services.link_find_by_hash(digest)
     if link is None:
         return _invalid(request)
     form = PasswordForm(link.user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
             services.reset_complete(
-                token=token,
+                token_digest=digest,
                 password=form.cleaned_data["new_password1"],
                 client_address=client_address(request),
             )
