@@ -3,6 +3,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, ClassVar
 
+from django.contrib.auth import password_validation
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
@@ -38,7 +39,14 @@ class UserManager(BaseUserManager["User"]):
         return user
 
     def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        """Create an administrator, holding a given password to the password policy.
+
+        `createsuperuser` and `setup` take the password from DJANGO_SUPERUSER_PASSWORD, where
+        nothing else would check it.
+        """
         extra["role"] = Role.ADMINISTRATOR
+        if password:
+            password_validation.validate_password(password, self.model(email=email, **extra))
         return self.create_user(email, password, **extra)
 
 

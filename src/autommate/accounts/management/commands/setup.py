@@ -6,8 +6,9 @@ import os
 import secrets
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from autommate.accounts.models import Role, User, email_key
 
@@ -47,7 +48,10 @@ class Command(BaseCommand):
         generated = not password
         if generated:
             password = secrets.token_urlsafe(18)
-        User.objects.create_superuser(email, password)
+        try:
+            User.objects.create_superuser(email, password)
+        except ValidationError as error:
+            raise CommandError(f"DJANGO_SUPERUSER_PASSWORD: {' '.join(error.messages)}") from None
 
         lines = ["First administrator created", "", f"Email:    {email}"]
         if generated:
