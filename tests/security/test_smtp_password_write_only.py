@@ -1,0 +1,233 @@
+"""Point 14: the SMTP password is write-only and bound to its server; headers and templates hold.
+
+ASVS 5.0 V13.3 (secrets management: encrypted at rest, never returned), V16.2 (no secrets in
+logs), V1.2 (output encoding, injection: CR/LF in mail headers, HTML in templates); OWASP Forgot
+Password Cheat Sheet's premise that the reset mail itself cannot be tampered with. A stolen
+administrator session must not be able to send the saved password to another server.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from http import HTTPStatus
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from autommate.accounts.models import User
+from autommate.mailserver.models import MailServerSettings
+from autommate.mailserver.secrets import decrypt
+from tests.conftest import USER_PASSWORD
+from tests.smtp_server import SMTPServerFactory, SMTPTestServer
+
+from .conftest import (
+    Mailbox,
+    everything_stored,
+    html_of,
+    mail_form,
+    request_reset,
+    text_of,
+)
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "Sup3r-Secret-SMTP-Passw0rd!"
+USERNAME = "mailer"
+PASSWORD_INPUT = re.compile(r"<input[^>]*name=\"password\"[^>]*>")
+
+
+@pytest.fixture
+def auth_server(smtp_server_factory: SMTPServerFactory) -> SMTPTestServer:
+    return smtp_server_factory(auth=True, username=USERNAME, password=SECRET)
+
+
+def auth_form(server: SMTPTestServer, **overrides: Any) -> dict[str, Any]:
+    return mail_form(server, **{"use_auth": "on", "username": USERNAME, **overrides})
+
+
+@pytest.fixture
+def saved(admin_client: Client, auth_server: SMTPTestServer) -> MailServerSettings:
+    response = admin_client.post("/settings/mail/", auth_form(auth_server, password=SECRET))
+    assert response.status_code == HTTPStatus.FOUND
+    return MailServerSettings.objects.get()
+
+
+def assert_no_secret(text: str) -> None:
+    assert SECRET not in text
+    assert SECRET.lower() not in text.lower()
+
+
+def test_saved_password_is_encrypted_and_shown_nowhere(
+    admin_client: Client, saved: MailServerSettings, auth_server: SMTPTestServer
+) -> None:
+    assert saved.password_encrypted
+    assert SECRET not in saved.password_encrypted
+    assert decrypt(saved.password_encrypted) == SECRET
+    assert_no_secret(everything_stored())
+
+    page = admin_client.get("/settings/mail/").content.decode()
+    assert_no_secret(page)
+    (field,) = PASSWORD_INPUT.findall(page)
+    assert "value=" not in field
+    assert "A password is saved" in page
+
+    invalid = admin_client.post("/settings/mail/", auth_form(auth_server, password=SECRET, port=0))
+    assert invalid.status_code == HTTPStatus.BAD_REQUEST
+    assert_no_secret(invalid.content.decode())
+    (field,) = PASSWORD_INPUT.findall(invalid.content.decode())
+    assert "value=" not in field
+
+    tested = admin_client.post(
+        "/settings/mail/test/", auth_form(auth_server, test_recipient="ops@example.org")
+    )
+    assert "Logged in as mailer" in tested.content.decode()
+    assert_no_secret(tested.content.decode())
+
+    api = admin_client.get("/api/v1/mail-server")
+    assert api.status_code == HTTPStatus.OK
+    assert api.json()["has_password"] is True
+    assert_no_secret(api.content.decode())
+    for page in ("/settings/mail/log/", "/settings/audit/", "/api/v1/audit-events"):
+        assert_no_secret(admin_client.get(page).content.decode())
+
+
+def test_password_is_in_no_log_line_error_or_mail_log(
+    admin_client: Client,
+    saved: MailServerSettings,
+    smtp_server_factory,
+    mailbox_with_auth,
+    regular_user: User,
+    caplog,
+    every_log_line: io.StringIO,
+) -> None:
+    other = smtp_server_factory(auth=True, username=USERNAME, password="not-the-secret")
+    refused = admin_client.post(
+        "/settings/mail/test/",
+        auth_form(other, password=SECRET, test_recipient="ops@example.org"),
+    )
+    body = refused.content.decode()
+    assert "Failed" in body
+    assert "Log in" in body
+    assert_no_secret(body)
+
+    request_reset(Client(), regular_user.email)
+    mailbox_with_auth.deliver()  # delivered, logging in with the saved password
+    mailbox_with_auth.server.stop()
+    request_reset(Client(REMOTE_ADDR="198.51.100.2"), regular_user.email)
+    mailbox_with_auth.deliver()  # fails to connect, and is kept for a retry
+
+    assert caplog.records
+    assert_no_secret(caplog.text)
+    assert_no_secret(every_log_line.getvalue())
+    assert_no_secret(everything_stored())
+    assert_no_secret(admin_client.get("/settings/mail/log/").content.decode())
+    assert_no_secret(admin_client.get("/api/v1/mail-log").content.decode())
+
+
+@pytest.fixture
+def mailbox_with_auth(saved: MailServerSettings, auth_server: SMTPTestServer, run_worker):
+    from autommate.recovery.models import ForgotPasswordSettings
+
+    from .conftest import Mailbox
+
+    saved.verified_fingerprint = saved.fingerprint()
+    saved.save()
+    ForgotPasswordSettings.objects.create(pk=1, enabled=True)
+    return Mailbox(auth_server, run_worker)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"host": "localhost"},
+        {"port": "other-server"},
+        {"username": "someone-else"},
+    ],
+    ids=["host", "port", "username"],
+)
+def test_saved_password_goes_only_to_the_server_port_and_user_it_was_saved_for(
+    admin_client: Client,
+    saved: MailServerSettings,
+    auth_server: SMTPTestServer,
+    smtp_server_factory,
+    change: dict[str, str],
+) -> None:
+    elsewhere = smtp_server_factory(auth=True, username="someone-else", password=SECRET)
+    if change.get("port"):
+        change = {"port": str(elsewhere.port)}
+    values = auth_form(auth_server, **change)
+    before = (len(auth_server.commands), len(elsewhere.commands))
+
+    tested = admin_client.post("/settings/mail/test/", {**values, "test_recipient": "o@x.org"})
+    kept = admin_client.post("/settings/mail/", values)
+
+    for response in (tested, kept):
+        assert response.status_code == HTTPStatus.BAD_REQUEST
+        assert "Enter the password again" in response.content.decode()
+    assert (len(auth_server.commands), len(elsewhere.commands)) == before
+    assert elsewhere.logins == []
+    assert auth_server.logins == []
+    assert MailServerSettings.objects.get().host == auth_server.host
+
+    retyped = admin_client.post(
+        "/settings/mail/test/", {**values, "password": SECRET, "test_recipient": "o@x.org"}
+    )
+    assert retyped.status_code == HTTPStatus.OK
+
+
+def test_saved_password_is_reused_while_nothing_it_is_bound_to_changed(
+    admin_client: Client, saved: MailServerSettings, auth_server: SMTPTestServer
+) -> None:
+    tested = admin_client.post(
+        "/settings/mail/test/",
+        auth_form(auth_server, sender_name="Renamed", test_recipient="ops@example.org"),
+    )
+
+    assert tested.status_code == HTTPStatus.OK
+    assert auth_server.logins == [USERNAME]
+    assert len(auth_server.wait_for(1)) == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("sender_name", "Autom Mate\r\nBcc: victim@example.org"),
+        ("sender_name", "Autom Mate\nBcc: victim@example.org"),
+        ("sender_email", "noreply@example.org\r\nBcc: victim@example.org"),
+        ("username", "mailer\r\nRCPT TO:<victim@example.org>"),
+        ("test_recipient", "ops@example.org\r\nBcc: victim@example.org"),
+    ],
+)
+def test_header_fields_refuse_line_breaks(
+    admin_client: Client, smtp_server, field: str, value: str
+) -> None:
+    values = mail_form(smtp_server, **{"test_recipient": "ops@example.org", field: value})
+    if field == "username":
+        values.update(use_auth="on", password="whatever-it-is")
+
+    pages = ["/settings/mail/test/"] + ([] if field == "test_recipient" else ["/settings/mail/"])
+    for page in pages:
+        response = admin_client.post(page, values)
+        assert response.status_code == HTTPStatus.BAD_REQUEST, page
+
+    assert not MailServerSettings.objects.exists()
+    assert smtp_server.commands == []
+
+
+def test_user_data_in_emails_is_html_escaped(mailbox: Mailbox) -> None:
+    User.objects.create_user(
+        "mallory@example.org",
+        USER_PASSWORD,
+        full_name='<b>Mallory</b> <a href="https://attacker.example/">x</a>',
+    )
+    request_reset(Client(), "mallory@example.org")
+
+    message = mailbox.deliver_one()
+
+    html = html_of(message)
+    assert "<b>Mallory</b>" not in html
+    assert "&lt;b&gt;Mallory&lt;/b&gt;" in html
+    assert "attacker.example" not in html
+    assert "<b>Mallory</b>" in text_of(message)  # the text part shows it as typed, harmlessly
