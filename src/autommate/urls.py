@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, include, path
 
+from autommate.accounts import token_views
 from autommate.accounts import views as accounts
+from autommate.api import api
 from autommate.audit import views as audit
 from autommate.delivery import views as delivery
 from autommate.mailserver import views as mailserver
@@ -31,6 +33,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("settings/mail/log/", delivery.mail_log, name="mail-log"),
     path("settings/forgot-password/", recovery.forgot_password_settings, name="recovery-settings"),
     path("settings/audit/", audit.audit_log, name="audit-log"),
+    path("account/tokens/", token_views.api_tokens, name="api-tokens"),
+    path("account/tokens/<int:pk>/revoke/", token_views.api_token_revoke, name="api-token-revoke"),
+    path("api/v1/", api.urls),
     path("healthz", delivery.healthz, name="healthz"),
     path("readyz", delivery.readyz, name="readyz"),
 ]

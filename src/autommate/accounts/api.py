@@ -1,0 +1,185 @@
+"""The JSON API of accounts: user management (administrators) and the caller's own API tokens."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+from django.http import Http404, HttpRequest
+from ninja import Path, Query, Router, Status
+
+from autommate.api_conventions import (
+    ID_MAX,
+    PageParams,
+    caller,
+    form_errors,
+    page_of,
+    responses,
+)
+from autommate.client_address import client_address
+
+from . import services, tokens
+from .forms import UserForm
+from .models import ApiToken, User
+from .schemas import (
+    ApiTokenCreated,
+    ApiTokenIn,
+    ApiTokenOut,
+    ApiTokenPage,
+    UserIn,
+    UserOut,
+    UserPage,
+    UserPatch,
+    UserQuery,
+)
+
+users_router = Router()
+tokens_router = Router()
+
+
+def _valid(form: UserForm) -> dict[str, Any]:
+    if not form.is_valid():
+        raise form_errors(form)
+    return dict(form.cleaned_data)
+
+
+def _user(user_id: int) -> User:
+    user = User.objects.filter(pk=user_id).first()
+    if user is None:
+        raise Http404("There is no user with this id.")
+    return user
+
+
+UserId = Path(..., ge=1, le=ID_MAX)
+
+
+@users_router.get("", response=responses({200: UserPage}), summary="List users")
+def user_list(request: HttpRequest, query: Query[UserQuery]) -> dict[str, Any]:
+    """Return users by email, with an optional search in email and full name."""
+    users = User.objects.all()
+    if query.q.strip():
+        text = query.q.strip()
+        users = users.filter(Q(email__icontains=text) | Q(full_name__icontains=text))
+    if query.role is not None:
+        users = users.filter(role=query.role)
+    if query.is_active is not None:
+        users = users.filter(is_active=query.is_active)
+    return page_of(users, query)
+
+
+@users_router.post("", response=responses({201: UserOut}), summary="Add a user")
+def user_create(request: HttpRequest, payload: UserIn) -> Status[User]:
+    """Add a user; without a password the user sets a first one through Forgot Password."""
+    form = UserForm(data={**payload.model_dump(), "password": payload.password or ""})
+    try:
+        user = services.user_create(
+            **_valid(form), actor=caller(request), client_address=client_address(request)
+        )
+    except ValidationError as error:
+        if hasattr(error, "error_dict") or not payload.password:
+            raise
+        # The password policy speaks of the password alone; say so, as a form field would.
+        raise ValidationError({"password": error.messages}) from None
+    return Status(HTTPStatus.CREATED, user)
+
+
+@users_router.get(
+    "/{int:user_id}",
+    response=responses({200: UserOut}, HTTPStatus.NOT_FOUND),
+    summary="Read a user",
+)
+def user_read(request: HttpRequest, user_id: int = UserId) -> User:
+    return _user(user_id)
+
+
+@users_router.patch(
+    "/{int:user_id}",
+    response=responses({200: UserOut}, HTTPStatus.NOT_FOUND),
+    summary="Change a user",
+)
+def user_update(request: HttpRequest, payload: UserPatch, user_id: int = UserId) -> User:
+    """Change the given fields (absent or null fields stay as they are)."""
+    user = _user(user_id)
+    current = {
+        "email": user.email,
+        "full_name": user.full_name,
+        "role": user.role,
+        "is_active": user.is_active,
+    }
+    changes = payload.model_dump(exclude_none=True)
+    form = UserForm(
+        data={**current, **changes}, instance=User.objects.get(pk=user.pk), with_password=False
+    )
+    return services.user_update(
+        user=user, actor=caller(request), client_address=client_address(request), **_valid(form)
+    )
+
+
+@users_router.post(
+    "/{int:user_id}/deactivate",
+    response=responses({200: UserOut}, HTTPStatus.NOT_FOUND),
+    summary="Deactivate a user",
+)
+def user_deactivate(request: HttpRequest, user_id: int = UserId) -> User:
+    """Deactivate a user: they cannot sign in, and their API tokens work no more, until an
+    administrator activates them again."""
+    return services.user_deactivate(
+        user=_user(user_id), actor=caller(request), client_address=client_address(request)
+    )
+
+
+# -- The caller's own API tokens ---------------------------------------------------------------
+
+
+def _own_token(request: HttpRequest, token_id: int) -> ApiToken:
+    token = tokens.api_tokens_of(caller(request)).filter(pk=token_id).first()
+    if token is None:
+        raise Http404("You have no API token with this id.")
+    return token
+
+
+TokenId = Path(..., ge=1, le=ID_MAX)
+
+
+@tokens_router.get("", response=responses({200: ApiTokenPage}), summary="List your API tokens")
+def api_token_list(request: HttpRequest, query: Query[PageParams]) -> dict[str, Any]:
+    """Return your tokens, newest first, revoked and expired ones included."""
+    return page_of(tokens.api_tokens_of(caller(request)), query)
+
+
+@tokens_router.post("", response=responses({201: ApiTokenCreated}), summary="Create an API token")
+def api_token_create(request: HttpRequest, payload: ApiTokenIn) -> Status[dict[str, Any]]:
+    """Create a token for yourself. The response holds its secret, which is never shown again."""
+    token, secret = tokens.api_token_create(
+        user=caller(request),
+        name=payload.name,
+        expires_at=payload.expires_at,
+        client_address=client_address(request),
+    )
+    return Status(HTTPStatus.CREATED, {"token": token, "secret": secret})
+
+
+@tokens_router.get(
+    "/{int:token_id}",
+    response=responses({200: ApiTokenOut}, HTTPStatus.NOT_FOUND),
+    summary="Read one of your API tokens",
+)
+def api_token_read(request: HttpRequest, token_id: int = TokenId) -> ApiToken:
+    return _own_token(request, token_id)
+
+
+@tokens_router.delete(
+    "/{int:token_id}",
+    response=responses({204: None}, HTTPStatus.NOT_FOUND),
+    summary="Revoke one of your API tokens",
+)
+def api_token_revoke(request: HttpRequest, token_id: int = TokenId) -> Status[None]:
+    """Revoke a token from now on; revoking it again changes nothing."""
+    tokens.api_token_revoke(
+        token=_own_token(request, token_id),
+        actor=caller(request),
+        client_address=client_address(request),
+    )
+    return Status(HTTPStatus.NO_CONTENT, None)

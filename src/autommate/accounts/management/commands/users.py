@@ -1,0 +1,112 @@
+"""`autommate users list|add|deactivate`: user management from a shell."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Q
+
+from autommate.accounts import services
+from autommate.accounts.forms import UserForm
+from autommate.accounts.management.scripting import (
+    add_output_options,
+    command_actor,
+    command_actor_if_any,
+    one_line,
+    read_secret_from_stdin,
+    write_json,
+)
+from autommate.accounts.models import Role, User, email_key
+from autommate.accounts.schemas import UserOut
+
+
+class Command(BaseCommand):
+    help = "List, add and deactivate users."
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+        listing = actions.add_parser("list", help="List users by email.")
+        listing.add_argument("--search", default="", help="Part of the email or full name.")
+        add_output_options(listing)
+
+        add = actions.add_parser(
+            "add",
+            help="Add a user. Without --password-stdin, the user sets a first password "
+            "through Forgot Password.",
+        )
+        add.add_argument("email")
+        add.add_argument("--full-name", default="")
+        add.add_argument("--role", choices=Role.values, default=Role.USER)
+        add.add_argument("--inactive", action="store_true", help="Add the user deactivated.")
+        add.add_argument(
+            "--password-stdin", action="store_true", help="Read a password from standard input."
+        )
+        add_output_options(add, acts=True)
+
+        deactivate = actions.add_parser("deactivate", help="Deactivate a user.")
+        deactivate.add_argument("email")
+        add_output_options(deactivate, acts=True)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        action = options["action"]
+        if action == "list":
+            users = User.objects.all()
+            text = options["search"].strip()
+            if text:
+                users = users.filter(Q(email__icontains=text) | Q(full_name__icontains=text))
+            self._print(list(users), as_json=options["json"])
+        elif action == "add":
+            self._add(options)
+        else:
+            user = User.objects.filter(email_key=email_key(options["email"])).first()
+            if user is None:
+                raise CommandError(f"There is no user {options['email']}.")
+            try:
+                services.user_deactivate(user=user, actor=command_actor(options["actor"]))
+            except ValidationError as error:
+                raise CommandError(one_line(error)) from None
+            if not options["json"]:
+                self.stdout.write(f"User {user.email} is deactivated.")
+            self._print([user], as_json=options["json"], single=True)
+
+    def _add(self, options: dict[str, Any]) -> None:
+        form = UserForm(
+            data={
+                "email": options["email"],
+                "full_name": options["full_name"],
+                "role": options["role"],
+                "is_active": not options["inactive"],
+                "password": read_secret_from_stdin() if options["password_stdin"] else "",
+            }
+        )
+        if not form.is_valid():
+            raise CommandError(one_line(ValidationError(form.errors.as_data())))
+        try:
+            # The first administrator of a fresh installation is added by nobody.
+            user = services.user_create(
+                **form.cleaned_data, actor=command_actor_if_any(options["actor"])
+            )
+        except ValidationError as error:
+            raise CommandError(one_line(error)) from None
+        if not options["json"]:
+            self.stdout.write(f"User {user.email} has been added.")
+        self._print([user], as_json=options["json"], single=True)
+
+    def _print(self, users: list[User], *, as_json: bool, single: bool = False) -> None:
+        rows = [UserOut.from_orm(user).model_dump(mode="json") for user in users]
+        if as_json:
+            write_json(self.stdout, rows[0] if single else rows)
+            return
+        if not rows:
+            self.stdout.write("No users match.")
+            return
+        width = max(len(row["email"]) for row in rows)
+        for row in rows:
+            status = "active" if row["is_active"] else "inactive"
+            role = "administrator" if row["role"] == Role.ADMINISTRATOR else "user"
+            name = f"  {row['full_name']}" if row["full_name"] else ""
+            self.stdout.write(f"{row['email']:<{width}}  {role:<13}  {status:<8}{name}")

@@ -1,0 +1,99 @@
+"""The shapes of users and personal API tokens in the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from ninja import Schema
+from pydantic import Field, JsonValue
+
+from autommate.api_conventions import Moment, PageOut, PageParams
+
+from .models import ApiToken, User
+from .tokens import PREFIX
+
+RoleName = Literal["admin", "user"]
+WRITE_ONLY: dict[str, JsonValue] = {"writeOnly": True}
+
+
+class UserOut(Schema):
+    id: int
+    email: str
+    full_name: str
+    role: RoleName
+    is_active: bool
+    is_admin: bool
+    has_password: bool = Field(description="Whether the user has a password to sign in with.")
+    date_joined: datetime
+    last_login: datetime | None
+
+    @staticmethod
+    def resolve_has_password(user: User) -> bool:
+        return user.has_usable_password()
+
+
+# Lengths and formats are checked by the same form as on the pages, for the same messages.
+class UserIn(Schema):
+    email: str = Field(examples=["mike@example.org"])
+    full_name: str = Field("", examples=["Mike User"])
+    role: RoleName = "user"
+    is_active: bool = True
+    password: str | None = Field(
+        None,
+        description="Optional. Without one, the user sets a first password through Forgot "
+        "Password.",
+        json_schema_extra=WRITE_ONLY,
+    )
+
+
+class UserPatch(Schema):
+    email: str | None = None
+    full_name: str | None = None
+    role: RoleName | None = None
+    is_active: bool | None = None
+
+
+class UserQuery(PageParams):
+    q: str = Field("", max_length=254, description="Part of the email or full name.")
+    role: RoleName | None = None
+    is_active: bool | None = None
+
+
+class UserPage(PageOut):
+    items: list[UserOut]
+
+
+class ApiTokenOut(Schema):
+    id: int
+    name: str
+    hint: str = Field(description="The start of the secret, to tell tokens apart.")
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    active: bool
+
+    @staticmethod
+    def resolve_hint(token: ApiToken) -> str:
+        return f"{PREFIX}{token.hint}…"
+
+    @staticmethod
+    def resolve_active(token: ApiToken) -> bool:
+        return token.is_usable
+
+
+class ApiTokenIn(Schema):
+    name: str = Field(description="What the token is for.", examples=["deploy pipeline"])
+    expires_at: Moment | None = Field(
+        None, description="When the token stops working (no zone: UTC). Empty: never."
+    )
+
+
+class ApiTokenCreated(Schema):
+    token: ApiTokenOut
+    secret: str = Field(description="The token itself. It is shown only this once.")
+
+
+class ApiTokenPage(PageOut):
+    items: list[ApiTokenOut]

@@ -1,0 +1,114 @@
+"""The JSON API of the mail server settings: read, save, test, confirm delivery."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from ninja import Router
+
+from autommate.api_conventions import caller, form_errors, responses
+from autommate.client_address import client_address
+
+from . import services
+from .forms import ConfirmDeliveryForm, MailServerForm, TestMailForm
+from .models import MailServerSettings
+from .schemas import ConfirmIn, MailServerIn, MailServerOut, TestMailIn, TestMailOut
+from .selectors import mail_server_get
+
+router = Router()
+
+
+def _form_data(values: MailServerIn) -> dict[str, Any]:
+    data = values.model_dump(mode="json")
+    data["password"] = values.password or ""
+    return data
+
+
+def _saved_values(saved: MailServerSettings) -> dict[str, Any]:
+    return {name: getattr(saved, name) for name in services.EDITABLE_FIELDS} | {"password": ""}
+
+
+def _prefixed(error: ValidationError, prefix: str) -> ValidationError:
+    if not hasattr(error, "error_dict"):
+        return error
+    return ValidationError(
+        {f"{prefix}{field}": messages for field, messages in error.message_dict.items()}
+    )
+
+
+@router.get("", response=responses({200: MailServerOut}), summary="Read the mail server settings")
+def mail_server_read(request: HttpRequest) -> MailServerSettings:
+    """Return the saved settings. The password is never returned: `has_password` says if one is
+    saved."""
+    return mail_server_get()
+
+
+@router.put("", response=responses({200: MailServerOut}), summary="Save the mail server settings")
+def mail_server_save(request: HttpRequest, payload: MailServerIn) -> MailServerSettings:
+    """Save the settings. Changed settings are unverified until a test mail's delivery is
+    confirmed for them."""
+    saved = mail_server_get()
+    form = MailServerForm(data=_form_data(payload), instance=mail_server_get(), saved=saved)
+    if not form.is_valid():
+        raise form_errors(form)
+    return services.mail_server_save(
+        values=form.cleaned_data,
+        password=form.cleaned_data["password"],
+        actor=caller(request),
+        client_address=client_address(request),
+    )
+
+
+@router.post(
+    "/test",
+    response=responses({200: TestMailOut}, HTTPStatus.TOO_MANY_REQUESTS),
+    summary="Send a test mail",
+)
+def mail_server_test(request: HttpRequest, payload: TestMailIn) -> dict[str, Any]:
+    """Send a test mail and report each step of the conversation with the server, as the mail
+    server page does. The mail carries the code for `POST /mail-server/confirm`. A failed
+    test is still `200`: `ok` and the steps say what failed, why and what to change."""
+    saved = mail_server_get()
+    if payload.settings is None and not saved.is_configured:
+        raise ValidationError(
+            "No mail server is saved yet: save the settings first, or send them in 'settings'."
+        )
+    data = _form_data(payload.settings) if payload.settings else _saved_values(saved)
+    form = MailServerForm(data=data, instance=mail_server_get(), saved=saved)
+    recipient_form = TestMailForm(data={"test_recipient": payload.recipient})
+    if not recipient_form.is_valid():
+        raise ValidationError({"recipient": recipient_form.errors["test_recipient"]})
+    if not form.is_valid():
+        raise _prefixed(form_errors(form), "settings.")
+    try:
+        result = services.mail_server_test(
+            values=form.cleaned_data,
+            password=form.cleaned_data["password"],
+            recipient=recipient_form.cleaned_data["test_recipient"],
+            actor=caller(request),
+            client_address=client_address(request),
+        )
+    except ValidationError as error:
+        raise _prefixed(error, "settings.") from None
+    return {
+        **result.diagnosis.as_dict(),
+        "recipient": result.recipient,
+        "tested_saved_settings": result.tested_saved_settings,
+        "code_issued": result.code_issued,
+    }
+
+
+@router.post("/confirm", response=responses({200: MailServerOut}), summary="Confirm delivery")
+def mail_server_confirm(request: HttpRequest, payload: ConfirmIn) -> MailServerSettings:
+    """Mark the saved settings verified with the code from a received test mail."""
+    form = ConfirmDeliveryForm(data={"code": payload.code})
+    if not form.is_valid():
+        raise form_errors(form)
+    return services.mail_server_confirm(
+        code=form.cleaned_data["code"],
+        actor=caller(request),
+        client_address=client_address(request),
+    )

@@ -1,0 +1,129 @@
+"""The JSON API of Forgot Password: the switch (administrators) and the reset (anyone)."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, QueryDict
+from ninja import Router, Status
+
+from autommate.api_conventions import caller, form_errors, responses
+from autommate.client_address import client_address
+
+from . import services
+from .forms import ForgotPasswordForm, ForgotPasswordSettingsForm
+from .schemas import (
+    ForgotPasswordIn,
+    ForgotPasswordOut,
+    ResetConfirmIn,
+    ResetRequestIn,
+    ResetRequestOut,
+)
+from .selectors import forgot_password_settings_get
+from .views import SENT_MESSAGE
+
+router = Router()
+
+
+def switch_state() -> dict[str, Any]:
+    """Return the switch, the link lifetime, and whether (or why not) it can be switched on."""
+    current = forgot_password_settings_get()
+    reason = services.mail_not_ready_reason()
+    return {
+        "enabled": current.enabled,
+        "link_lifetime_minutes": current.link_lifetime_minutes,
+        "mail_ready": not reason,
+        "not_ready_reason": reason,
+    }
+
+
+@router.get(
+    "/forgot-password",
+    response=responses({200: ForgotPasswordOut}),
+    summary="Read the Forgot Password settings",
+)
+def forgot_password_read(request: HttpRequest) -> dict[str, Any]:
+    return switch_state()
+
+
+@router.put(
+    "/forgot-password",
+    response=responses({200: ForgotPasswordOut}, HTTPStatus.CONFLICT),
+    summary="Switch Forgot Password on or off",
+)
+def forgot_password_save(request: HttpRequest, payload: ForgotPasswordIn) -> dict[str, Any]:
+    """Save the switch and the link lifetime. Enabling is refused with `409 mail_not_verified`
+    until the delivery of a test mail has been confirmed for the saved mail settings."""
+    current = forgot_password_settings_get()
+    lifetime = payload.link_lifetime_minutes
+    form = ForgotPasswordSettingsForm(
+        data={
+            "enabled": payload.enabled,
+            "link_lifetime_minutes": current.link_lifetime_minutes
+            if lifetime is None
+            else lifetime,
+        },
+        instance=forgot_password_settings_get(),
+    )
+    if not form.is_valid():
+        raise form_errors(form)
+    services.forgot_password_configure(
+        enabled=form.cleaned_data["enabled"],
+        link_lifetime_minutes=form.cleaned_data["link_lifetime_minutes"],
+        actor=caller(request),
+        client_address=client_address(request),
+    )
+    return switch_state()
+
+
+@router.post(
+    "/password-reset/request",
+    auth=None,
+    response=responses(
+        {202: ResetRequestOut}, HTTPStatus.NOT_FOUND, HTTPStatus.TOO_MANY_REQUESTS, public=True
+    ),
+    summary="Ask for a reset email",
+)
+def password_reset_request(request: HttpRequest, payload: ResetRequestIn) -> Status[dict[str, str]]:
+    """Ask for a reset email for one address. The answer is the same `202` whether or not the
+    address has an account; `404 forgot_password_disabled` while the feature is off; `429` with
+    `Retry-After` when too many requests came for the address or from the client."""
+    if not forgot_password_settings_get().enabled:
+        raise services.ForgotPasswordDisabled
+    data = QueryDict(mutable=True)
+    data["email"] = payload.email
+    form = ForgotPasswordForm(data=data)
+    if not form.is_valid():
+        raise form_errors(form)
+    services.reset_request(
+        address=form.cleaned_data["email"], client_address=client_address(request)
+    )
+    return Status(HTTPStatus.ACCEPTED, {"message": SENT_MESSAGE})
+
+
+@router.post(
+    "/password-reset/confirm",
+    auth=None,
+    response=responses({204: None}, HTTPStatus.TOO_MANY_REQUESTS, public=True),
+    summary="Set a new password with a reset token",
+)
+def password_reset_confirm(request: HttpRequest, payload: ResetConfirmIn) -> Status[None]:
+    """Set a new password with the token of a reset link: `204`, or `400` with every message of
+    the password policy in `fields.new_password`, or `400 invalid_reset_link` for a used,
+    expired or unknown token."""
+    address = client_address(request)
+    limited = services.link_failures_throttled(client_address=address)
+    if limited:
+        raise limited
+    if services.link_find(payload.token) is None:
+        services.link_failure(client_address=address)
+        raise services.InvalidResetLink
+    try:
+        services.reset_complete(
+            token=payload.token, password=payload.new_password, client_address=address
+        )
+    except ValidationError as error:
+        raise ValidationError({"new_password": error.messages}) from None
+    return Status(HTTPStatus.NO_CONTENT, None)

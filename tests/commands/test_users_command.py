@@ -1,0 +1,90 @@
+"""`autommate users list|add|deactivate`, run as an operator would."""
+
+from __future__ import annotations
+
+import json
+
+from tests.commands.conftest import ADMIN_EMAIL, reason
+
+
+def test_list_shows_the_administrator(autommate) -> None:
+    done = autommate("users", "list")
+    assert done.returncode == 0, done.stderr
+    assert ADMIN_EMAIL in done.stdout
+    assert "administrator" in done.stdout
+
+
+def test_list_as_json(autommate) -> None:
+    (admin,) = json.loads(autommate("users", "list", "--json").stdout)
+    assert admin["email"] == ADMIN_EMAIL
+    assert admin["role"] == "admin"
+    assert admin["is_active"] is True
+    assert "password" not in admin
+
+
+def test_add_then_search(autommate) -> None:
+    done = autommate("users", "add", "mike@example.org", "--full-name", "Mike User", "--json")
+    assert done.returncode == 0, done.stderr
+    added = json.loads(done.stdout)
+    assert added["email"] == "mike@example.org"
+    assert added["has_password"] is False
+    found = json.loads(autommate("users", "list", "--search", "MIKE", "--json").stdout)
+    assert [user["full_name"] for user in found] == ["Mike User"]
+
+
+def test_add_with_password_from_stdin(autommate) -> None:
+    done = autommate(
+        "users",
+        "add",
+        "ops@example.org",
+        "--role",
+        "admin",
+        "--password-stdin",
+        "--json",
+        stdin="a long enough passphrase\n",
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["has_password"] is True
+    assert "passphrase" not in done.stdout + done.stderr
+
+
+def test_add_refuses_a_weak_password_with_the_policy(autommate) -> None:
+    done = autommate("users", "add", "ops@example.org", "--password-stdin", stdin="password\n")
+    assert "too short" in reason(done)
+
+
+def test_add_refuses_a_taken_address(autommate) -> None:
+    done = autommate("users", "add", "ADMIN@example.org")
+    assert reason(done) == "email: A user with this email address already exists."
+
+
+def test_add_refuses_an_invalid_address(autommate) -> None:
+    assert reason(autommate("users", "add", "not-an-address")).startswith("email: ")
+
+
+def test_deactivate(autommate) -> None:
+    autommate("users", "add", "mike@example.org")
+    done = autommate("users", "deactivate", "Mike@Example.org", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["is_active"] is False
+
+
+def test_deactivate_refuses_the_acting_administrator(autommate) -> None:
+    done = autommate("users", "deactivate", ADMIN_EMAIL)
+    assert reason(done) == "You cannot remove your own administrator access."
+
+
+def test_deactivate_unknown_user_fails(autommate) -> None:
+    assert reason(autommate("users", "deactivate", "nobody@example.org")) == (
+        "There is no user nobody@example.org."
+    )
+
+
+def test_unknown_actor_fails(autommate) -> None:
+    done = autommate("users", "add", "mike@example.org", "--actor", "nobody@example.org")
+    assert reason(done) == "nobody@example.org is not an active administrator."
+
+
+def test_usage_errors_exit_non_zero(autommate) -> None:
+    assert autommate("users").returncode != 0
+    assert autommate("users", "promote", "x@example.org").returncode != 0
