@@ -30,9 +30,7 @@ def _housekeeping(worker_id: str, stop: threading.Event) -> None:
         stop.wait(HEARTBEAT_SECONDS)
 
 
-def run_worker(
-    *, interval: float = 1.0, batch: bool = False, worker_id: str | None = None
-) -> None:
+def run_worker(*, interval: float = 1.0, batch: bool = False, worker_id: str | None = None) -> None:
     """Run tasks from every queue until stopped (or, with `batch`, until none are left)."""
     worker_id = worker_id or get_random_string(32)
     stop = threading.Event()

@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,41 +15,75 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='MailServerSettings',
+            name="MailServerSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('host', models.CharField(blank=True, max_length=253, verbose_name='Server name')),
-                ('port', models.PositiveIntegerField(default=587, verbose_name='Port')),
-                ('protocol', models.CharField(choices=[('smtp', 'SMTP'), ('smtps', 'SMTPS')], default='smtp', max_length=5, verbose_name='Protocol')),
-                ('use_tls', models.BooleanField(default=True, verbose_name='Enable TLS')),
-                ('sender_name', models.CharField(default='Autom Mate', max_length=100, verbose_name='Sender name')),
-                ('sender_email', models.EmailField(blank=True, max_length=254, verbose_name='Sender email')),
-                ('use_auth', models.BooleanField(default=False, verbose_name='Use authentication')),
-                ('username', models.CharField(blank=True, max_length=254, verbose_name='Username')),
-                ('password_encrypted', models.TextField(blank=True)),
-                ('ca_certificate', models.TextField(blank=True, verbose_name='CA certificate')),
-                ('timeout_seconds', models.PositiveSmallIntegerField(default=10)),
-                ('updated_at', models.DateTimeField(blank=True, null=True)),
-                ('verified_fingerprint', models.CharField(blank=True, max_length=64)),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("host", models.CharField(blank=True, max_length=253, verbose_name="Server name")),
+                ("port", models.PositiveIntegerField(default=587, verbose_name="Port")),
+                (
+                    "protocol",
+                    models.CharField(
+                        choices=[("smtp", "SMTP"), ("smtps", "SMTPS")],
+                        default="smtp",
+                        max_length=5,
+                        verbose_name="Protocol",
+                    ),
+                ),
+                ("use_tls", models.BooleanField(default=True, verbose_name="Enable TLS")),
+                (
+                    "sender_name",
+                    models.CharField(
+                        default="Autom Mate", max_length=100, verbose_name="Sender name"
+                    ),
+                ),
+                (
+                    "sender_email",
+                    models.EmailField(blank=True, max_length=254, verbose_name="Sender email"),
+                ),
+                ("use_auth", models.BooleanField(default=False, verbose_name="Use authentication")),
+                ("username", models.CharField(blank=True, max_length=254, verbose_name="Username")),
+                ("password_encrypted", models.TextField(blank=True)),
+                ("ca_certificate", models.TextField(blank=True, verbose_name="CA certificate")),
+                ("timeout_seconds", models.PositiveSmallIntegerField(default=10)),
+                ("updated_at", models.DateTimeField(blank=True, null=True)),
+                ("verified_fingerprint", models.CharField(blank=True, max_length=64)),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'verbose_name': 'mail server settings',
-                'verbose_name_plural': 'mail server settings',
+                "verbose_name": "mail server settings",
+                "verbose_name_plural": "mail server settings",
             },
         ),
         migrations.CreateModel(
-            name='TestMailCode',
+            name="TestMailCode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code_hash', models.CharField(max_length=64, unique=True)),
-                ('link_hash', models.CharField(max_length=64, unique=True)),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('recipient', models.EmailField(max_length=254)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code_hash", models.CharField(max_length=64, unique=True)),
+                ("link_hash", models.CharField(max_length=64, unique=True)),
+                ("fingerprint", models.CharField(max_length=64)),
+                ("recipient", models.EmailField(max_length=254)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
     ]
