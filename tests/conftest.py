@@ -17,6 +17,15 @@ def _real_mailers(settings) -> None:
     settings.MAILERS = {"default": {"BACKEND": "autommate.mailserver.backend.MailServerBackend"}}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(settings) -> None:
+    """Rate-limit counters in Redis outlive a test's transaction; start each test without any."""
+    if settings.REDIS_URL:
+        from autommate.ratelimits.services import _redis
+
+        _redis().flushdb()
+
+
 @pytest.fixture
 def admin_user(db) -> User:
     return User.objects.create_user(

@@ -34,15 +34,6 @@ CSRF_VALUE = re.compile(r'(name="csrfmiddlewaretoken" value=")[^"]*(")')
 NEW_PASSWORD = "a fresh passphrase nobody could guess 7"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits() -> None:
-    """Rate-limit counters in Redis outlive a test's transaction; start each test without any."""
-    if settings.REDIS_URL:
-        from autommate.ratelimits.services import _redis
-
-        _redis().flushdb()
-
-
 @dataclass
 class Mailbox:
     """The test SMTP server plus the worker that feeds it: `deliver()` returns new mail."""
