@@ -44,7 +44,11 @@ from autommate.accounts.tokens import BearerTokenAuth, InvalidToken
 from autommate.audit.api import router as audit_router
 from autommate.delivery.api import router as delivery_router
 from autommate.mailserver.api import router as mailserver_router
-from autommate.mailserver.services import InvalidConfirmationCode, TestMailRateLimited
+from autommate.mailserver.services import (
+    ConfirmationRateLimited,
+    InvalidConfirmationCode,
+    TestMailRateLimited,
+)
 from autommate.recovery.api import router as recovery_router
 from autommate.recovery.services import (
     ForgotPasswordDisabled,
@@ -399,7 +403,9 @@ def _on_suspicious(request: HttpRequest, exc: Exception) -> HttpResponse:
     )
 
 
-def _on_rate_limited(request: HttpRequest, exc: RateLimited | TestMailRateLimited) -> HttpResponse:
+def _on_rate_limited(
+    request: HttpRequest, exc: RateLimited | TestMailRateLimited | ConfirmationRateLimited
+) -> HttpResponse:
     response = error_response(request, HTTPStatus.TOO_MANY_REQUESTS, "rate_limited", str(exc))
     response["Retry-After"] = str(max(1, exc.retry_after_seconds))
     return response
@@ -437,6 +443,7 @@ HANDLERS: list[tuple[type[Exception], Callable[[HttpRequest, Any], HttpResponse]
     (PermissionDenied, _on_permission_denied),
     (RateLimited, _on_rate_limited),
     (TestMailRateLimited, _on_rate_limited),
+    (ConfirmationRateLimited, _on_rate_limited),
     (MailNotVerified, _domain_failure(HTTPStatus.CONFLICT, "mail_not_verified")),
     (ForgotPasswordDisabled, _domain_failure(HTTPStatus.NOT_FOUND, "forgot_password_disabled")),
     (InvalidResetLink, _domain_failure(HTTPStatus.BAD_REQUEST, "invalid_reset_link")),

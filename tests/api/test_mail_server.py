@@ -203,3 +203,14 @@ def test_changing_the_settings_makes_them_unverified(
     other = smtp_server_factory()
     response = admin_api.put("/mail-server", settings_for(other))
     assert response.json()["verified"] is False
+
+
+def test_too_many_wrong_confirmation_codes_is_429(admin_api: ApiClient, smtp_server) -> None:
+    admin_api.put("/mail-server", settings_for(smtp_server))
+    for _ in range(10):
+        response = admin_api.post("/mail-server/confirm", {"code": "ABCD-EFGH"})
+        assert_error(response, HTTPStatus.BAD_REQUEST, "invalid_confirmation_code")
+    response = admin_api.post("/mail-server/confirm", {"code": "ABCD-EFGH"})
+    assert_error(response, HTTPStatus.TOO_MANY_REQUESTS, "rate_limited")
+    assert int(response["Retry-After"]) >= 1
+    assert not mail_server_get().is_verified

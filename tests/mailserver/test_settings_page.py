@@ -281,3 +281,10 @@ def test_confirmation_code_expires_after_24_hours(admin_client: Client, smtp_ser
     response = admin_client.post("/settings/mail/confirm/", {"code": code})
     assert "This code is not valid" in response.content.decode()
     assert not MailServerSettings.objects.get().is_verified
+
+
+def test_too_many_wrong_codes_pause_confirming(admin_client: Client) -> None:
+    for _ in range(10):
+        admin_client.post("/settings/mail/confirm/", {"code": "AAAA-AAAA"})
+    response = admin_client.post("/settings/mail/confirm/", {"code": "AAAA-AAAA"})
+    assert "Too many wrong codes" in response.content.decode()

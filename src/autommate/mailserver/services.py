@@ -68,6 +68,14 @@ class InvalidConfirmationCode(Exception):
     pass
 
 
+class ConfirmationRateLimited(InvalidConfirmationCode):
+    """Too many wrong codes in a row: confirming is paused for a while."""
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        self.retry_after_seconds = retry_after_seconds
+        super().__init__(f"Too many wrong codes. Try again in {retry_after_seconds} seconds.")
+
+
 def _candidate(values: dict[str, Any]) -> MailServerSettings:
     saved = mail_server_get()
     candidate = MailServerSettings(pk=1, password_encrypted=saved.password_encrypted)
@@ -250,21 +258,24 @@ def mail_server_confirm(
 
     decision = ratelimits.peek("test-mail-confirm", str(actor.pk), "10/m")
     if not decision.allowed:
+        raise ConfirmationRateLimited(decision.retry_after_seconds)
+    codes = TestMailCode.objects.all()
+    if link_token:
+        lookup = codes.filter(link_hash=hashlib.sha256(link_token.encode()).hexdigest())
+    else:
+        lookup = codes.filter(code_hash=_code_hash(code))
+    found = lookup.first()
+    if found is None or not found.is_usable:
+        # Counted outside any transaction, so that refusing the code does not undo the count.
+        ratelimits.hit("test-mail-confirm", str(actor.pk), "10/m")
         raise InvalidConfirmationCode(
-            f"Too many wrong codes. Try again in {decision.retry_after_seconds} seconds."
+            "This code is not valid: it may be mistyped, used already, or older than "
+            f"{settings.TEST_MAIL_CODE_LIFETIME_HOURS} hours. Send a new test mail."
         )
     with transaction.atomic():
-        codes = TestMailCode.objects.select_for_update()
-        if link_token:
-            found = codes.filter(link_hash=hashlib.sha256(link_token.encode()).hexdigest()).first()
-        else:
-            found = codes.filter(code_hash=_code_hash(code)).first()
-        if found is None or not found.is_usable:
-            ratelimits.hit("test-mail-confirm", str(actor.pk), "10/m")
-            raise InvalidConfirmationCode(
-                "This code is not valid: it may be mistyped, used already, or older than "
-                f"{settings.TEST_MAIL_CODE_LIFETIME_HOURS} hours. Send a new test mail."
-            )
+        found = TestMailCode.objects.select_for_update().get(pk=found.pk)
+        if not found.is_usable:  # Used by a concurrent confirmation a moment ago.
+            raise InvalidConfirmationCode("This code has just been used. Send a new test mail.")
         saved = mail_server_get()
         if not hmac.compare_digest(found.fingerprint, saved.fingerprint()):
             raise InvalidConfirmationCode(
