@@ -111,3 +111,20 @@ def run_worker():
         raise AssertionError(f"More than {limit} tasks ran; is a task re-enqueueing itself?")
 
     return run_due
+
+
+@pytest.fixture
+def limits_off(settings) -> None:
+    """Switch the forgot-password limits off where a test sends many requests on purpose."""
+    settings.LIMIT_RESET_PER_CLIENT = "off"
+    settings.LIMIT_RESET_PER_ADDRESS = "off"
+
+
+def point_mail_settings_at(server) -> None:
+    """Save verified mail settings that send through `server`."""
+    from autommate.mailserver.models import MailServerSettings
+
+    mail_server = MailServerSettings.objects.get(pk=1)
+    mail_server.host, mail_server.port = server.host, server.port
+    mail_server.verified_fingerprint = mail_server.fingerprint()
+    mail_server.save()

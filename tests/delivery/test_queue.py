@@ -14,24 +14,9 @@ from autommate.delivery import services
 from autommate.delivery.models import Kind, OutgoingMessage, State
 from autommate.mailserver.models import MailServerSettings
 from autommate.recovery.models import ResetLink
-from tests.conftest import USER_PASSWORD
+from tests.conftest import USER_PASSWORD, point_mail_settings_at
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def limits_off(settings) -> None:
-    """Rate limits are tested elsewhere; here they would only count across tests (in Redis)."""
-    settings.LIMIT_RESET_PER_CLIENT = "off"
-    settings.LIMIT_RESET_PER_ADDRESS = "off"
-
-
-def point_mail_settings_at(server) -> None:
-    """Save verified mail settings that send through `server`."""
-    mail_server = MailServerSettings.objects.get(pk=1)
-    mail_server.host, mail_server.port = server.host, server.port
-    mail_server.verified_fingerprint = mail_server.fingerprint()
-    mail_server.save()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits_off")]
 
 
 def make_retries_due() -> None:

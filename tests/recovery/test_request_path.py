@@ -14,29 +14,15 @@ from django_tasks_db.models import DBTaskResult
 
 from autommate.accounts.models import User
 from autommate.delivery.models import OutgoingMessage
-from autommate.mailserver.models import MailServerSettings
 from autommate.recovery.models import ResetRequest
+from tests.conftest import point_mail_settings_at
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits_off")]
 
 SLOW_SERVER_SECONDS = 2.0
 # "Well under" the server's delay: a request that waited for SMTP would take the whole delay.
 FAST_ENOUGH_SECONDS = 0.5
 CSRF_VALUE = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
-
-
-@pytest.fixture(autouse=True)
-def limits_off(settings) -> None:
-    """Rate limits are tested elsewhere; here they would only count across tests (in Redis)."""
-    settings.LIMIT_RESET_PER_CLIENT = "off"
-    settings.LIMIT_RESET_PER_ADDRESS = "off"
-
-
-def point_mail_settings_at(server) -> None:
-    mail_server = MailServerSettings.objects.get(pk=1)
-    mail_server.host, mail_server.port = server.host, server.port
-    mail_server.verified_fingerprint = mail_server.fingerprint()
-    mail_server.save()
 
 
 def test_requests_answer_without_waiting_for_a_slow_mail_server(

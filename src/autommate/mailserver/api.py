@@ -14,7 +14,7 @@ from autommate.client_address import client_address
 
 from . import services
 from .forms import ConfirmDeliveryForm, MailServerForm, TestMailForm
-from .models import MailServerSettings
+from .models import EDITABLE_FIELDS, MailServerSettings
 from .schemas import ConfirmIn, MailServerIn, MailServerOut, TestMailIn, TestMailOut
 from .selectors import mail_server_get
 
@@ -28,7 +28,7 @@ def _form_data(values: MailServerIn) -> dict[str, Any]:
 
 
 def _saved_values(saved: MailServerSettings) -> dict[str, Any]:
-    return {name: getattr(saved, name) for name in services.EDITABLE_FIELDS} | {"password": ""}
+    return {name: getattr(saved, name) for name in EDITABLE_FIELDS} | {"password": ""}
 
 
 def _prefixed(error: ValidationError, prefix: str) -> ValidationError:

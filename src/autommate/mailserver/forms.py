@@ -6,7 +6,7 @@ from typing import Any
 from cryptography import x509
 from django import forms
 
-from .models import MailServerSettings, Protocol
+from .models import EDITABLE_FIELDS, MailServerSettings, Protocol
 from .presets import PRESETS
 
 _HOSTNAME = re.compile(
@@ -41,17 +41,7 @@ class MailServerForm(forms.ModelForm):
 
     class Meta:
         model = MailServerSettings
-        fields = [
-            "host",
-            "port",
-            "protocol",
-            "use_tls",
-            "sender_name",
-            "sender_email",
-            "use_auth",
-            "username",
-            "ca_certificate",
-        ]
+        fields = EDITABLE_FIELDS
         widgets = {
             "host": forms.TextInput(
                 attrs={"placeholder": "smtp.example.org", "spellcheck": "false"}

@@ -14,6 +14,20 @@ class Protocol(models.TextChoices):
     SMTPS = "smtps", "SMTPS"
 
 
+# The fields an administrator edits, on the page, in the API and with `autommate mailserver set`.
+EDITABLE_FIELDS = (
+    "host",
+    "port",
+    "protocol",
+    "use_tls",
+    "sender_name",
+    "sender_email",
+    "use_auth",
+    "username",
+    "ca_certificate",
+)
+
+
 class MailServerSettings(models.Model):
     """The outgoing mail server, as the administrator saved it. There is one row (pk=1)."""
 

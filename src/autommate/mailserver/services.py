@@ -22,24 +22,13 @@ from autommate.delivery.models import Kind, OutgoingMessage, State
 from autommate.delivery.rendering import render_email
 from autommate.ratelimits import services as ratelimits
 
-from .models import MailServerSettings
+from .models import EDITABLE_FIELDS, MailServerSettings
 from .secrets import encrypt
 from .selectors import mail_server_get
 
 if TYPE_CHECKING:
     from .diagnosis import Diagnosis
 
-EDITABLE_FIELDS = (
-    "host",
-    "port",
-    "protocol",
-    "use_tls",
-    "sender_name",
-    "sender_email",
-    "use_auth",
-    "username",
-    "ca_certificate",
-)
 # Changing where the password would be sent requires typing it again.
 PASSWORD_BOUND_FIELDS = ("host", "port", "username")
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

@@ -18,7 +18,7 @@ from autommate.accounts.management.scripting import (
 )
 from autommate.mailserver import services
 from autommate.mailserver.forms import ConfirmDeliveryForm, MailServerForm, TestMailForm
-from autommate.mailserver.models import MailServerSettings, Protocol
+from autommate.mailserver.models import EDITABLE_FIELDS, MailServerSettings, Protocol
 from autommate.mailserver.schemas import MailServerOut
 from autommate.mailserver.selectors import mail_server_get
 
@@ -120,7 +120,7 @@ class Command(BaseCommand):
 
     def _set(self, options: dict[str, Any]) -> None:
         saved = mail_server_get()
-        data: dict[str, Any] = {name: getattr(saved, name) for name in services.EDITABLE_FIELDS}
+        data: dict[str, Any] = {name: getattr(saved, name) for name in EDITABLE_FIELDS}
         for option, field in [
             ("host", "host"),
             ("port", "port"),
@@ -167,7 +167,7 @@ class Command(BaseCommand):
             raise CommandError(
                 "to: " + " ".join(str(m) for m in recipient.errors["test_recipient"])
             )
-        values = {name: getattr(saved, name) for name in services.EDITABLE_FIELDS}
+        values = {name: getattr(saved, name) for name in EDITABLE_FIELDS}
         try:
             result = services.mail_server_test(
                 values=values,
