@@ -1,63 +1,45 @@
-"""Error pages: plain words, the product's layout, never a stack trace."""
+"""The one error model: a refusal by a rule of the product, shown alike by every front door.
+
+A service raises a `DomainError` subclass; the front doors map it, each in one place:
+the API answers `{"code", "message", "fields"}` with the error's status (`autommate.api.errors`),
+pages show a rate limit as a 429 page with the wait (`autommate.error_pages`) and anything else
+in the form that caused it, and commands exit with a message (`autommate.scripting`).
+"""
 
 from __future__ import annotations
 
 from http import HTTPStatus
-
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.template.loader import render_to_string
+from typing import ClassVar
 
 
-def _render(request: HttpRequest, status: HTTPStatus, title: str, message: str) -> HttpResponse:
-    if request.path.startswith("/api/"):
-        code = status.phrase.lower().replace(" ", "_")
-        return JsonResponse({"code": code, "message": message}, status=status)
-    body: str
-    try:
-        body = render_to_string("error.html", {"title": title, "message": message}, request=request)
-    except Exception:  # The layout itself may be what failed; fall back to bare text.
-        body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{message}</p>"
-    return HttpResponse(body, status=status)
+class DomainError(Exception):
+    """A request the product refuses, with words for people and a stable code for programs."""
+
+    code: ClassVar[str] = "refused"
+    status: ClassVar[HTTPStatus] = HTTPStatus.BAD_REQUEST
+    default_message: ClassVar[str] = "This request was refused."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        # The form field or API field the refusal is about, if it is about one.
+        self.field = field
+        # Seconds until the same request may succeed, for refusals that pass with time.
+        self.retry_after = retry_after
+        super().__init__(self.message)
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _render(
-        request,
-        HTTPStatus.BAD_REQUEST,
-        "Bad request",
-        "The request could not be understood. Go back and try again.",
-    )
-
-
-def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _render(
-        request,
-        HTTPStatus.FORBIDDEN,
-        "Not allowed",
-        "You do not have access to this page. Sign in with an administrator account.",
-    )
-
-
-def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _render(
-        request, HTTPStatus.NOT_FOUND, "Page not found", "There is no page at this address."
-    )
-
-
-def server_error(request: HttpRequest) -> HttpResponse:
-    return _render(
-        request,
-        HTTPStatus.INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The server could not finish this request. It has been logged; try again shortly.",
-    )
-
-
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
-    return _render(
-        request,
-        HTTPStatus.FORBIDDEN,
-        "Form expired",
-        "This form was opened too long ago or cookies are blocked. Reload the page and "
-        "submit it again.",
-    )
+def wait_in_words(seconds: int) -> str:
+    """Return a wait as people say it: "40 seconds", "1 minute", "15 minutes"."""
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    if seconds < 2 * 3600:
+        minutes = round(seconds / 60)
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    hours = round(seconds / 3600)
+    return f"{hours} hour{'s' if hours != 1 else ''}"

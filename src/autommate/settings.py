@@ -139,6 +139,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "autommate.error_pages.DomainErrorPages",
 ]
 
 ROOT_URLCONF = "autommate.urls"
@@ -229,7 +230,7 @@ CSRF_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = BASE_URL_IS_HTTPS
 CSRF_COOKIE_SECURE = BASE_URL_IS_HTTPS
 CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
-CSRF_FAILURE_VIEW = "autommate.errors.csrf_failure"
+CSRF_FAILURE_VIEW = "autommate.error_pages.csrf_failure"
 SESSION_COOKIE_AGE = 60 * 60 * 12
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -5,7 +5,7 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from autommate.accounts import token_views
 from autommate.accounts import views as accounts
-from autommate.api import api
+from autommate.api.site import api_urls
 from autommate.audit import views as audit
 from autommate.delivery import views as delivery
 from autommate.mailserver import views as mailserver
@@ -35,7 +35,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("settings/audit/", audit.audit_log, name="audit-log"),
     path("account/tokens/", token_views.api_tokens, name="api-tokens"),
     path("account/tokens/<int:pk>/revoke/", token_views.api_token_revoke, name="api-token-revoke"),
-    path("api/v1/", api.urls),
+    path("api/v1/", api_urls()),
     path("healthz", delivery.healthz, name="healthz"),
     path("readyz", delivery.readyz, name="readyz"),
 ]
@@ -43,7 +43,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
 if settings.DEBUG:
     urlpatterns += [path("dev/mail/", include("autommate.devmail.urls"))]
 
-handler400 = "autommate.errors.bad_request"
-handler403 = "autommate.errors.permission_denied"
-handler404 = "autommate.errors.page_not_found"
-handler500 = "autommate.errors.server_error"
+handler400 = "autommate.error_pages.bad_request"
+handler403 = "autommate.error_pages.permission_denied"
+handler404 = "autommate.error_pages.page_not_found"
+handler500 = "autommate.error_pages.server_error"

@@ -6,8 +6,7 @@ from http import HTTPStatus
 
 import pytest
 
-from autommate.recovery.selectors import forgot_password_settings_get
-from autommate.recovery.services import mail_not_ready_reason
+from autommate.recovery.selectors import forgot_password_settings_get, mail_not_ready_reason
 from tests.api.conftest import ApiClient, assert_error
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,7 @@ from django.utils import timezone
 
 from autommate.accounts.models import User
 from autommate.recovery.models import ResetLink, ResetRequest
-from autommate.recovery.services import link_issue
-from autommate.recovery.views import SENT_MESSAGE
+from autommate.recovery.services import SENT_MESSAGE, link_issue
 from tests.api.conftest import API, ApiClient, assert_error
 from tests.conftest import USER_PASSWORD
 

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.http import Http404, HttpRequest
 from ninja import Path, Query, Router, Status
 
-from autommate.api_conventions import (
+from autommate.api.conventions import (
     ID_MAX,
     PageParams,
     caller,

@@ -8,7 +8,7 @@ from typing import Literal
 from ninja import Schema
 from pydantic import Field, JsonValue
 
-from autommate.api_conventions import Moment, PageOut, PageParams
+from autommate.api.conventions import Moment, PageOut, PageParams
 
 from .models import ApiToken, User
 from .tokens import PREFIX

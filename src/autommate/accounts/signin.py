@@ -43,7 +43,7 @@ def sign_in_failed(*, email: str, client: str) -> None:
 
 def sign_in_unlock(*, user: User) -> None:
     """Lift the account's sign-in lock (after a completed password reset)."""
-    ratelimits.reset(ACCOUNT_SCOPE, user.email_key, settings.LIMIT_SIGN_IN_PER_ACCOUNT)
+    ratelimits.reset(ACCOUNT_SCOPE, user.email_key)
 
 
 @receiver(user_logged_in)

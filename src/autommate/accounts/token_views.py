@@ -16,10 +16,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from autommate.client_address import client_address
+from autommate.forms import add_form_errors
 
 from . import tokens
 from .models import User
-from .views import _add_errors
 
 
 class ApiTokenForm(forms.Form):
@@ -79,7 +79,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
                 client_address=client_address(request),
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_form_errors(form, error)
         else:
             # Shown in this response rather than after a redirect, so the secret is never
             # stored anywhere, not even in the session.

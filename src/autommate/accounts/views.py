@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -14,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from autommate.client_address import client_address
+from autommate.forms import add_form_errors
 
 from . import services
 from .forms import SignInForm, UserForm
@@ -60,7 +59,7 @@ def user_add(request: HttpRequest) -> HttpResponse:
                 client_address=client_address(request),
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_form_errors(form, error)
         else:
             messages.success(request, f"User {user.email} has been added.")
             return redirect("user-list")
@@ -80,7 +79,7 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 **form.cleaned_data,
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_form_errors(form, error)
         else:
             messages.success(request, f"User {user.email} has been saved.")
             return redirect("user-list")
@@ -104,11 +103,3 @@ def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"User {user.email} has been deactivated.")
     return HttpResponseRedirect("/users/")
-
-
-def _add_errors(form: Any, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)

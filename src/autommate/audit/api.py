@@ -7,7 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
-from autommate.api_conventions import page_of, responses
+from autommate.api.conventions import page_of, responses
 
 from .models import AuditEvent
 from .schemas import AuditEventPage, AuditQuery

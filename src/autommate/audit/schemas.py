@@ -8,7 +8,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field
 
-from autommate.api_conventions import Moment, PageOut, PageParams
+from autommate.api.conventions import Moment, PageOut, PageParams
 
 from .models import Action, AuditEvent
 

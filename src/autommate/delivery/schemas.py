@@ -7,7 +7,7 @@ from datetime import datetime
 from ninja import Schema
 from pydantic import Field
 
-from autommate.api_conventions import Moment, PageOut, PageParams
+from autommate.api.conventions import Moment, PageOut, PageParams
 
 from .models import Kind, State
 

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from ninja import Router
 
-from autommate.api_conventions import caller, form_errors, responses
+from autommate.api.conventions import caller, form_errors, responses
 from autommate.client_address import client_address
 
 from . import services

@@ -20,6 +20,7 @@ from autommate.audit.models import Action
 from autommate.audit.services import audit_record
 from autommate.delivery.models import Kind, OutgoingMessage, State
 from autommate.delivery.rendering import render_email
+from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
 from .models import EDITABLE_FIELDS, MailServerSettings
@@ -45,24 +46,12 @@ class PasswordNeeded(ValidationError):
         )
 
 
-class TestMailRateLimited(Exception):
-    __test__ = False  # A product name, not a test case.
+class InvalidConfirmationCode(DomainError):
+    code = "invalid_confirmation_code"
+    default_message = "This code is not valid. Send a new test mail."
 
-    def __init__(self, retry_after_seconds: int) -> None:
-        self.retry_after_seconds = retry_after_seconds
-        super().__init__(f"Too many test mails. Try again in {retry_after_seconds} seconds.")
-
-
-class InvalidConfirmationCode(Exception):
-    pass
-
-
-class ConfirmationRateLimited(InvalidConfirmationCode):
-    """Too many wrong codes in a row: confirming is paused for a while."""
-
-    def __init__(self, retry_after_seconds: int) -> None:
-        self.retry_after_seconds = retry_after_seconds
-        super().__init__(f"Too many wrong codes. Try again in {retry_after_seconds} seconds.")
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, field="code")
 
 
 def _candidate(values: dict[str, Any]) -> MailServerSettings:
@@ -169,7 +158,7 @@ def mail_server_test(
         audit_record(
             Action.RATE_LIMITED, actor=actor, client_address=client_address, limit="test-mail"
         )
-        raise TestMailRateLimited(decision.retry_after_seconds)
+        raise ratelimits.RateLimited(decision.retry_after_seconds, reason="Too many test mails.")
     plain_password = _resolve_password(values, password)
     candidate = _candidate(values)
     config = ServerConfig.from_values(candidate, password=plain_password)
@@ -245,9 +234,9 @@ def mail_server_confirm(
     """Mark the saved settings verified with the code (or link) from a received test mail."""
     from .models import TestMailCode
 
-    decision = ratelimits.peek("test-mail-confirm", str(actor.pk), "10/m")
-    if not decision.allowed:
-        raise ConfirmationRateLimited(decision.retry_after_seconds)
+    ratelimits.peek("test-mail-confirm", str(actor.pk), "10/m").enforce(
+        reason="Too many wrong codes."
+    )
     codes = TestMailCode.objects.all()
     if link_token:
         lookup = codes.filter(link_hash=hashlib.sha256(link_token.encode()).hexdigest())

@@ -10,8 +10,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from autommate.accounts.permissions import admin_required, signed_in_user
-from autommate.accounts.views import _add_errors
 from autommate.client_address import client_address
+from autommate.forms import add_form_errors
 from autommate.recovery.selectors import forgot_password_settings_get
 
 from . import services
@@ -60,7 +60,7 @@ def mail_settings(request: HttpRequest) -> HttpResponse:
                 client_address=client_address(request),
             )
         except ValidationError as error:
-            _add_errors(form, error)
+            add_form_errors(form, error)
         else:
             if updated.is_verified:
                 messages.success(request, "Mail server settings saved.")
@@ -91,15 +91,8 @@ def test_mail(request: HttpRequest) -> HttpResponse:
             client_address=client_address(request),
         )
     except ValidationError as error:
-        _add_errors(form, error)
+        add_form_errors(form, error)
         return _page(request, form=form, test_form=test_form, status=HTTPStatus.BAD_REQUEST)
-    except services.TestMailRateLimited as error:
-        messages.error(request, str(error))
-        response = _page(
-            request, form=form, test_form=test_form, status=HTTPStatus.TOO_MANY_REQUESTS
-        )
-        response["Retry-After"] = str(error.retry_after_seconds)
-        return response
     return _page(request, form=form, test_form=test_form, result=result)
 
 
@@ -116,7 +109,7 @@ def confirm_delivery(request: HttpRequest) -> HttpResponse:
                 client_address=client_address(request),
             )
         except services.InvalidConfirmationCode as error:
-            confirm_form.add_error("code", str(error))
+            confirm_form.add_error(error.field, error.message)
         else:
             messages.success(
                 request,
@@ -142,7 +135,7 @@ def confirm_delivery_link(request: HttpRequest, token: str) -> HttpResponse:
             client_address=client_address(request),
         )
     except services.InvalidConfirmationCode as error:
-        messages.error(request, str(error))
+        messages.error(request, error.message)
     else:
         messages.success(
             request,

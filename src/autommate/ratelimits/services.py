@@ -16,11 +16,14 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from http import HTTPStatus
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+
+from autommate.errors import DomainError, wait_in_words
 
 from .models import RateCounter
 
@@ -39,10 +42,35 @@ class Rate:
         return f"{self.count}/{self.period_seconds}s"
 
 
+class RateLimited(DomainError):
+    """Too many of one kind of request: the one refusal every limit of the product raises."""
+
+    code = "rate_limited"
+    status = HTTPStatus.TOO_MANY_REQUESTS
+
+    def __init__(
+        self, retry_after_seconds: int, *, reason: str = "Too many requests.", otherwise: str = ""
+    ) -> None:
+        wait = max(1, retry_after_seconds)
+        alternative = f", {otherwise}" if otherwise else ""
+        super().__init__(
+            f"{reason} Try again in {wait_in_words(wait)}{alternative}.", retry_after=wait
+        )
+
+    @property
+    def retry_after_seconds(self) -> int:
+        return self.retry_after or 1
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
     retry_after_seconds: int = 0
+
+    def enforce(self, *, reason: str = "Too many requests.") -> None:
+        """Raise RateLimited, saying `reason`, unless the request is within the limit."""
+        if not self.allowed:
+            raise RateLimited(self.retry_after_seconds, reason=reason)
 
 
 class InvalidLimit(ValueError):
@@ -110,7 +138,7 @@ def _current(key: str) -> int:
     return RateCounter.objects.filter(key=key).values_list("count", flat=True).first() or 0
 
 
-def reset(scope: str, key: str, limit: str) -> None:
+def reset(scope: str, key: str) -> None:
     """Forget the counts of `key` (for tests and for an administrator's unlock)."""
     digest = hashlib.sha256(f"{settings.SECRET_KEY}:{key}".encode()).hexdigest()[:32]
     prefix = f"rl:{scope}:{digest}:"

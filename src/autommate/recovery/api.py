@@ -5,11 +5,10 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, QueryDict
 from ninja import Router, Status
 
-from autommate.api_conventions import caller, form_errors, responses
+from autommate.api.conventions import caller, form_errors, responses
 from autommate.client_address import client_address
 
 from . import services
@@ -21,22 +20,9 @@ from .schemas import (
     ResetRequestIn,
     ResetRequestOut,
 )
-from .selectors import forgot_password_settings_get
-from .views import SENT_MESSAGE
+from .selectors import forgot_password_settings_get, forgot_password_state
 
 router = Router()
-
-
-def switch_state() -> dict[str, Any]:
-    """Return the switch, the link lifetime, and whether (or why not) it can be switched on."""
-    current = forgot_password_settings_get()
-    reason = services.mail_not_ready_reason()
-    return {
-        "enabled": current.enabled,
-        "link_lifetime_minutes": current.link_lifetime_minutes,
-        "mail_ready": not reason,
-        "not_ready_reason": reason,
-    }
 
 
 @router.get(
@@ -45,7 +31,7 @@ def switch_state() -> dict[str, Any]:
     summary="Read the Forgot Password settings",
 )
 def forgot_password_read(request: HttpRequest) -> dict[str, Any]:
-    return switch_state()
+    return forgot_password_state()
 
 
 @router.put(
@@ -75,7 +61,7 @@ def forgot_password_save(request: HttpRequest, payload: ForgotPasswordIn) -> dic
         actor=caller(request),
         client_address=client_address(request),
     )
-    return switch_state()
+    return forgot_password_state()
 
 
 @router.post(
@@ -90,8 +76,7 @@ def password_reset_request(request: HttpRequest, payload: ResetRequestIn) -> Sta
     """Ask for a reset email for one address. The answer is the same `202` whether or not the
     address has an account; `404 forgot_password_disabled` while the feature is off; `429` with
     `Retry-After` when too many requests came for the address or from the client."""
-    if not forgot_password_settings_get().enabled:
-        raise services.ForgotPasswordDisabled
+    services.forgot_password_ensure_enabled()
     data = QueryDict(mutable=True)
     data["email"] = payload.email
     form = ForgotPasswordForm(data=data)
@@ -100,7 +85,7 @@ def password_reset_request(request: HttpRequest, payload: ResetRequestIn) -> Sta
     services.reset_request(
         address=form.cleaned_data["email"], client_address=client_address(request)
     )
-    return Status(HTTPStatus.ACCEPTED, {"message": SENT_MESSAGE})
+    return Status(HTTPStatus.ACCEPTED, {"message": services.SENT_MESSAGE})
 
 
 @router.post(
@@ -114,16 +99,8 @@ def password_reset_confirm(request: HttpRequest, payload: ResetConfirmIn) -> Sta
     the password policy in `fields.new_password`, or `400 invalid_reset_link` for a used,
     expired or unknown token."""
     address = client_address(request)
-    limited = services.link_failures_throttled(client_address=address)
-    if limited:
-        raise limited
-    if services.link_find(payload.token) is None:
-        services.link_failure(client_address=address)
-        raise services.InvalidResetLink
-    try:
-        services.reset_complete(
-            token=payload.token, password=payload.new_password, client_address=address
-        )
-    except ValidationError as error:
-        raise ValidationError({"new_password": error.messages}) from None
+    services.link_open(token=payload.token, client_address=address)
+    services.reset_complete(
+        token=payload.token, password=payload.new_password, client_address=address
+    )
     return Status(HTTPStatus.NO_CONTENT, None)

@@ -10,57 +10,68 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from http import HTTPStatus
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from autommate.accounts.models import User, email_key
 from autommate.accounts.services import password_set
 from autommate.accounts.signin import sign_in_unlock
+from autommate.accounts.tokens import api_tokens_revoke_all
 from autommate.audit.models import Action
 from autommate.audit.services import address_fingerprint, audit_record
 from autommate.delivery.models import Kind
 from autommate.delivery.services import message_record
-from autommate.mailserver.selectors import mail_server_get
+from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
 from .models import ForgotPasswordSettings, ResetLink, ResetRequest
-from .selectors import forgot_password_settings_get
+from .selectors import forgot_password_settings_get, mail_not_ready_reason
 
 TOKEN_BYTES = 32  # 256 bits from the operating system's CSPRNG.
+# What every front door answers an accepted request with, whether or not the address has an account.
+SENT_MESSAGE = (
+    "A reset email has been sent to the address you entered, if it belongs to an account. "
+    "Check your inbox and follow the link in it."
+)
 
 
-class ForgotPasswordDisabled(Exception):
-    message = "Forgot Password is switched off. Ask an administrator to reset your password."
+class ForgotPasswordDisabled(DomainError):
+    code = "forgot_password_disabled"
+    status = HTTPStatus.NOT_FOUND
+    default_message = (
+        "Forgot Password is switched off. Ask an administrator to reset your password."
+    )
 
 
-class RateLimited(Exception):
-    def __init__(self, retry_after_seconds: int) -> None:
-        self.retry_after_seconds = retry_after_seconds
-        minutes = max(1, round(retry_after_seconds / 60))
-        super().__init__(
-            f"Too many requests. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
-        )
-
-
-class MailNotVerified(Exception):
+class MailNotVerified(DomainError):
     """Forgot Password cannot be switched on while the mail settings are not proven."""
 
+    code = "mail_not_verified"
+    status = HTTPStatus.CONFLICT
 
-class InvalidResetLink(Exception):
-    message = "This reset link is invalid or has expired."
+
+class InvalidResetLink(DomainError):
+    code = "invalid_reset_link"
+    default_message = "This reset link is invalid or has expired."
 
 
 # -- The request -------------------------------------------------------------------------------
 
 
-def reset_request(*, address: str, client_address: str) -> None:
-    """Accept a forgot-password request for `address`, whether or not it has an account."""
+def forgot_password_ensure_enabled() -> None:
+    """Raise ForgotPasswordDisabled unless Forgot Password is switched on."""
     if not forgot_password_settings_get().enabled:
         raise ForgotPasswordDisabled
+
+
+def reset_request(*, address: str, client_address: str) -> None:
+    """Accept a forgot-password request for `address`, whether or not it has an account."""
+    forgot_password_ensure_enabled()
     client = ratelimits.hit("reset-client", client_address, settings.LIMIT_RESET_PER_CLIENT)
     per_address = ratelimits.hit(
         "reset-address", email_key(address), settings.LIMIT_RESET_PER_ADDRESS
@@ -72,7 +83,9 @@ def reset_request(*, address: str, client_address: str) -> None:
             limit="reset-client" if not client.allowed else "reset-address",
             address=address_fingerprint(email_key(address)),
         )
-        raise RateLimited(max(client.retry_after_seconds, per_address.retry_after_seconds))
+        raise ratelimits.RateLimited(
+            max(client.retry_after_seconds, per_address.retry_after_seconds)
+        )
     from .tasks import reset_request_process
 
     with transaction.atomic():
@@ -188,28 +201,32 @@ def link_failure(*, client_address: str) -> bool:
     return not decision.allowed
 
 
-def link_failures_throttled(*, client_address: str) -> RateLimited | None:
-    """Return the limit in force if `client_address` used too many bad links, without counting."""
-    decision = ratelimits.peek(
+def link_open(*, token: str, client_address: str) -> ResetLink:
+    """Return the usable link for `token`; never uses it up.
+
+    Raise RateLimited while `client_address` has used too many wrong links, and count a wrong
+    one before raising InvalidResetLink for it.
+    """
+    ratelimits.peek(
         "reset-link-failure", client_address, settings.LIMIT_RESET_LINK_FAILURES
-    )
-    return None if decision.allowed else RateLimited(decision.retry_after_seconds)
+    ).enforce()
+    link = link_find(token)
+    if link is None:
+        link_failure(client_address=client_address)
+        raise InvalidResetLink
+    return link
 
 
 # -- Completing the reset ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ResetDone:
-    user: User
-
-
 def reset_complete(
     *, token: str = "", token_digest: str = "", password: str, client_address: str
-) -> ResetDone:
+) -> User:
     """Set the new password through a reset link, use the link up and notify the owner.
 
     The link is given by its token, or by the token's hash (`token_digest`) as a session keeps it.
+    A password the policy refuses raises ValidationError for the field `new_password`.
     """
     digest = token_digest or token_hash(token)
     with transaction.atomic():
@@ -222,12 +239,15 @@ def reset_complete(
         if link is None or not _usable(link):
             raise InvalidResetLink
         user = link.user
-        password_set(user=user, password=password, client_address=client_address, via="reset")
+        try:
+            password_set(user=user, password=password, client_address=client_address, via="reset")
+        except ValidationError as error:
+            raise ValidationError({"new_password": error.messages}) from None
         now = timezone.now()
         link.used_at = now
         link.save(update_fields=["used_at"])
         ResetLink.objects.filter(user=user, used_at=None, voided_at=None).update(voided_at=now)
-        _revoke_api_tokens(user)
+        api_tokens_revoke_all(user=user)
         sign_in_unlock(user=user)
         audit_record(Action.RESET_COMPLETED, client_address=client_address, target=user.email)
         message_record(
@@ -236,15 +256,7 @@ def reset_complete(
             user=user,
             context={"changed_at": now.isoformat(), "client_address": client_address},
         )
-    return ResetDone(user=user)
-
-
-def _revoke_api_tokens(user: User) -> None:
-    try:
-        from autommate.accounts.tokens import api_tokens_revoke_all
-    except ImportError:  # Personal API tokens arrive with the API.
-        return
-    api_tokens_revoke_all(user=user)
+    return user
 
 
 # -- The switch --------------------------------------------------------------------------------
@@ -278,19 +290,6 @@ def forgot_password_configure(
                 enabled=enabled,
             )
     return current
-
-
-def mail_not_ready_reason() -> str:
-    """Return why Forgot Password cannot be switched on now, or an empty string."""
-    mail_server = mail_server_get()
-    if not mail_server.is_configured:
-        return "Configure the mail server first: Forgot Password sends its links by email."
-    if not mail_server.is_verified:
-        return (
-            "Confirm the delivery of a test mail for the mail settings as they are saved now: "
-            "send a test mail, then enter the code it contains."
-        )
-    return ""
 
 
 def reset_link_expires_at(requested_at: datetime) -> datetime:

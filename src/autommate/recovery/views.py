@@ -15,14 +15,11 @@ from autommate.mailserver.selectors import mail_server_get
 
 from . import services
 from .forms import ForgotPasswordForm, ForgotPasswordSettingsForm
-from .selectors import forgot_password_settings_get
+from .selectors import forgot_password_settings_get, mail_not_ready_reason
+from .services import SENT_MESSAGE
 
 # The session keeps the hash of the link's token, never the token itself.
 SESSION_TOKEN_KEY = "reset_password_token_hash"
-SENT_MESSAGE = (
-    "A reset email has been sent to the address you entered, if it belongs to an account. "
-    "Check your inbox and follow the link in it."
-)
 CHANGED_MESSAGE = (
     "Your password has been changed. Log in with your email address and the new password. "
     "Every session of your account has been signed out and its API tokens revoked."
@@ -35,34 +32,20 @@ def _private(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _rate_limited(request: HttpRequest, error: services.RateLimited) -> HttpResponse:
-    response = render(
-        request,
-        "recovery/rate_limited.html",
-        {"message": str(error)},
-        status=HTTPStatus.TOO_MANY_REQUESTS,
-    )
-    response["Retry-After"] = str(error.retry_after_seconds)
-    return _private(response)
-
-
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def forgot_password(request: HttpRequest) -> HttpResponse:
-    if not forgot_password_settings_get().enabled:
-        return _private(render(request, "recovery/disabled.html", status=HTTPStatus.NOT_FOUND))
     form = ForgotPasswordForm(request.POST if request.method == "POST" else None)
-    if request.method == "POST" and form.is_valid():
-        try:
+    try:
+        services.forgot_password_ensure_enabled()
+        if request.method == "POST" and form.is_valid():
             services.reset_request(
                 address=form.cleaned_data["email"], client_address=client_address(request)
             )
-        except services.ForgotPasswordDisabled:
-            return _private(render(request, "recovery/disabled.html", status=HTTPStatus.NOT_FOUND))
-        except services.RateLimited as error:
-            return _rate_limited(request, error)
-        messages.success(request, SENT_MESSAGE)
-        return _private(redirect("forgot-password"))
+            messages.success(request, SENT_MESSAGE)
+            return _private(redirect("forgot-password"))
+    except services.ForgotPasswordDisabled:
+        return _private(render(request, "recovery/disabled.html", status=HTTPStatus.NOT_FOUND))
     status = HTTPStatus.BAD_REQUEST if request.method == "POST" else HTTPStatus.OK
     return _private(render(request, "recovery/forgot_password.html", {"form": form}, status=status))
 
@@ -74,14 +57,11 @@ def reset_password_link(request: HttpRequest, token: str) -> HttpResponse:
 
     Opening the link never uses it up: mail scanners open links too.
     """
-    address = client_address(request)
-    limited = services.link_failures_throttled(client_address=address)
-    if limited:
-        return _rate_limited(request, limited)
-    if services.link_find(token) is None:
-        services.link_failure(client_address=address)
+    try:
+        link = services.link_open(token=token, client_address=client_address(request))
+    except services.InvalidResetLink:
         return _invalid(request)
-    request.session[SESSION_TOKEN_KEY] = services.token_hash(token)
+    request.session[SESSION_TOKEN_KEY] = link.token_hash
     return _private(redirect("reset-password"))
 
 
@@ -122,7 +102,7 @@ def _invalid(request: HttpRequest) -> HttpResponse:
         render(
             request,
             "recovery/invalid_link.html",
-            {"message": services.InvalidResetLink.message},
+            {"message": services.InvalidResetLink.default_message},
             status=HTTPStatus.NOT_FOUND,
         )
     )
@@ -141,7 +121,7 @@ def forgot_password_settings(request: HttpRequest) -> HttpResponse:
                 client_address=client_address(request),
             )
         except services.MailNotVerified as error:
-            form.add_error("enabled", str(error))
+            form.add_error(error.field, error.message)
         else:
             messages.success(request, "Forgot Password settings saved.")
             return redirect("recovery-settings")
@@ -151,7 +131,7 @@ def forgot_password_settings(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "mail_server": mail_server_get(),
-            "not_ready_reason": services.mail_not_ready_reason(),
+            "not_ready_reason": mail_not_ready_reason(),
             "current": forgot_password_settings_get(),
         },
         status=HTTPStatus.BAD_REQUEST if form.errors else HTTPStatus.OK,

@@ -8,10 +8,36 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import CommandError, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.core.serializers.json import DjangoJSONEncoder
 
 from autommate.accounts.models import Role, User, email_key
+from autommate.errors import DomainError
+
+# Exit statuses, as sysexits.h names them: a refusal that passes with time is worth a retry.
+EXIT_REFUSED = 1
+EXIT_TRY_LATER = 75  # EX_TEMPFAIL
+
+
+class OperatorCommand(BaseCommand):
+    """A command for operators: a refusal or invalid input ends it with one line and a status.
+
+    This is the commands' one mapping of the error model: a `DomainError` exits with its message
+    (75 for a rate limit, else 1), a ValidationError with every message on one line (1).
+    """
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        try:
+            return super().execute(*args, **options)
+        except DomainError as error:
+            status = EXIT_TRY_LATER if error.retry_after is not None else EXIT_REFUSED
+            raise CommandError(self.refusal_message(error), returncode=status) from None
+        except ValidationError as error:
+            raise CommandError(one_line(error), returncode=EXIT_REFUSED) from None
+
+    def refusal_message(self, error: DomainError) -> str:
+        """Return the line a refusal is reported with."""
+        return error.message
 
 
 def add_output_options(parser: ArgumentParser, *, acts: bool = False) -> None:

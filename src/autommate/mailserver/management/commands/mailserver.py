@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from autommate.accounts.management.scripting import (
+    OperatorCommand,
     add_output_options,
     command_actor,
     one_line,
@@ -28,7 +29,7 @@ NOT_VERIFIED_HINT = (
 )
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Show, change and test the outgoing mail server; confirm a test mail's delivery."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -142,14 +143,11 @@ class Command(BaseCommand):
         form = MailServerForm(data=data, instance=mail_server_get(), saved=saved)
         if not form.is_valid():
             raise CommandError(one_line(ValidationError(form.errors.as_data())))
-        try:
-            updated = services.mail_server_save(
-                values=form.cleaned_data,
-                password=form.cleaned_data["password"],
-                actor=command_actor(options["actor"]),
-            )
-        except ValidationError as error:
-            raise CommandError(one_line(error)) from None
+        updated = services.mail_server_save(
+            values=form.cleaned_data,
+            password=form.cleaned_data["password"],
+            actor=command_actor(options["actor"]),
+        )
         note = "Mail server settings saved."
         if not updated.is_verified:
             note += " " + NOT_VERIFIED_HINT
@@ -168,17 +166,12 @@ class Command(BaseCommand):
                 "to: " + " ".join(str(m) for m in recipient.errors["test_recipient"])
             )
         values = {name: getattr(saved, name) for name in EDITABLE_FIELDS}
-        try:
-            result = services.mail_server_test(
-                values=values,
-                password="",
-                recipient=recipient.cleaned_data["test_recipient"],
-                actor=command_actor(options["actor"]),
-            )
-        except services.TestMailRateLimited as error:
-            raise CommandError(str(error)) from None
-        except ValidationError as error:
-            raise CommandError(one_line(error)) from None
+        result = services.mail_server_test(
+            values=values,
+            password="",
+            recipient=recipient.cleaned_data["test_recipient"],
+            actor=command_actor(options["actor"]),
+        )
         diagnosis = result.diagnosis
         if options["json"]:
             write_json(
@@ -213,12 +206,9 @@ class Command(BaseCommand):
         form = ConfirmDeliveryForm(data={"code": options["code"]})
         if not form.is_valid():
             raise CommandError("code: " + " ".join(str(m) for m in form.errors["code"]))
-        try:
-            confirmed = services.mail_server_confirm(
-                code=form.cleaned_data["code"], actor=command_actor(options["actor"])
-            )
-        except services.InvalidConfirmationCode as error:
-            raise CommandError(str(error)) from None
+        confirmed = services.mail_server_confirm(
+            code=form.cleaned_data["code"], actor=command_actor(options["actor"])
+        )
         self._show(
             confirmed,
             as_json=options["json"],

@@ -5,22 +5,19 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
-
 from autommate.accounts.management.scripting import (
+    OperatorCommand,
     add_output_options,
     command_actor,
-    one_line,
     write_json,
 )
+from autommate.errors import DomainError
 from autommate.recovery import services
-from autommate.recovery.api import switch_state
 from autommate.recovery.models import LINK_LIFETIME_MAX_MINUTES, LINK_LIFETIME_MIN_MINUTES
-from autommate.recovery.selectors import forgot_password_settings_get
+from autommate.recovery.selectors import forgot_password_settings_get, forgot_password_state
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Show or switch Forgot Password. Enabling is refused while the mail settings are "
         "unverified."
@@ -40,24 +37,24 @@ class Command(BaseCommand):
             )
             add_output_options(switch, acts=True)
 
+    def refusal_message(self, error: DomainError) -> str:
+        if isinstance(error, services.MailNotVerified):
+            return f"Forgot Password stays off: {error.message}"
+        return error.message
+
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action != "status":
             current = forgot_password_settings_get()
             lifetime = options["link_lifetime"]
-            try:
-                services.forgot_password_configure(
-                    enabled=action == "enable",
-                    link_lifetime_minutes=current.link_lifetime_minutes
-                    if lifetime is None
-                    else lifetime,
-                    actor=command_actor(options["actor"]),
-                )
-            except services.MailNotVerified as error:
-                raise CommandError(f"Forgot Password stays off: {error}") from None
-            except ValidationError as error:
-                raise CommandError(one_line(error)) from None
-        state = switch_state()
+            services.forgot_password_configure(
+                enabled=action == "enable",
+                link_lifetime_minutes=current.link_lifetime_minutes
+                if lifetime is None
+                else lifetime,
+                actor=command_actor(options["actor"]),
+            )
+        state = forgot_password_state()
         if options["json"]:
             write_json(self.stdout, state)
             return

@@ -1,7 +1,7 @@
 """What every JSON API endpoint shares: the error body, the documented failures, paging.
 
-The routers of each domain import from here, and `autommate.api` turns exceptions into the
-error body; keeping both apart from `autommate.api` lets the routers be imported on their own.
+The routers of each domain import from here, and `autommate.api.errors` turns exceptions into the
+error body; keeping both apart from `autommate.api.site` lets the routers be imported on their own.
 """
 
 from __future__ import annotations

@@ -1,0 +1,52 @@
+"""Who is calling the API: a personal API token, or the browser session with its CSRF token."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja.errors import AuthorizationError, HttpError
+from ninja.security import APIKeyCookie
+from ninja.utils import check_csrf
+
+from autommate.accounts.tokens import BearerTokenAuth
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
+
+
+class CsrfFailed(HttpError):
+    def __init__(self) -> None:
+        super().__init__(
+            HTTPStatus.FORBIDDEN,
+            "The CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header, "
+            "or use a personal API token.",
+        )
+
+
+class SessionAuth(APIKeyCookie):
+    """Authenticate by the browser session; unsafe methods also need the CSRF token."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+
+    def __init__(self, *, admin_only: bool = False) -> None:
+        self.admin_only = admin_only
+        super().__init__(csrf=True)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        user = request.user
+        if not user.is_authenticated or not user.is_active:
+            return None
+        if request.method not in SAFE_METHODS and check_csrf(request) is not None:
+            raise CsrfFailed
+        return self.authenticate(request, None)
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        if self.admin_only and not getattr(request.user, "is_admin", False):
+            raise AuthorizationError(message="This needs an administrator.")
+        return request.user
+
+
+signed_in = [BearerTokenAuth(), SessionAuth()]
+administrators = [BearerTokenAuth(admin_only=True), SessionAuth(admin_only=True)]
