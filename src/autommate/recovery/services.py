@@ -274,7 +274,7 @@ def forgot_password_configure(
     if enabled and not current.enabled:
         reason = mail_not_ready_reason()
         if reason:
-            raise MailNotVerified(reason)
+            raise MailNotVerified(reason, field="enabled")
     was_enabled = current.enabled
     current.enabled = enabled
     current.link_lifetime_minutes = link_lifetime_minutes
