@@ -21,7 +21,7 @@ from .schemas import (
     ResetRequestIn,
     ResetRequestOut,
 )
-from .selectors import forgot_password_settings_get
+from .selectors import forgot_password_settings_get, link_find
 from .views import SENT_MESSAGE
 
 router = Router()
@@ -117,7 +117,7 @@ def password_reset_confirm(request: HttpRequest, payload: ResetConfirmIn) -> Sta
     limited = services.link_failures_throttled(client_address=address)
     if limited:
         raise limited
-    if services.link_find(payload.token) is None:
+    if link_find(token=payload.token) is None:
         services.link_failure(client_address=address)
         raise services.InvalidResetLink
     try:

@@ -15,7 +15,7 @@ from autommate.mailserver.selectors import mail_server_get
 
 from . import services
 from .forms import ForgotPasswordForm, ForgotPasswordSettingsForm
-from .selectors import forgot_password_settings_get
+from .selectors import forgot_password_settings_get, link_find, link_find_by_hash, token_hash
 
 # The session keeps the hash of the link's token, never the token itself.
 SESSION_TOKEN_KEY = "reset_password_token_hash"
@@ -78,10 +78,10 @@ def reset_password_link(request: HttpRequest, token: str) -> HttpResponse:
     limited = services.link_failures_throttled(client_address=address)
     if limited:
         return _rate_limited(request, limited)
-    if services.link_find(token) is None:
+    if link_find(token=token) is None:
         services.link_failure(client_address=address)
         return _invalid(request)
-    request.session[SESSION_TOKEN_KEY] = services.token_hash(token)
+    request.session[SESSION_TOKEN_KEY] = token_hash(token)
     return _private(redirect("reset-password"))
 
 
@@ -89,7 +89,7 @@ def reset_password_link(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def reset_password(request: HttpRequest) -> HttpResponse:
     digest = request.session.get(SESSION_TOKEN_KEY, "")
-    link = services.link_find_by_hash(digest)
+    link = link_find_by_hash(digest=digest)
     if link is None:
         return _invalid(request)
     form = PasswordForm(link.user, request.POST if request.method == "POST" else None)
