@@ -50,15 +50,6 @@ class ApiClient:
         return self._send("delete", path, **extra)
 
 
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(settings: Any) -> None:
-    """Start each test with no counted events: Redis, unlike the database, outlives a test."""
-    if settings.REDIS_URL:
-        from autommate.ratelimits.services import _redis
-
-        _redis().flushdb()
-
-
 def token_for(user: User, *, expires_in: timedelta | None = None) -> str:
     expires_at = timezone.now() + expires_in if expires_in else None
     return api_token_create(user=user, name="script", expires_at=expires_at)[1]

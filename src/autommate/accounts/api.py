@@ -6,7 +6,6 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.http import Http404, HttpRequest
 from ninja import Path, Query, Router, Status
 
@@ -20,7 +19,7 @@ from autommate.api.conventions import (
 )
 from autommate.client_address import client_address
 
-from . import services, tokens
+from . import selectors, services, tokens
 from .forms import UserForm
 from .models import ApiToken, User
 from .schemas import (
@@ -58,14 +57,7 @@ UserId = Path(..., ge=1, le=ID_MAX)
 @users_router.get("", response=responses({200: UserPage}), summary="List users")
 def user_list(request: HttpRequest, query: Query[UserQuery]) -> dict[str, Any]:
     """Return users by email, with an optional search in email and full name."""
-    users = User.objects.all()
-    if query.q.strip():
-        text = query.q.strip()
-        users = users.filter(Q(email__icontains=text) | Q(full_name__icontains=text))
-    if query.role is not None:
-        users = users.filter(role=query.role)
-    if query.is_active is not None:
-        users = users.filter(is_active=query.is_active)
+    users = selectors.user_list(search=query.q.strip(), role=query.role, is_active=query.is_active)
     return page_of(users, query)
 
 

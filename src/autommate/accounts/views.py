@@ -6,7 +6,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -14,7 +13,7 @@ from django.views.decorators.http import require_POST
 from autommate.client_address import client_address
 from autommate.forms import add_form_errors
 
-from . import services
+from . import selectors, services
 from .forms import SignInForm, UserForm
 from .models import User
 from .permissions import admin_required, signed_in_user
@@ -41,9 +40,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @admin_required
 def user_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:254]
-    users = User.objects.all()
-    if query:
-        users = users.filter(Q(email__icontains=query) | Q(full_name__icontains=query))
+    users = selectors.user_list(search=query)
     page = Paginator(users, 50).get_page(request.GET.get("page"))
     return render(request, "accounts/user_list.html", {"page": page, "query": query})
 

@@ -6,15 +6,14 @@ from django.shortcuts import render
 
 from autommate.accounts.permissions import admin_required
 
-from .models import Action, AuditEvent
+from .models import Action
+from .selectors import audit_event_list
 
 
 @admin_required
 def audit_log(request: HttpRequest) -> HttpResponse:
-    events = AuditEvent.objects.select_related("actor")
     action = request.GET.get("action", "")
-    if action in Action.values:
-        events = events.filter(action=action)
+    events = audit_event_list(action=action if action in Action.values else None)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     return render(
         request,

@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import mailers
 from django.db import connection, transaction
-from django.db.models import Min, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from autommate.mailserver.models import MailServerSettings
@@ -259,26 +259,3 @@ def worker_heartbeat(worker_id: str) -> None:
             worker_id=worker_id, hostname=socket.gethostname(), started_at=now, last_seen_at=now
         )
     WorkerHeartbeat.objects.filter(last_seen_at__lt=now - timedelta(days=1)).delete()
-
-
-def queue_status() -> dict[str, Any]:
-    """Return what /readyz and the mail log report about the queue."""
-    now = timezone.now()
-    waiting = OutgoingMessage.objects.filter(
-        state__in=[State.QUEUED, State.RETRYING, State.SENDING]
-    )
-    oldest = waiting.aggregate(oldest=Min("created_at"))["oldest"]
-    last_seen = (
-        WorkerHeartbeat.objects.order_by("-last_seen_at")
-        .values_list("last_seen_at", flat=True)
-        .first()
-    )
-    day_ago = now - timedelta(hours=24)
-    recent = OutgoingMessage.objects.filter(created_at__gte=day_ago)
-    return {
-        "waiting": waiting.count(),
-        "oldest_waiting_seconds": int((now - oldest).total_seconds()) if oldest else 0,
-        "worker_last_seen_seconds": int((now - last_seen).total_seconds()) if last_seen else None,
-        "sent_24h": recent.filter(state=State.SENT).count(),
-        "failed_24h": recent.filter(state=State.FAILED).count(),
-    }

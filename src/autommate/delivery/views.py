@@ -10,19 +10,19 @@ from django.views.decorators.cache import never_cache
 
 from autommate.accounts.permissions import admin_required
 
-from .models import Kind, OutgoingMessage, State
-from .services import WORKER_SEEN_WITHIN_SECONDS, queue_status
+from .models import Kind, State
+from .selectors import message_list, queue_status
+from .services import WORKER_SEEN_WITHIN_SECONDS
 
 
 @admin_required
 def mail_log(request: HttpRequest) -> HttpResponse:
-    messages = OutgoingMessage.objects.all()
     kind = request.GET.get("kind", "")
     state = request.GET.get("state", "")
-    if kind in Kind.values:
-        messages = messages.filter(kind=kind)
-    if state in State.values:
-        messages = messages.filter(state=state)
+    messages = message_list(
+        kind=kind if kind in Kind.values else None,
+        state=state if state in State.values else None,
+    )
     page = Paginator(messages, 50).get_page(request.GET.get("page"))
     return render(
         request,

@@ -1,12 +1,19 @@
-"""Reads of Forgot Password: its settings, whether it can be switched on, and reset links."""
+"""Reads of Forgot Password: its settings, whether it can be switched on, and the reset links a
+token or its hash opens."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Any
 
+from django.conf import settings
+from django.utils import timezone
+
+from autommate.accounts.models import User
 from autommate.mailserver.selectors import mail_server_get
 
-from .models import ForgotPasswordSettings
+from .models import ForgotPasswordSettings, ResetLink
 
 
 def forgot_password_settings_get() -> ForgotPasswordSettings:
@@ -41,3 +48,48 @@ def forgot_password_state() -> dict[str, Any]:
         "mail_ready": not reason,
         "not_ready_reason": reason,
     }
+
+
+def token_hash(token: str) -> str:
+    """Return the digest a reset link's token is stored and looked up by."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def account_state(user: User) -> str:
+    """Return a digest that changes whenever the password, email or active flag changes."""
+    material = f"{user.pk}|{user.password}|{user.email_key}|{user.is_active}".encode()
+    key = hashlib.sha256(b"reset-link-account-state:" + settings.SECRET_KEY.encode()).digest()
+    return hmac.new(key, material, hashlib.sha256).hexdigest()
+
+
+def link_find(*, token: str) -> ResetLink | None:
+    """Return the usable link for `token`, or None; never uses it up."""
+    if not token or len(token) > 128:
+        return None
+    return link_find_by_hash(digest=token_hash(token))
+
+
+def link_find_by_hash(*, digest: str) -> ResetLink | None:
+    """Return the usable link whose token hashes to `digest`, or None; never uses it up.
+
+    A browser's session keeps this hash between opening the link and choosing the password,
+    so that the token itself is stored nowhere, not even in the session store.
+    """
+    if not digest:
+        return None
+    link = ResetLink.objects.select_related("user").filter(token_hash=digest).first()
+    if link is None or not link_usable(link=link):
+        return None
+    return link
+
+
+def link_usable(*, link: ResetLink) -> bool:
+    """Return whether `link` may still set a password: unused, not voided, not expired, for an
+    active user whose password, email and active flag are as they were when it was issued."""
+    return (
+        link.used_at is None
+        and link.voided_at is None
+        and link.expires_at > timezone.now()
+        and link.user.is_active
+        and hmac.compare_digest(link.account_state, account_state(link.user))
+    )

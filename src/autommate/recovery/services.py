@@ -7,8 +7,6 @@ the address up and records the reset mail; the link's token is issued when the m
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -30,7 +28,14 @@ from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
 from .models import ForgotPasswordSettings, ResetLink, ResetRequest
-from .selectors import forgot_password_settings_get, mail_not_ready_reason
+from .selectors import (
+    account_state,
+    forgot_password_settings_get,
+    link_find,
+    link_usable,
+    mail_not_ready_reason,
+    token_hash,
+)
 
 TOKEN_BYTES = 32  # 256 bits from the operating system's CSPRNG.
 # What every front door answers an accepted request with, whether or not the address has an account.
@@ -120,17 +125,6 @@ def reset_request_process(request_id: int) -> None:
 # -- The link and its token --------------------------------------------------------------------
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def account_state(user: User) -> str:
-    """Return a digest that changes whenever the password, email or active flag changes."""
-    material = f"{user.pk}|{user.password}|{user.email_key}|{user.is_active}".encode()
-    key = hashlib.sha256(b"reset-link-account-state:" + settings.SECRET_KEY.encode()).digest()
-    return hmac.new(key, material, hashlib.sha256).hexdigest()
-
-
 def link_issue(*, user: User, expires_at: datetime) -> str:
     """Issue a reset link token for `user`, voiding older ones; return the token (not stored)."""
     token = secrets.token_urlsafe(TOKEN_BYTES)
@@ -161,37 +155,6 @@ def link_url(token: str) -> str:
     return f"{settings.BASE_URL}/reset-password/{token}/"
 
 
-def link_find(token: str) -> ResetLink | None:
-    """Return the usable link for `token`, or None; never uses it up."""
-    if not token or len(token) > 128:
-        return None
-    return link_find_by_hash(token_hash(token))
-
-
-def link_find_by_hash(digest: str) -> ResetLink | None:
-    """Return the usable link whose token hashes to `digest`, or None; never uses it up.
-
-    A browser's session keeps this hash between opening the link and choosing the password,
-    so that the token itself is stored nowhere, not even in the session store.
-    """
-    if not digest:
-        return None
-    link = ResetLink.objects.select_related("user").filter(token_hash=digest).first()
-    if link is None or not _usable(link):
-        return None
-    return link
-
-
-def _usable(link: ResetLink) -> bool:
-    return (
-        link.used_at is None
-        and link.voided_at is None
-        and link.expires_at > timezone.now()
-        and link.user.is_active
-        and hmac.compare_digest(link.account_state, account_state(link.user))
-    )
-
-
 def link_failure(*, client_address: str) -> bool:
     """Count a wrong or expired link from `client_address`; return whether it is now throttled."""
     decision = ratelimits.hit(
@@ -210,7 +173,7 @@ def link_open(*, token: str, client_address: str) -> ResetLink:
     ratelimits.peek(
         "reset-link-failure", client_address, settings.LIMIT_RESET_LINK_FAILURES
     ).enforce()
-    link = link_find(token)
+    link = link_find(token=token)
     if link is None:
         link_failure(client_address=client_address)
         raise InvalidResetLink
@@ -236,7 +199,7 @@ def reset_complete(
             .filter(token_hash=digest)
             .first()
         )
-        if link is None or not _usable(link):
+        if link is None or not link_usable(link=link):
             raise InvalidResetLink
         user = link.user
         try:

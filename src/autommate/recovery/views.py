@@ -15,7 +15,7 @@ from autommate.mailserver.selectors import mail_server_get
 
 from . import services
 from .forms import ForgotPasswordForm, ForgotPasswordSettingsForm
-from .selectors import forgot_password_settings_get, mail_not_ready_reason
+from .selectors import forgot_password_settings_get, link_find_by_hash, mail_not_ready_reason
 from .services import SENT_MESSAGE
 
 # The session keeps the hash of the link's token, never the token itself.
@@ -69,7 +69,7 @@ def reset_password_link(request: HttpRequest, token: str) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def reset_password(request: HttpRequest) -> HttpResponse:
     digest = request.session.get(SESSION_TOKEN_KEY, "")
-    link = services.link_find_by_hash(digest)
+    link = link_find_by_hash(digest=digest)
     if link is None:
         return _invalid(request)
     form = PasswordForm(link.user, request.POST if request.method == "POST" else None)

@@ -7,9 +7,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Q
 
-from autommate.accounts import services
+from autommate.accounts import selectors, services
 from autommate.accounts.forms import UserForm
 from autommate.accounts.management.scripting import (
     add_output_options,
@@ -54,10 +53,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "list":
-            users = User.objects.all()
-            text = options["search"].strip()
-            if text:
-                users = users.filter(Q(email__icontains=text) | Q(full_name__icontains=text))
+            users = selectors.user_list(search=options["search"].strip())
             self._print(list(users), as_json=options["json"])
         elif action == "add":
             self._add(options)

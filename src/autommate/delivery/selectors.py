@@ -1,0 +1,57 @@
+"""Reads of the delivery queue, shared by the mail log page, the JSON API and /readyz."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Min, QuerySet
+from django.utils import timezone
+
+from .models import OutgoingMessage, State, WorkerHeartbeat
+
+
+def message_list(
+    *,
+    kind: str | None = None,
+    state: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[OutgoingMessage]:
+    """Return outgoing mails, newest first, narrowed to those matching every filter given.
+
+    `since` includes mails created at that moment, `until` excludes them.
+    """
+    messages = OutgoingMessage.objects.all()
+    if kind is not None:
+        messages = messages.filter(kind=kind)
+    if state is not None:
+        messages = messages.filter(state=state)
+    if since is not None:
+        messages = messages.filter(created_at__gte=since)
+    if until is not None:
+        messages = messages.filter(created_at__lt=until)
+    return messages
+
+
+def queue_status() -> dict[str, Any]:
+    """Return what /readyz and the mail log report about the queue."""
+    now = timezone.now()
+    waiting = OutgoingMessage.objects.filter(
+        state__in=[State.QUEUED, State.RETRYING, State.SENDING]
+    )
+    oldest = waiting.aggregate(oldest=Min("created_at"))["oldest"]
+    last_seen = (
+        WorkerHeartbeat.objects.order_by("-last_seen_at")
+        .values_list("last_seen_at", flat=True)
+        .first()
+    )
+    day_ago = now - timedelta(hours=24)
+    recent = OutgoingMessage.objects.filter(created_at__gte=day_ago)
+    return {
+        "waiting": waiting.count(),
+        "oldest_waiting_seconds": int((now - oldest).total_seconds()) if oldest else 0,
+        "worker_last_seen_seconds": int((now - last_seen).total_seconds()) if last_seen else None,
+        "sent_24h": recent.filter(state=State.SENT).count(),
+        "failed_24h": recent.filter(state=State.FAILED).count(),
+    }
