@@ -6,11 +6,12 @@ from argparse import ArgumentParser
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from autommate.accounts import selectors, services
 from autommate.accounts.forms import UserForm
 from autommate.accounts.management.scripting import (
+    OperatorCommand,
     add_output_options,
     command_actor,
     command_actor_if_any,
@@ -22,7 +23,7 @@ from autommate.accounts.models import Role, User, email_key
 from autommate.accounts.schemas import UserOut
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "List, add and deactivate users."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -61,10 +62,7 @@ class Command(BaseCommand):
             user = User.objects.filter(email_key=email_key(options["email"])).first()
             if user is None:
                 raise CommandError(f"There is no user {options['email']}.")
-            try:
-                services.user_deactivate(user=user, actor=command_actor(options["actor"]))
-            except ValidationError as error:
-                raise CommandError(one_line(error)) from None
+            services.user_deactivate(user=user, actor=command_actor(options["actor"]))
             if not options["json"]:
                 self.stdout.write(f"User {user.email} is deactivated.")
             self._print([user], as_json=options["json"], single=True)
@@ -81,13 +79,10 @@ class Command(BaseCommand):
         )
         if not form.is_valid():
             raise CommandError(one_line(ValidationError(form.errors.as_data())))
-        try:
-            # The first administrator of a fresh installation is added by nobody.
-            user = services.user_create(
-                **form.cleaned_data, actor=command_actor_if_any(options["actor"])
-            )
-        except ValidationError as error:
-            raise CommandError(one_line(error)) from None
+        # The first administrator of a fresh installation is added by nobody.
+        user = services.user_create(
+            **form.cleaned_data, actor=command_actor_if_any(options["actor"])
+        )
         if not options["json"]:
             self.stdout.write(f"User {user.email} has been added.")
         self._print([user], as_json=options["json"], single=True)
