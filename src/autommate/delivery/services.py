@@ -195,7 +195,7 @@ def _record_dropped(message: OutgoingMessage, reason: str) -> None:
 
 
 def _record_send_error(message: OutgoingMessage, error: BaseException) -> None:
-    from autommate.mailserver.diagnosis import explain
+    from autommate.mailserver.explanations import explain
 
     explanation = explain(error)
     text = f"{explanation.cause} {explanation.fix}".strip()

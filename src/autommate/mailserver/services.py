@@ -27,7 +27,7 @@ from .secrets import encrypt
 from .selectors import mail_server_get
 
 if TYPE_CHECKING:
-    from .diagnosis import Diagnosis
+    from .steps import Diagnosis
 
 # Changing where the password would be sent requires typing it again.
 PASSWORD_BOUND_FIELDS = ("host", "port", "username")
