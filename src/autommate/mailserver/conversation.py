@@ -193,14 +193,16 @@ def open_connection(
     with _step(StepName.CONNECT):
         check_destination(config.host, addresses)
         raw = open_socket(addresses, config.port, timing.next_timeout())
-        if deadline is not None:
-            deadline.watch(raw)
-        recorder.passed(
-            StepName.CONNECT, f"Connected to {raw.getpeername()[0]} port {config.port}."
-        )
 
     smtp: SMTPOverSocket | None = None
     try:
+        with _step(StepName.CONNECT):
+            if deadline is not None:
+                deadline.watch(raw)
+            recorder.passed(
+                StepName.CONNECT, f"Connected to {raw.getpeername()[0]} port {config.port}."
+            )
+
         sock: socket.socket = raw
         if config.implicit_tls:
             with _step(StepName.TLS):
