@@ -9,8 +9,9 @@ from django.core.mail import EmailMessage, mailers
 from autommate.mailserver.backend import MailServerBackend, MailServerNotConfigured
 from autommate.mailserver.connection import InvalidCACertificate, ssl_context
 from autommate.mailserver.destinations import DestinationRefused
-from autommate.mailserver.diagnosis import StepName, explain
+from autommate.mailserver.explanations import explain
 from autommate.mailserver.models import MailServerSettings
+from autommate.mailserver.steps import StepName
 from tests.smtp_server import LocalCA, SMTPServerFactory, SMTPTestServer
 
 SENDER = "Autom Mate <autommate@example.org>"

@@ -17,13 +17,9 @@ from autommate.mailserver.connection import (
     ServerConfig,
 )
 from autommate.mailserver.destinations import DestinationRefused
-from autommate.mailserver.diagnosis import (
-    Diagnosis,
-    StepName,
-    at_step,
-    diagnose,
-    explain,
-)
+from autommate.mailserver.diagnosis import diagnose
+from autommate.mailserver.explanations import explain
+from autommate.mailserver.steps import Diagnosis, StepName, at_step
 from tests.smtp_server import LocalCA, SMTPServerFactory, SMTPTestServer
 
 SENDER = "autommate@example.org"

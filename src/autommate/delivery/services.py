@@ -14,7 +14,7 @@ import random
 import smtplib
 import socket
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import mailers
@@ -22,10 +22,14 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from autommate.mailserver.explanations import explain
 from autommate.mailserver.models import MailServerSettings
 
 from .composers import DoNotSend, compose
 from .models import Kind, OutgoingMessage, State, WorkerHeartbeat
+
+if TYPE_CHECKING:
+    from autommate.accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +62,27 @@ def message_record(
         )
         deliver_due.enqueue()
     return message
+
+
+def test_mail_record(
+    *, recipient: str, user: User, sent: bool, error: str, message_id: str
+) -> OutgoingMessage:
+    """Record in the mail log a test mail that was just sent (or failed) through the mail server.
+
+    The test mail does not wait in the queue: it is sent while the administrator waits, and
+    recorded here with its outcome.
+    """
+    now = timezone.now()
+    return OutgoingMessage.objects.create(
+        kind=Kind.TEST,
+        recipient=recipient,
+        user=user,
+        state=State.SENT if sent else State.FAILED,
+        attempts=1,
+        sent_at=now if sent else None,
+        last_error=error,
+        message_id=message_id[:255],
+    )
 
 
 def _due() -> Q:
@@ -195,8 +220,6 @@ def _record_dropped(message: OutgoingMessage, reason: str) -> None:
 
 
 def _record_send_error(message: OutgoingMessage, error: BaseException) -> None:
-    from autommate.mailserver.diagnosis import explain
-
     explanation = explain(error)
     text = f"{explanation.cause} {explanation.fix}".strip()
     _record_failure(message, text, temporary=explanation.temporary)

@@ -7,6 +7,7 @@ to the next message without a restart.
 
 from __future__ import annotations
 
+import email.policy
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -16,7 +17,6 @@ from django.core.mail import InvalidMailer
 from django.core.mail.backends.smtp import EmailBackend
 from django.core.mail.handler import DEFAULT_MAILER_ALIAS
 from django.core.mail.message import EmailMessage
-from django.core.mail.utils import DNS_NAME
 from django.utils.functional import cached_property
 
 from . import connection
@@ -25,13 +25,11 @@ from .connection import (
     InvalidCACertificate,
     MailServerNotConfigured,
     ServerConfig,
-    SMTPOverSocket,
     load_saved_config,
-    open_socket,
-    resolve,
 )
-from .destinations import DestinationRefused, check_destination
-from .diagnosis import StepName, at_step, mark_step, step_of
+from .conversation import open_connection, say_goodbye, send_message
+from .destinations import DestinationRefused
+from .steps import MailStepError, StepName
 
 __all__ = ["MailServerBackend", "MailServerNotConfigured"]
 
@@ -57,16 +55,17 @@ _CONNECTION_ERRORS = (
     ConflictingTLSSettings,
     InvalidCACertificate,
 )
+# What interrupts a message rather than refusing it.
+_LOST = (TimeoutError, ConnectionError, ssl.SSLError, smtplib.SMTPServerDisconnected)
 
 
 class MailServerBackend(EmailBackend):
     """Django's SMTP backend, configured from the saved mail server settings.
 
     Pass config=ServerConfig(...) to send through other settings (used by tests and by tools that
-    try settings before they are saved). The connection goes to an address that passed
-    check_destination(), verifies TLS with the configured CA certificate, insists on STARTTLS
-    when Enable TLS is on (no login and no message over an unencrypted connection), and logs in
-    only when Use authentication is on.
+    try settings before they are saved). It connects and sends through the same conversation as
+    the test mail (conversation.py), and raises the errors of smtplib and the socket as Django's
+    backend does; explain() tells at which step they happened.
     """
 
     def __init__(
@@ -110,64 +109,42 @@ class MailServerBackend(EmailBackend):
         if self.connection:
             return False
         try:
-            self.connection = self._connect()
-        except _CONNECTION_ERRORS:
-            if not self.fail_silently:
-                raise
-            return None
+            self.connection = open_connection(self.config, tls_context=lambda: self.ssl_context)
+        except MailStepError as failure:
+            if self.fail_silently and isinstance(failure.error, _CONNECTION_ERRORS):
+                return None
+            failure.raise_original()
         return True
 
-    def _connect(self) -> SMTPOverSocket:
-        config = self.config
-        with at_step(StepName.TLS):
-            config.check_tls_choice()
-        with at_step(StepName.RESOLVE):
-            addresses = resolve(config.host, config.port)
-        with at_step(StepName.CONNECT):
-            check_destination(config.host, addresses)
-            sock = open_socket(addresses, config.port, config.socket_timeout)
+    def _close_connection(self, connection: smtplib.SMTP) -> None:
+        say_goodbye(connection)
+
+    def _send(self, email_message: EmailMessage) -> bool:
+        if not email_message.recipients():
+            return False
+        sender = self.prep_address(email_message.from_email)
+        recipients = [self.prep_address(address) for address in email_message.recipients()]
+        message = email_message.message(policy=email.policy.SMTP).as_bytes()
+        assert self.connection is not None  # send_messages() opens it before sending.
         try:
-            if config.implicit_tls:
-                with at_step(StepName.TLS):
-                    sock = self.ssl_context.wrap_socket(sock, server_hostname=config.host)
-            smtp = SMTPOverSocket(
-                sock,
-                host=config.host,
-                port=config.port,
-                local_hostname=DNS_NAME.get_fqdn(),
-                timeout=config.timeout_seconds,
+            send_message(
+                self.connection, self.config, sender=sender, recipients=recipients, message=message
             )
-        except BaseException:
-            sock.close()
-            raise
-        try:
-            with at_step(StepName.GREETING):
-                smtp.greet()
-                smtp.ehlo_or_helo_if_needed()
-            if config.starttls:
-                with at_step(StepName.TLS):
-                    # starttls() raises SMTPNotSupportedError when the server does not offer
-                    # it, before anything else is said: never fall back to an unencrypted login.
-                    smtp.starttls(context=self.ssl_context)
-                    smtp.ehlo()
-            if config.use_auth:
-                with at_step(StepName.LOGIN):
-                    smtp.login(config.username, config.password)
-        except BaseException:
-            smtp.close()
-            raise
-        return smtp
+        except MailStepError as failure:
+            if self.fail_silently and isinstance(failure.error, smtplib.SMTPException):
+                return False
+            if failure.step != StepName.MESSAGE and isinstance(failure.error, _LOST):
+                # The mail log tells a timeout or lost connection while sending as a failure of
+                # the message, whichever command of the message it interrupted.
+                failure = MailStepError(StepName.MESSAGE, failure.error)
+            failure.raise_original()
+        return True
 
     def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
         try:
             return super().send_messages(email_messages)
-        except Exception as error:
-            if isinstance(error, smtplib.SMTPServerDisconnected):
-                # The server dropped a connection kept open between calls; the next call must
-                # open a new one rather than write into the closed one.
-                self.connection = None
-            lost = (TimeoutError, ConnectionError, ssl.SSLError, smtplib.SMTPServerDisconnected)
-            if step_of(error) is None and isinstance(error, lost):
-                # A timeout or lost connection while sending belongs to the message step.
-                mark_step(error, StepName.MESSAGE)
+        except smtplib.SMTPServerDisconnected:
+            # The server dropped a connection kept open between calls; the next call must open a
+            # new one rather than write into the closed one.
+            self.connection = None
             raise

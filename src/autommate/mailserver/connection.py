@@ -1,8 +1,9 @@
 """How to reach the mail server: its settings as plain values, TLS trust, and the socket to it.
 
-The test-mail diagnosis and the mail backend both connect through these functions, so a test mail
-proves exactly the path that real mail takes: the address that was checked against the allowed
-destinations is the address that gets connected to, and TLS is verified the same way.
+The one SMTP conversation (conversation.py), of the test mail and of real mail alike, connects
+through these functions, so a test mail proves exactly the path that real mail takes: the address
+that was checked against the allowed destinations is the address that gets connected to, and TLS
+is verified the same way.
 """
 
 from __future__ import annotations

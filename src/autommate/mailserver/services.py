@@ -6,9 +6,9 @@ import email.policy as email_policy
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -18,17 +18,17 @@ from django.utils import timezone
 from autommate.accounts.models import User
 from autommate.audit.models import Action
 from autommate.audit.services import audit_record
-from autommate.delivery.models import Kind, OutgoingMessage, State
 from autommate.delivery.rendering import render_email
+from autommate.delivery.services import test_mail_record
 from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
-from .models import EDITABLE_FIELDS, MailServerSettings
+from .connection import ServerConfig
+from .diagnosis import diagnose
+from .models import EDITABLE_FIELDS, MailServerSettings, TestMailCode
 from .secrets import encrypt
 from .selectors import mail_server_get
-
-if TYPE_CHECKING:
-    from .diagnosis import Diagnosis
+from .steps import Diagnosis
 
 # Changing where the password would be sent requires typing it again.
 PASSWORD_BOUND_FIELDS = ("host", "port", "username")
@@ -127,7 +127,6 @@ class TestMailResult:
     # Whether the tested values are the saved ones (so confirming verifies what is in use).
     tested_saved_settings: bool
     code_issued: bool = False
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 def _code_hash(code: str) -> str:
@@ -149,10 +148,6 @@ def mail_server_test(
     client_address: str | None = None,
 ) -> TestMailResult:
     """Send a test mail with the given (saved or unsaved) values and report every step."""
-    from .connection import ServerConfig
-    from .diagnosis import diagnose
-    from .models import TestMailCode
-
     decision = ratelimits.hit("test-mail", str(actor.pk), settings.LIMIT_TEST_MAIL)
     if not decision.allowed:
         audit_record(
@@ -198,15 +193,12 @@ def mail_server_test(
                 expires_at=now + timedelta(hours=settings.TEST_MAIL_CODE_LIFETIME_HOURS),
             )
         failure = diagnosis.failure
-        OutgoingMessage.objects.create(
-            kind=Kind.TEST,
+        test_mail_record(
             recipient=recipient,
             user=actor,
-            state=State.SENT if diagnosis.ok else State.FAILED,
-            attempts=1,
-            sent_at=now if diagnosis.ok else None,
-            last_error=f"{failure.label}: {failure.cause} {failure.fix}".strip() if failure else "",
-            message_id=str(email.extra_headers.get("Message-ID", ""))[:255],
+            sent=diagnosis.ok,
+            error=f"{failure.label}: {failure.cause} {failure.fix}".strip() if failure else "",
+            message_id=str(email.extra_headers.get("Message-ID", "")),
         )
         audit_record(
             Action.TEST_MAIL_SENT,
@@ -232,8 +224,6 @@ def mail_server_confirm(
     client_address: str | None = None,
 ) -> MailServerSettings:
     """Mark the saved settings verified with the code (or link) from a received test mail."""
-    from .models import TestMailCode
-
     ratelimits.peek("test-mail-confirm", str(actor.pk), "10/m").enforce(
         reason="Too many wrong codes."
     )

@@ -1,0 +1,391 @@
+"""The SMTP conversation, written once for the test mail and for real mail.
+
+Resolve the server name, check the destination, connect, start TLS (from the first byte, or with
+STARTTLS after the greeting), greet, log in, then MAIL FROM, RCPT TO, DATA, and QUIT. The mail
+backend opens its connection with open_connection() and sends each message with send_message();
+the test mail runs the same two functions through converse(), with a StepRecorder that builds its
+step ladder and a Deadline that bounds the whole conversation. A failed step raises MailStepError.
+"""
+
+from __future__ import annotations
+
+import re
+import smtplib
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from functools import partial
+from typing import Protocol
+
+from django.core.mail.utils import DNS_NAME
+
+from .connection import IPAddress, ServerConfig, SMTPOverSocket, open_socket, resolve, ssl_context
+from .destinations import check_destination
+from .explanations import reply_text
+from .steps import MailStepError, StepName
+
+# Saying goodbye must not hold anything up when the server is slow to answer QUIT.
+QUIT_TIMEOUT_SECONDS = 2.0
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+
+
+class StepRecorder(Protocol):
+    """Told of every step that passed or was not needed; failures arrive as MailStepError."""
+
+    def passed(self, step: StepName, detail: str) -> None: ...
+
+    def not_used(self, step: StepName, detail: str) -> None: ...
+
+
+class NoRecording:
+    """The recorder of real mail, which keeps no step ladder."""
+
+    def passed(self, step: StepName, detail: str) -> None:
+        pass
+
+    def not_used(self, step: StepName, detail: str) -> None:
+        pass
+
+
+NO_RECORDING = NoRecording()
+
+
+class Deadline:
+    """The time a whole conversation may take, however the server spreads out its replies."""
+
+    def __init__(self, seconds: float) -> None:
+        self.started = time.monotonic()
+        self.ends = self.started + seconds
+        self.expired = threading.Event()
+        self._guard: socket.socket | None = None
+        self._watchdog: threading.Timer | None = None
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def next_timeout(self, per_step: float) -> float:
+        """Return the time the next operation may take, or raise TimeoutError when none is left."""
+        left = self.remaining()
+        if left <= 0 or self.expired.is_set():
+            raise TimeoutError("The time allowed for the test mail ran out.")
+        return min(per_step, left) if per_step > 0 else left
+
+    def watch(self, sock: socket.socket) -> None:
+        """Cut the connection at the deadline, however slowly a server trickles its replies.
+
+        Per-operation timeouts bound each wait, but a server that sends one byte at a time could
+        stretch a multi-line reply indefinitely; shutting the socket down ends any wait at once.
+        """
+        self._guard = sock.dup()
+        self._watchdog = threading.Timer(max(self.remaining(), 0.0), self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _expire(self) -> None:
+        self.expired.set()
+        if self._guard is not None:
+            with suppress(OSError):
+                self._guard.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        if self._guard is not None:
+            self._guard.close()
+
+
+def steps_in_order(config: ServerConfig) -> list[StepName]:
+    """Return the steps of the conversation with these settings, in the order they happen."""
+    if config.implicit_tls:
+        middle = [StepName.TLS, StepName.GREETING]
+    else:
+        # STARTTLS follows the greeting, and the step list follows the conversation.
+        middle = [StepName.GREETING, StepName.TLS]
+    return [
+        StepName.RESOLVE,
+        StepName.CONNECT,
+        *middle,
+        StepName.LOGIN,
+        StepName.SENDER,
+        StepName.RECIPIENT,
+        StepName.MESSAGE,
+    ]
+
+
+class _Timing:
+    """The timeouts of one conversation: the settings' per-operation timeout, within a deadline."""
+
+    def __init__(self, config: ServerConfig, deadline: Deadline | None) -> None:
+        self.config = config
+        self.deadline = deadline
+
+    def next_timeout(self) -> float | None:
+        if self.deadline is None:
+            return self.config.socket_timeout
+        return self.deadline.next_timeout(self.config.timeout_seconds)
+
+    def arm(self, sock: socket.socket | None) -> None:
+        if sock is not None:
+            sock.settimeout(self.next_timeout())
+
+
+@contextmanager
+def _step(step: StepName) -> Iterator[None]:
+    """Raise any error of the step as a MailStepError that names it."""
+    try:
+        yield
+    except MailStepError:
+        raise
+    except Exception as error:
+        raise MailStepError(step, error) from error
+
+
+def _resolve(config: ServerConfig, timeout: float | None) -> list[IPAddress]:
+    if timeout is None:
+        return resolve(config.host, config.port)
+    # getaddrinfo() takes no timeout, so it runs aside and is abandoned when the time is up.
+    outcome: list[list[IPAddress] | Exception] = []
+
+    def work() -> None:
+        try:
+            outcome.append(resolve(config.host, config.port))
+        except Exception as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=work, name="mail-server-resolve", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        raise TimeoutError(f"Looking up {config.host} took too long.")
+    result = outcome[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def open_connection(
+    config: ServerConfig,
+    *,
+    recorder: StepRecorder = NO_RECORDING,
+    deadline: Deadline | None = None,
+    tls_context: Callable[[], ssl.SSLContext] | None = None,
+) -> SMTPOverSocket:
+    """Connect to the mail server, greet it, start TLS and log in, as the settings say.
+
+    The connection goes to an address that passed check_destination(), verifies TLS with the
+    configured CA certificate, insists on STARTTLS when Enable TLS is on (nothing but EHLO and
+    STARTTLS is said before the connection is encrypted) and logs in only when Use authentication
+    is on. On failure everything opened so far is closed and MailStepError is raised.
+    """
+    timing = _Timing(config, deadline)
+    make_context = tls_context or partial(ssl_context, config.ca_certificate)
+
+    with _step(StepName.RESOLVE):
+        addresses = _resolve(config, timing.next_timeout())
+        recorder.passed(
+            StepName.RESOLVE,
+            f"{config.host} is at {', '.join(str(address) for address in addresses)}.",
+        )
+
+    with _step(StepName.CONNECT):
+        check_destination(config.host, addresses)
+        raw = open_socket(addresses, config.port, timing.next_timeout())
+
+    smtp: SMTPOverSocket | None = None
+    try:
+        with _step(StepName.CONNECT):
+            if deadline is not None:
+                deadline.watch(raw)
+            recorder.passed(
+                StepName.CONNECT, f"Connected to {raw.getpeername()[0]} port {config.port}."
+            )
+
+        sock: socket.socket = raw
+        if config.implicit_tls:
+            with _step(StepName.TLS):
+                config.check_tls_choice()
+                context = make_context()
+                timing.arm(raw)
+                tls_socket = context.wrap_socket(raw, server_hostname=config.host)
+                sock = tls_socket
+                recorder.passed(StepName.TLS, _tls_detail(tls_socket, config))
+        elif not config.use_tls:
+            recorder.not_used(
+                StepName.TLS, "Not used: Enable TLS is off, so the connection is not encrypted."
+            )
+
+        with _step(StepName.GREETING):
+            smtp = SMTPOverSocket(
+                sock,
+                host=config.host,
+                port=config.port,
+                local_hostname=DNS_NAME.get_fqdn(),
+                timeout=config.timeout_seconds,
+            )
+            timing.arm(smtp.sock)
+            _code, banner = smtp.greet()
+            _hello(smtp, timing, helo_allowed=True)
+            recorder.passed(StepName.GREETING, reply_text(220, banner))
+
+        if config.starttls:
+            with _step(StepName.TLS):
+                context = make_context()
+                timing.arm(smtp.sock)
+                # starttls() raises SMTPNotSupportedError when the server does not offer it,
+                # before anything else is said: never fall back to an unencrypted login.
+                smtp.starttls(context=context)
+                _hello(smtp, timing, helo_allowed=False)
+                upgraded = smtp.sock
+                recorder.passed(
+                    StepName.TLS,
+                    _tls_detail(upgraded, config)
+                    if isinstance(upgraded, ssl.SSLSocket)
+                    else "The connection is encrypted.",
+                )
+
+        if config.use_auth:
+            with _step(StepName.LOGIN):
+                timing.arm(smtp.sock)
+                smtp.login(config.username, config.password)
+                recorder.passed(StepName.LOGIN, f"Logged in as {config.username}.")
+        else:
+            recorder.not_used(StepName.LOGIN, "Not used: Use authentication is off.")
+    except BaseException:
+        if smtp is not None:
+            say_goodbye(smtp, deadline=deadline)
+        raw.close()
+        raise
+    return smtp
+
+
+def _hello(smtp: SMTPOverSocket, timing: _Timing, *, helo_allowed: bool) -> None:
+    """Say EHLO (or HELO to a server that knows no EHLO); raise SMTPHeloError if refused."""
+    timing.arm(smtp.sock)
+    code, reply = smtp.ehlo()
+    if code != 250 and helo_allowed:
+        timing.arm(smtp.sock)
+        code, reply = smtp.helo()
+    if code != 250:
+        raise smtplib.SMTPHeloError(code, reply)
+
+
+def send_message(
+    smtp: smtplib.SMTP,
+    config: ServerConfig,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    message: bytes,
+    recorder: StepRecorder = NO_RECORDING,
+    deadline: Deadline | None = None,
+) -> dict[str, tuple[int, bytes]]:
+    """Send one message over an open connection; return the recipients the server refused.
+
+    Like smtplib's sendmail(), it fails only when the server refuses the sender, every
+    recipient, or the message, and then resets the transaction so the connection can carry the
+    next message.
+    """
+    timing = _Timing(config, deadline)
+    data = _with_crlf(message)
+
+    with _step(StepName.SENDER):
+        options = [f"size={len(data)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+        timing.arm(smtp.sock)
+        code, reply = smtp.mail(sender, options)
+        if code != 250:
+            _end_transaction(smtp, code)
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        recorder.passed(StepName.SENDER, f"{sender}: {reply_text(code, reply)}")
+
+    with _step(StepName.RECIPIENT):
+        accepted: list[str] = []
+        refused: dict[str, tuple[int, bytes]] = {}
+        for recipient in recipients:
+            timing.arm(smtp.sock)
+            code, reply = smtp.rcpt(recipient)
+            if code in (250, 251):
+                accepted.append(f"{recipient}: {reply_text(code, reply)}")
+                continue
+            refused[recipient] = (code, reply)
+            if code == 421:
+                smtp.close()
+                raise smtplib.SMTPRecipientsRefused(refused)
+        if len(refused) == len(recipients):
+            _end_transaction(smtp, code)
+            raise smtplib.SMTPRecipientsRefused(refused)
+        recorder.passed(StepName.RECIPIENT, "; ".join(accepted))
+
+    with _step(StepName.MESSAGE):
+        timing.arm(smtp.sock)
+        code, reply = smtp.data(data)
+        if code != 250:
+            _end_transaction(smtp, code)
+            raise smtplib.SMTPDataError(code, reply)
+        recorder.passed(StepName.MESSAGE, reply_text(code, reply))
+    return refused
+
+
+def _end_transaction(smtp: smtplib.SMTP, code: int) -> None:
+    """After a refusal, reset the transaction, or close when the server is shutting down (421)."""
+    if code == 421:
+        smtp.close()
+        return
+    with suppress(smtplib.SMTPServerDisconnected):
+        smtp.rset()
+
+
+def say_goodbye(smtp: smtplib.SMTP, *, deadline: Deadline | None = None) -> None:
+    """Say QUIT if there is time left, and close the connection whatever happens."""
+    try:
+        if smtp.sock is not None:
+            left = deadline.next_timeout(QUIT_TIMEOUT_SECONDS) if deadline else None
+            smtp.sock.settimeout(min(left or QUIT_TIMEOUT_SECONDS, QUIT_TIMEOUT_SECONDS))
+            smtp.quit()
+    except (OSError, smtplib.SMTPException, ValueError):
+        pass
+    finally:
+        smtp.close()
+
+
+def converse(
+    config: ServerConfig,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    message: bytes,
+    recorder: StepRecorder,
+    deadline: Deadline,
+) -> None:
+    """Hold one whole conversation within the deadline: connect, send one message, say goodbye."""
+    smtp = open_connection(config, recorder=recorder, deadline=deadline)
+    try:
+        send_message(
+            smtp,
+            config,
+            sender=sender,
+            recipients=recipients,
+            message=message,
+            recorder=recorder,
+            deadline=deadline,
+        )
+    finally:
+        say_goodbye(smtp, deadline=deadline)
+
+
+def _with_crlf(message: bytes) -> bytes:
+    """Return the message with CRLF line endings, as SMTP requires.
+
+    smtplib sends bytes as they are, and a message flattened with the default email policy ends
+    its lines with a bare LF, which servers reject (as one overlong line, or as a smuggling risk).
+    """
+    return _BARE_LF.sub(b"\r\n", message)
+
+
+def _tls_detail(sock: ssl.SSLSocket, config: ServerConfig) -> str:
+    version = sock.version() or "TLS"
+    cipher = sock.cipher()
+    suite = f", {cipher[0]}" if cipher else ""
+    return f"{version}{suite}; the certificate is valid for {config.host}."

@@ -1,0 +1,610 @@
+"""The explainer: what a failed step of an SMTP conversation means, and what to change.
+
+A failed test mail is only useful if the administrator can tell what to change, so a failure
+carries a cause and a fix in plain words. The same explanations serve the delivery queue's mail
+log, together with whether a failure is worth retrying.
+"""
+
+from __future__ import annotations
+
+import errno
+import smtplib
+import socket
+import ssl
+from dataclasses import dataclass
+
+from .connection import (
+    ConflictingTLSSettings,
+    InvalidCACertificate,
+    MailServerNotConfigured,
+    ServerConfig,
+)
+from .destinations import DestinationRefused
+from .secrets import UndecryptableSecret
+from .steps import MailStepError, StepName, step_of
+
+# Server replies are quoted in causes; a misbehaving server must not fill the page.
+MAX_REPLY_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Explanation:
+    step: StepName
+    cause: str
+    fix: str
+    temporary: bool
+
+
+def explain(error: BaseException, *, config: ServerConfig | None = None) -> Explanation:
+    """Return the step a failure happened at, its cause and fix, and whether it is temporary.
+
+    The error is a MailStepError, which names its step, or any other error, whose step is then
+    inferred from its type. Temporary failures (refused or reset connections, timeouts,
+    interrupted TLS handshakes, DNS hiccups, 4xx replies) are worth retrying; permanent ones
+    (5xx replies, rejected logins, certificate problems, no STARTTLS, refused destinations) need
+    someone to change something.
+    """
+    step = step_of(error)
+    if isinstance(error, MailStepError):
+        error = error.error
+    return _Explainer(error, step or _infer_step(error), config).explain()
+
+
+def _infer_step(error: BaseException) -> StepName:
+    if isinstance(error, socket.gaierror | MailServerNotConfigured):
+        return StepName.RESOLVE
+    if isinstance(error, ssl.SSLError | ConflictingTLSSettings | InvalidCACertificate):
+        return StepName.TLS
+    if isinstance(error, smtplib.SMTPNotSupportedError):
+        return StepName.TLS if "STARTTLS" in str(error).upper() else StepName.LOGIN
+    if isinstance(error, smtplib.SMTPAuthenticationError | UndecryptableSecret):
+        return StepName.LOGIN
+    if isinstance(error, smtplib.SMTPSenderRefused):
+        return StepName.SENDER
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return StepName.RECIPIENT
+    if isinstance(error, smtplib.SMTPDataError):
+        return StepName.MESSAGE
+    if isinstance(error, smtplib.SMTPConnectError | smtplib.SMTPHeloError):
+        return StepName.GREETING
+    if isinstance(error, smtplib.SMTPServerDisconnected):
+        return StepName.GREETING
+    return StepName.CONNECT
+
+
+def reply_text(code: int, reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
+    text = " ".join(text.split())
+    if len(text) > MAX_REPLY_CHARS:
+        text = text[: MAX_REPLY_CHARS - 1] + "…"
+    return f"{code} {text}".strip() if code >= 0 else text
+
+
+def _ssl_reason(error: ssl.SSLError) -> str:
+    # OpenSSL's short reason ("WRONG_VERSION_NUMBER"); errors raised by Python itself have none.
+    reason = getattr(error, "reason", None)
+    return reason if isinstance(reason, str) else ""
+
+
+def is_timeout(error: BaseException) -> bool:
+    """Return whether the error is a timeout, also when smtplib reported it as a disconnection."""
+    if isinstance(error, TimeoutError):
+        return True
+    return isinstance(error, smtplib.SMTPServerDisconnected) and isinstance(
+        error.__context__, TimeoutError
+    )
+
+
+def _is_connection_lost(error: BaseException) -> bool:
+    return isinstance(
+        error,
+        ConnectionResetError
+        | ConnectionAbortedError
+        | BrokenPipeError
+        | smtplib.SMTPServerDisconnected
+        | ssl.SSLEOFError,
+    ) or (isinstance(error, ssl.SSLError) and "EOF" in str(error).upper())
+
+
+# OpenSSL's words for "the other side does not speak TLS", seen when SMTPS meets a plain port.
+_PLAIN_TEXT_REASONS = {
+    "WRONG_VERSION_NUMBER",
+    "PACKET_LENGTH_TOO_LONG",
+    "HTTP_REQUEST",
+    "UNKNOWN_PROTOCOL",
+    "RECORD_LAYER_FAILURE",
+    "WRONG_SSL_VERSION",
+}
+_OLD_PROTOCOL_REASONS = {
+    "UNSUPPORTED_PROTOCOL",
+    "TLSV1_ALERT_PROTOCOL_VERSION",
+    "NO_PROTOCOLS_AVAILABLE",
+    "VERSION_TOO_LOW",
+}
+
+_PORT_ADVICE = (
+    "Usually SMTP with Enable TLS (STARTTLS) is on port 587, SMTPS on port 465, and plain SMTP "
+    "between servers on port 25."
+)
+
+
+class _Explainer:
+    def __init__(self, error: BaseException, step: StepName, config: ServerConfig | None) -> None:
+        self.error = error
+        self.step = step
+        self.config = config
+
+    @property
+    def host(self) -> str:
+        return self.config.host if self.config else "the mail server"
+
+    @property
+    def where(self) -> str:
+        if self.config:
+            return f"{self.config.host} (port {self.config.port})"
+        return "The mail server"
+
+    def result(self, cause: str, fix: str, *, temporary: bool) -> Explanation:
+        return Explanation(step=self.step, cause=cause, fix=fix, temporary=temporary)
+
+    def explain(self) -> Explanation:
+        error = self.error
+        if isinstance(error, MailServerNotConfigured):
+            return self.result(
+                "No mail server is configured yet.",
+                "Enter the server name and sender email on the mail settings page and save.",
+                temporary=False,
+            )
+        if isinstance(error, DestinationRefused):
+            return self.result(
+                str(error),
+                "Use a mail server at an allowed address. An operator can change the allowed "
+                "destinations with AUTOMMATE_MAIL_ALLOWED_DESTINATIONS.",
+                temporary=False,
+            )
+        if isinstance(error, UndecryptableSecret):
+            return self.result(
+                "The saved password cannot be decrypted with the configured encryption keys.",
+                "Enter the password again and save the mail settings.",
+                temporary=False,
+            )
+        if isinstance(error, ConflictingTLSSettings):
+            return self.result(
+                "SMTPS and Enable TLS (STARTTLS) were both chosen. SMTPS encrypts the connection "
+                "from the first byte, while STARTTLS upgrades a plain SMTP connection; a port "
+                "uses one or the other.",
+                "For port 465 choose SMTPS and turn off Enable TLS; for port 587 choose SMTP and "
+                "keep Enable TLS on.",
+                temporary=False,
+            )
+        if isinstance(error, InvalidCACertificate):
+            return self.result(
+                str(error),
+                "Paste the CA certificate in PEM format, from -----BEGIN CERTIFICATE----- to "
+                "-----END CERTIFICATE-----, or leave the field empty for a server whose "
+                "certificate is publicly trusted.",
+                temporary=False,
+            )
+        method = {
+            StepName.RESOLVE: self.resolve,
+            StepName.CONNECT: self.connect,
+            StepName.TLS: self.tls,
+            StepName.GREETING: self.greeting,
+            StepName.LOGIN: self.login,
+            StepName.SENDER: self.sender,
+            StepName.RECIPIENT: self.recipient,
+            StepName.MESSAGE: self.message,
+        }[self.step]
+        return method()
+
+    # Generic answers shared by several steps.
+
+    def timeout(self, what: str) -> Explanation:
+        return self.result(
+            f"{self.where} did not answer in time {what}.",
+            "Try again later. If it keeps happening, check that the server name and port are "
+            "right and that no firewall holds the connection up.",
+            temporary=True,
+        )
+
+    def connection_lost(self, what: str) -> Explanation:
+        return self.result(
+            f"{self.where} closed the connection unexpectedly {what}.",
+            "Try again later. If it keeps happening, the server may be refusing this machine: "
+            "ask the mail server's administrator.",
+            temporary=True,
+        )
+
+    def reply(self, code: int, text: str, *, doing: str) -> Explanation:
+        if 400 <= code < 500:
+            return self.result(
+                f"The server could not {doing} for now and asked to try again later (“{text}”).",
+                "Try again in a few minutes; temporary replies usually clear by themselves.",
+                temporary=True,
+            )
+        return self.result(
+            f"The server refused to {doing} (“{text}”).",
+            "The server's reply says why; if it is unclear, ask the mail server's administrator.",
+            temporary=False,
+        )
+
+    def unexpected(self) -> Explanation:
+        return self.result(
+            f"An unexpected error occurred ({type(self.error).__name__}: {self.error}).",
+            "Try again; if it keeps happening, look at the application's log.",
+            temporary=False,
+        )
+
+    def common(self, what: str) -> Explanation | None:
+        if is_timeout(self.error):
+            return self.timeout(what)
+        if _is_connection_lost(self.error):
+            return self.connection_lost(what)
+        return None
+
+    # One method per step.
+
+    def resolve(self) -> Explanation:
+        error = self.error
+        if isinstance(error, socket.gaierror):
+            not_found = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+            if error.errno in not_found:
+                return self.result(
+                    f"The server name {self.host} could not be found: DNS knows no such name.",
+                    "Check the spelling of the server name (for example smtp.example.com), or "
+                    "enter the server's IP address.",
+                    temporary=False,
+                )
+            if error.errno == socket.EAI_FAIL:
+                return self.result(
+                    f"Looking up {self.host} failed: the DNS servers gave a permanent error.",
+                    "Check the server name and this machine's DNS settings.",
+                    temporary=False,
+                )
+            return self.result(
+                f"Looking up {self.host} failed for now ({error.strerror or error}).",
+                "Try again in a moment; if it keeps happening, check this machine's DNS settings.",
+                temporary=True,
+            )
+        if is_timeout(error):
+            return self.result(
+                f"Looking up {self.host} in DNS took too long.",
+                "Try again in a moment; if it keeps happening, check this machine's DNS settings.",
+                temporary=True,
+            )
+        return self.unexpected()
+
+    def connect(self) -> Explanation:
+        error = self.error
+        if isinstance(error, ConnectionRefusedError):
+            return self.result(
+                f"{self.where} refused the connection: no mail server is listening on that port.",
+                f"Check the server name and port. {_PORT_ADVICE} Also check that the mail "
+                "server is running and that no firewall rejects the connection.",
+                temporary=True,
+            )
+        if is_timeout(error):
+            return self.result(
+                f"{self.where} did not answer the connection attempt in time.",
+                "Check the server name and port, and that a firewall allows outgoing connections "
+                "to that port (many networks block port 25).",
+                temporary=True,
+            )
+        if isinstance(error, OSError) and error.errno in {
+            errno.ENETUNREACH,
+            errno.EHOSTUNREACH,
+            errno.EADDRNOTAVAIL,
+        }:
+            return self.result(
+                f"There is no network route from this machine to {self.host}.",
+                "Check the server name, and this machine's network and firewall settings.",
+                temporary=True,
+            )
+        if _is_connection_lost(error):
+            return self.connection_lost("while connecting")
+        if isinstance(error, OSError):
+            return self.result(
+                f"Could not connect to {self.where} ({error.strerror or error}).",
+                "Check the server name and port; if they are right, try again later.",
+                temporary=True,
+            )
+        return self.unexpected()
+
+    def tls(self) -> Explanation:
+        error = self.error
+        implicit = self.config.implicit_tls if self.config else False
+        if isinstance(error, smtplib.SMTPNotSupportedError):
+            return self.result(
+                f"{self.where} does not offer STARTTLS, so the connection could not be "
+                "encrypted. Nothing more was sent: no login and no message.",
+                "If the server uses TLS from the first byte (usually on port 465), choose SMTPS. "
+                "If it really offers no encryption, turn off Enable TLS, but only on a network "
+                "you trust, since the password and mail would then travel unencrypted.",
+                temporary=False,
+            )
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return self.certificate(error)
+        if isinstance(error, ssl.SSLError):
+            reason = _ssl_reason(error).upper()
+            text = str(error).upper()
+            if reason in _PLAIN_TEXT_REASONS or "WRONG VERSION NUMBER" in text:
+                return self.result(
+                    f"{self.where} answered in plain text instead of TLS: this port does not use "
+                    "SMTPS (TLS from the first byte).",
+                    "For this port choose SMTP, with Enable TLS for STARTTLS (usually port 587), "
+                    "or enter the server's SMTPS port (usually 465).",
+                    temporary=False,
+                )
+            if reason in _OLD_PROTOCOL_REASONS:
+                return self.result(
+                    f"{self.where} offers only outdated TLS versions (older than TLS 1.2).",
+                    "Ask the mail server's administrator to enable TLS 1.2 or newer.",
+                    temporary=False,
+                )
+        if is_timeout(error):
+            hint = (
+                " A port that expects plain SMTP may be waiting for a command instead."
+                if implicit
+                else ""
+            )
+            return self.result(
+                f"The TLS handshake with {self.where} did not finish in time.{hint}",
+                f"Check the protocol and port ({_PORT_ADVICE}). If they are right, try again "
+                "later.",
+                temporary=True,
+            )
+        if _is_connection_lost(error):
+            hint = " This often means that the port does not use SMTPS." if implicit else ""
+            return self.result(
+                f"{self.where} closed the connection during the TLS handshake.{hint}",
+                f"Check the protocol and port ({_PORT_ADVICE}). If they are right, try again "
+                "later.",
+                temporary=True,
+            )
+        if isinstance(error, smtplib.SMTPResponseException):
+            return self.reply(
+                error.smtp_code, reply_text(error.smtp_code, error.smtp_error), doing="start TLS"
+            )
+        if isinstance(error, ssl.SSLError):
+            return self.result(
+                f"The TLS handshake with {self.where} failed ({_ssl_reason(error) or error}).",
+                "Check the protocol and port, and the CA certificate field if the server's "
+                "certificate comes from a private CA.",
+                temporary=False,
+            )
+        return self.unexpected()
+
+    def certificate(self, error: ssl.SSLCertVerificationError) -> Explanation:
+        message = error.verify_message or ""
+        code = error.verify_code
+        if code == 62 or "mismatch" in message.lower():
+            return self.result(
+                f"The server's certificate is not valid for the name {self.host}.",
+                "Enter the server name exactly as it appears in the server's certificate (for "
+                "example smtp.example.com rather than an IP address or an internal alias).",
+                temporary=False,
+            )
+        if code == 10 or "expired" in message.lower():
+            return self.result(
+                "The server's certificate has expired.",
+                "Ask the mail server's administrator to renew the certificate.",
+                temporary=False,
+            )
+        if code in {9, 2} or "not yet valid" in message.lower():
+            return self.result(
+                f"The server's certificate could not be accepted ({message}).",
+                "Check that this machine's clock is right, or ask the mail server's administrator.",
+                temporary=False,
+            )
+        return self.result(
+            "The server's certificate is not signed by an authority this system trusts: it is "
+            f"self-signed or issued by a private CA ({message or 'unknown issuer'}).",
+            "If this is your organisation's server, paste the certificate of the CA that issued "
+            "it (PEM) into the CA certificate field; for a self-signed certificate, paste the "
+            "server's certificate itself.",
+            temporary=False,
+        )
+
+    def greeting(self) -> Explanation:
+        error = self.error
+        plain_on_tls = (
+            " This is what happens when SMTP is chosen for a port that expects SMTPS (TLS from "
+            "the first byte), such as 465."
+            if not (self.config and self.config.implicit_tls)
+            else ""
+        )
+        if is_timeout(error):
+            return self.result(
+                f"{self.where} accepted the connection but sent no SMTP greeting.{plain_on_tls}",
+                "For port 465 choose SMTPS; for SMTP use port 587 or 25. If the settings are "
+                "right, the server may be overloaded: try again later.",
+                temporary=True,
+            )
+        if isinstance(error, smtplib.SMTPConnectError) and error.smtp_code < 0:
+            return self.result(
+                f"{self.where} did not answer with an SMTP greeting: the port belongs to another "
+                f"service or expects TLS first.{plain_on_tls}",
+                f"Check the protocol and port. {_PORT_ADVICE}",
+                temporary=False,
+            )
+        if _is_connection_lost(error):
+            return self.result(
+                f"{self.where} closed the connection before greeting.{plain_on_tls}",
+                f"Check the protocol and port ({_PORT_ADVICE}). If they are right, the server "
+                "may be refusing this machine or be overloaded: try again later.",
+                temporary=True,
+            )
+        if isinstance(error, smtplib.SMTPResponseException):
+            return self.reply(
+                error.smtp_code,
+                reply_text(error.smtp_code, error.smtp_error),
+                doing="talk to this machine",
+            )
+        return self.unexpected()
+
+    def login(self) -> Explanation:
+        error = self.error
+        encrypted = bool(self.config and (self.config.implicit_tls or self.config.starttls))
+        if isinstance(error, smtplib.SMTPNotSupportedError) or (
+            isinstance(error, smtplib.SMTPException)
+            and "no suitable authentication method" in str(error).lower()
+        ):
+            if isinstance(error, smtplib.SMTPNotSupportedError):
+                cause = "The server does not offer login (SMTP AUTH) on this connection."
+            else:
+                cause = (
+                    "The server offers no login method this application supports "
+                    "(PLAIN, LOGIN or CRAM-MD5)."
+                )
+            if not encrypted:
+                cause += " Many servers offer login only once the connection is encrypted."
+            return self.result(
+                cause,
+                "Turn on Enable TLS (or choose SMTPS) if the server offers login only over TLS; "
+                "if the server needs no login, turn off Use authentication.",
+                temporary=False,
+            )
+        if isinstance(error, smtplib.SMTPResponseException):
+            code = error.smtp_code
+            text = reply_text(code, error.smtp_error)
+            lowered = text.lower()
+            if code == 538 or "encryption" in lowered or "starttls" in lowered:
+                return self.result(
+                    f"The server accepts the login only over an encrypted connection (“{text}”).",
+                    "Turn on Enable TLS (STARTTLS), or choose SMTPS.",
+                    temporary=False,
+                )
+            if 400 <= code < 500:
+                return self.result(
+                    f"The server could not check the login for now (“{text}”).",
+                    "Try again in a few minutes.",
+                    temporary=True,
+                )
+            return self.result(
+                f"The server rejected the username or password (“{text}”).",
+                "Check the username and password. Many providers require an app password for "
+                "SMTP, or SMTP login to be allowed for the account.",
+                temporary=False,
+            )
+        return self.common("during login") or self.unexpected()
+
+    def _requires_login(self, code: int, text: str) -> Explanation | None:
+        lowered = text.lower()
+        if "starttls" in lowered or "must issue a starttls" in lowered:
+            return self.result(
+                f"The server accepts mail only over an encrypted connection (“{text}”).",
+                "Turn on Enable TLS (STARTTLS), or choose SMTPS.",
+                temporary=False,
+            )
+        if code == 530 or "authentication required" in lowered or "5.7.0" in lowered:
+            using_auth = bool(self.config and self.config.use_auth)
+            return self.result(
+                f"The server requires a login before it accepts mail (“{text}”).",
+                "Turn on Use authentication and enter the username and password of the mail "
+                "account."
+                if not using_auth
+                else "Check that the username belongs to an account allowed to send mail.",
+                temporary=False,
+            )
+        return None
+
+    def sender(self) -> Explanation:
+        error = self.error
+        if isinstance(error, smtplib.SMTPResponseException):
+            code = error.smtp_code
+            text = reply_text(code, error.smtp_error)
+            address = getattr(error, "sender", "")
+            address = address.decode() if isinstance(address, bytes) else str(address)
+            if login := self._requires_login(code, text):
+                return login
+            if 400 <= code < 500:
+                return self.result(
+                    f"The server did not accept the sender address {address} for now (“{text}”).",
+                    "Try again in a few minutes; temporary replies usually clear by themselves.",
+                    temporary=True,
+                )
+            return self.result(
+                f"The server refused the sender address {address} (“{text}”).",
+                "Use a sender email that this mail account may send as: often the account's own "
+                "address, or an address in a domain the provider has verified.",
+                temporary=False,
+            )
+        return self.common("when given the sender") or self.unexpected()
+
+    def recipient(self) -> Explanation:
+        error = self.error
+        if isinstance(error, smtplib.SMTPRecipientsRefused) and error.recipients:
+            address, (code, reply) = next(iter(error.recipients.items()))
+            text = reply_text(code, reply)
+            if login := self._requires_login(code, text):
+                return login
+            if 400 <= code < 500:
+                return self.result(
+                    f"The server did not accept the recipient {address} for now (“{text}”).",
+                    "Try again in a few minutes; some servers turn away first attempts on "
+                    "purpose (greylisting).",
+                    temporary=True,
+                )
+            if "relay" in text.lower():
+                return self.result(
+                    f"The server does not pass mail on to {address} for this machine (“{text}”).",
+                    "Turn on Use authentication: most servers pass mail on to outside addresses "
+                    "only for a logged-in sender.",
+                    temporary=False,
+                )
+            return self.result(
+                f"The server refused the recipient {address} (“{text}”).",
+                "Check the recipient address for typing mistakes; if it is right, the server's "
+                "reply says why it was refused.",
+                temporary=False,
+            )
+        if isinstance(error, smtplib.SMTPResponseException):
+            return self.reply(
+                error.smtp_code,
+                reply_text(error.smtp_code, error.smtp_error),
+                doing="accept the recipient",
+            )
+        return self.common("when given the recipient") or self.unexpected()
+
+    def message(self) -> Explanation:
+        error = self.error
+        if isinstance(error, smtplib.SMTPResponseException):
+            code = error.smtp_code
+            text = reply_text(code, error.smtp_error)
+            if 400 <= code < 500:
+                return self.result(
+                    f"The server did not accept the message for now (“{text}”).",
+                    "Try again in a few minutes; mail waiting in the queue is retried "
+                    "automatically.",
+                    temporary=True,
+                )
+            return self.result(
+                f"The server refused the message (“{text}”).",
+                "The server's reply says why: often the message looked like spam, was too large, "
+                "or the sender's domain does not allow this server to send for it (SPF, DKIM).",
+                temporary=False,
+            )
+        return self.common("while the message was sent") or self.unexpected()
+
+
+def technical_detail(error: BaseException) -> str:
+    """Return the error as the server or the library reported it, for the step's detail."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return "; ".join(
+            f"{address}: {reply_text(code, reply)}"
+            for address, (code, reply) in error.recipients.items()
+        )
+    if isinstance(error, smtplib.SMTPResponseException):
+        return reply_text(error.smtp_code, error.smtp_error)
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"Certificate verification failed: {error.verify_message}"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error: {_ssl_reason(error) or error}"
+    if isinstance(error, socket.gaierror):
+        return f"DNS lookup failed: {error.strerror or error}"
+    if isinstance(error, TimeoutError):
+        return "Timed out."
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    text = str(error)
+    return text or type(error).__name__
