@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from email.headerregistry import Address
 from email.utils import make_msgid
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,23 +10,18 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from autommate.mailserver.models import MailServerSettings
-
-
-def sender_address(mail_server: MailServerSettings) -> str:
-    """Return the From header: the configured sender name and email, safely encoded."""
-    local, _, domain = mail_server.sender_email.rpartition("@")
-    return str(Address(display_name=mail_server.sender_name, username=local, domain=domain))
-
 
 def render_email(
     template: str,
     context: dict[str, Any],
     *,
     to: str,
-    mail_server: MailServerSettings,
+    sender: str,
 ) -> EmailMultiAlternatives:
-    """Render `template` (a path without suffix) into a message with text and HTML parts."""
+    """Render `template` (a path without suffix) into a message with text and HTML parts.
+
+    `sender` is the whole From header, as the mail server's `sender_address` gives it.
+    """
     context = {"base_url": settings.BASE_URL, "product_name": "Autom Mate", **context}
     subject = " ".join(render_to_string(f"{template}.subject.txt", context).split())
     text = render_to_string(f"{template}.txt", context)
@@ -37,7 +31,7 @@ def render_email(
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
-        from_email=sender_address(mail_server),
+        from_email=sender,
         to=[to],
         headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
     )

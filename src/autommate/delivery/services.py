@@ -22,10 +22,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from autommate.mailserver.explanations import explain
-from autommate.mailserver.models import MailServerSettings
-
 from .composers import DoNotSend, compose
+from .failures import failure_explain
 from .models import Kind, OutgoingMessage, State, WorkerHeartbeat
 
 if TYPE_CHECKING:
@@ -124,16 +122,12 @@ def deliver_due(*, max_messages: int | None = None) -> int:
 
 
 def _send_batch(batch: list[OutgoingMessage]) -> int:
-    mail_server = MailServerSettings.objects.filter(pk=1).first()
-    if mail_server is None or not mail_server.is_configured:
-        for message in batch:
-            _record_failure(message, "The mail server is not configured.", temporary=True)
-        return 0
     sent = 0
     backend = None
     try:
-        backend = mailers.default
         try:
+            # The default mailer reads the saved mail server, and refuses if there is none.
+            backend = mailers.default
             backend.open()  # Opened here, the connection serves the whole batch.
         except Exception as error:
             for message in batch:
@@ -220,9 +214,8 @@ def _record_dropped(message: OutgoingMessage, reason: str) -> None:
 
 
 def _record_send_error(message: OutgoingMessage, error: BaseException) -> None:
-    explanation = explain(error)
-    text = f"{explanation.cause} {explanation.fix}".strip()
-    _record_failure(message, text, temporary=explanation.temporary)
+    failure = failure_explain(error)
+    _record_failure(message, failure.text, temporary=failure.temporary)
 
 
 def _record_failure(message: OutgoingMessage, text: str, *, temporary: bool) -> None:

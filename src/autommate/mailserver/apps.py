@@ -7,3 +7,11 @@ class MailServerConfig(AppConfig):
     name = "autommate.mailserver"
     label = "mailserver"
     verbose_name = "Mail server"
+
+    def ready(self) -> None:
+        from autommate.delivery.failures import register_explainer
+
+        from .explanations import mail_log_failure
+
+        # Delivery sends through this app's mail backend and logs failures in its words.
+        register_explainer(mail_log_failure)

@@ -13,6 +13,8 @@ import socket
 import ssl
 from dataclasses import dataclass
 
+from autommate.delivery.failures import SendFailure
+
 from .connection import (
     ConflictingTLSSettings,
     InvalidCACertificate,
@@ -48,6 +50,19 @@ def explain(error: BaseException, *, config: ServerConfig | None = None) -> Expl
     if isinstance(error, MailStepError):
         error = error.error
     return _Explainer(error, step or _infer_step(error), config).explain()
+
+
+def mail_log_failure(error: BaseException) -> SendFailure:
+    """Return the mail log's words for a failed delivery, and whether a retry may succeed.
+
+    Registered with delivery, which knows nothing of SMTP, by this app's `ready()`.
+    """
+    if isinstance(error, MailServerNotConfigured):
+        # Retried: the administrator may save the settings any moment.
+        return SendFailure(text="The mail server is not configured.", temporary=True)
+    explanation = explain(error)
+    text = f"{explanation.cause} {explanation.fix}".strip()
+    return SendFailure(text=text, temporary=explanation.temporary)
 
 
 def _infer_step(error: BaseException) -> StepName:

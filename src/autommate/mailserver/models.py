@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from email.headerregistry import Address
 
 from django.conf import settings
 from django.db import models
@@ -55,6 +56,12 @@ class MailServerSettings(models.Model):
 
     def __str__(self) -> str:
         return f"{self.host}:{self.port}" if self.host else "mail server (not configured)"
+
+    @property
+    def sender_address(self) -> str:
+        """Return the From header: the configured sender name and email, safely encoded."""
+        local, _, domain = self.sender_email.rpartition("@")
+        return str(Address(display_name=self.sender_name, username=local, domain=domain))
 
     @property
     def is_configured(self) -> bool:

@@ -172,7 +172,7 @@ def mail_server_test(
             "server": f"{candidate.host}:{candidate.port}",
         },
         to=recipient,
-        mail_server=candidate,
+        sender=candidate.sender_address,
     )
     diagnosis = diagnose(
         config,

@@ -33,7 +33,7 @@ def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
         "recovery/emails/reset_password",
         {"user": user, "link": services.link_url(token), "lifetime_minutes": lifetime},
         to=user.email,
-        mail_server=mail_server_get(),
+        sender=mail_server_get().sender_address,
     )
 
 
@@ -51,5 +51,5 @@ def compose_password_changed(message: OutgoingMessage) -> EmailMultiAlternatives
             "client_address": message.context.get("client_address", ""),
         },
         to=message.recipient,
-        mail_server=mail_server_get(),
+        sender=mail_server_get().sender_address,
     )

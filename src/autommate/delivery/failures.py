@@ -1,0 +1,37 @@
+"""How a failed send is put in words for the mail log, by the domain that does the sending.
+
+Delivery knows queues, leases and retries, not SMTP: the mail server registers the function
+that explains its own errors (in its `AppConfig.ready`), as each domain registers the composers
+of its messages. Without one, a failure is logged as it is and retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SendFailure:
+    """A failed send as the mail log shows it, and whether trying again may succeed."""
+
+    text: str
+    temporary: bool
+
+
+Explainer = Callable[[BaseException], SendFailure]
+
+_explainers: list[Explainer] = []
+
+
+def register_explainer(explainer: Explainer) -> Explainer:
+    """Make `explainer` the one that puts failed sends in words (the last one registered)."""
+    _explainers.append(explainer)
+    return explainer
+
+
+def failure_explain(error: BaseException) -> SendFailure:
+    """Return the mail log's words for `error`, from the registered explainer."""
+    if _explainers:
+        return _explainers[-1](error)
+    return SendFailure(text=f"{type(error).__name__}: {error}", temporary=True)
