@@ -13,6 +13,7 @@ import math
 import random
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
@@ -100,35 +101,35 @@ def parse_limit(text: str) -> tuple[Rate, ...]:
 
 def hit(scope: str, key: str, limit: str) -> Decision:
     """Count one event for `key` under `limit`; say whether it stays within every rate."""
-    rates = parse_limit(limit)
-    if not rates:
-        return Decision(allowed=True)
-    digest = hashlib.sha256(f"{settings.SECRET_KEY}:{key}".encode()).hexdigest()[:32]
-    now = time.time()
     retry_after = 0
-    for rate in rates:
-        window = int(now // rate.period_seconds)
-        window_end = (window + 1) * rate.period_seconds
-        counter_key = f"rl:{scope}:{digest}:{rate.period_seconds}:{window}"
-        count = _increment(counter_key, expires_in=math.ceil(window_end - now) + 1)
-        if count > rate.count:
-            retry_after = max(retry_after, math.ceil(window_end - now))
+    for rate, counter_key, seconds_left in _windows(scope, key, parse_limit(limit)):
+        if _increment(counter_key, expires_in=seconds_left + 1) > rate.count:
+            retry_after = max(retry_after, seconds_left)
     return Decision(allowed=retry_after == 0, retry_after_seconds=retry_after)
 
 
 def peek(scope: str, key: str, limit: str) -> Decision:
     """Say whether `key` is over `limit` now, without counting an event."""
-    rates = parse_limit(limit)
-    digest = hashlib.sha256(f"{settings.SECRET_KEY}:{key}".encode()).hexdigest()[:32]
-    now = time.time()
     retry_after = 0
+    for rate, counter_key, seconds_left in _windows(scope, key, parse_limit(limit)):
+        if _current(counter_key) >= rate.count:
+            retry_after = max(retry_after, seconds_left)
+    return Decision(allowed=retry_after == 0, retry_after_seconds=retry_after)
+
+
+def _digest(key: str) -> str:
+    # Counters are named by a keyed digest: the store never holds an address or a client.
+    return hashlib.sha256(f"{settings.SECRET_KEY}:{key}".encode()).hexdigest()[:32]
+
+
+def _windows(scope: str, key: str, rates: tuple[Rate, ...]) -> Iterator[tuple[Rate, str, int]]:
+    """Yield each rate with the counter of its current window and the seconds that window has."""
+    digest = _digest(key)
+    now = time.time()
     for rate in rates:
         window = int(now // rate.period_seconds)
-        window_end = (window + 1) * rate.period_seconds
-        counter_key = f"rl:{scope}:{digest}:{rate.period_seconds}:{window}"
-        if _current(counter_key) >= rate.count:
-            retry_after = max(retry_after, math.ceil(window_end - now))
-    return Decision(allowed=retry_after == 0, retry_after_seconds=retry_after)
+        seconds_left = math.ceil((window + 1) * rate.period_seconds - now)
+        yield rate, f"rl:{scope}:{digest}:{rate.period_seconds}:{window}", seconds_left
 
 
 def _current(key: str) -> int:
@@ -140,8 +141,7 @@ def _current(key: str) -> int:
 
 def reset(scope: str, key: str) -> None:
     """Forget the counts of `key` (for tests and for an administrator's unlock)."""
-    digest = hashlib.sha256(f"{settings.SECRET_KEY}:{key}".encode()).hexdigest()[:32]
-    prefix = f"rl:{scope}:{digest}:"
+    prefix = f"rl:{scope}:{_digest(key)}:"
     if settings.REDIS_URL:
         client = _redis()
         for name in client.scan_iter(match=prefix + "*"):
