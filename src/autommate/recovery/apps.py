@@ -9,4 +9,7 @@ class RecoveryConfig(AppConfig):
     verbose_name = "Forgot Password"
 
     def ready(self) -> None:
-        from . import emails  # noqa: F401 - registers the composers of the account mails
+        from . import (
+            emails,  # noqa: F401 - registers the composers of the account mails
+            receivers,  # noqa: F401 - voids reset links when accounts announce a change
+        )
