@@ -9,4 +9,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
+        # Not at the top: the module imports models, which exist only once every app is loaded.
         from . import signin  # noqa: F401 - connects the sign-in audit receiver

@@ -7,7 +7,11 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
+from autommate.client_address import client_address
+from autommate.errors import DomainError
+
 from .models import Role, User
+from .signin import sign_in_attempt
 
 
 class SignInForm(AuthenticationForm):
@@ -23,33 +27,19 @@ class SignInForm(AuthenticationForm):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
-    error_messages = {
-        "invalid_login": "The email or password is not correct, or the account is inactive.",
-        "inactive": "The email or password is not correct, or the account is inactive.",
-        "locked": "Too many failed sign-ins. Try again in %(minutes)d minutes, or use Forgot "
-        "Password if it is available.",
-    }
-
     def clean(self) -> dict[str, Any]:
-        from autommate.client_address import client_address
-
-        from .signin import sign_in_failed, sign_in_retry_after
-
-        email = str(self.cleaned_data.get("username") or "")
-        client = client_address(self.request) if self.request is not None else "0.0.0.0"  # noqa: S104 - unknown client, not a bind
-        retry_after = sign_in_retry_after(email=email, client=client)
-        if retry_after:
-            raise forms.ValidationError(
-                self.error_messages["locked"],
-                code="locked",
-                params={"minutes": max(1, round(retry_after / 60))},
-            )
-        try:
-            return super().clean()
-        except forms.ValidationError:
-            if email:
-                sign_in_failed(email=email, client=client)
-            raise
+        """Sign in with what was typed, once both fields are valid; show a refusal as the form's."""
+        email = self.cleaned_data.get("username")
+        password = self.cleaned_data.get("password")
+        if email and password:
+            client = client_address(self.request) if self.request is not None else "0.0.0.0"  # noqa: S104 - unknown client, not a bind
+            try:
+                self.user_cache = sign_in_attempt(
+                    email=email, password=password, client_address=client, request=self.request
+                )
+            except DomainError as error:
+                raise forms.ValidationError(error.message, code=error.code) from None
+        return self.cleaned_data
 
 
 class UserForm(forms.ModelForm):

@@ -12,6 +12,7 @@ from autommate.audit.models import Action
 from autommate.audit.services import audit_record
 
 from .models import Role, User, email_key
+from .signals import credentials_changed
 
 
 def user_create(
@@ -82,7 +83,7 @@ def user_update(
     with transaction.atomic():
         user.save(update_fields=changed)
         if "email" in changed or "is_active" in changed:
-            _void_reset_links(user)
+            credentials_changed.send(sender=User, user=user, fields=changed)
         audit_record(
             Action.USER_DEACTIVATED
             if changed == ["is_active"] and not user.is_active
@@ -125,13 +126,6 @@ def password_set(
             target=user.email,
             via=via,
         )
-
-
-def _void_reset_links(user: User) -> None:
-    # Recovery builds on accounts, so it is imported only when needed, keeping imports acyclic.
-    from autommate.recovery.services import links_void
-
-    links_void(user=user)
 
 
 def _check_email_free(user: User) -> None:

@@ -1,4 +1,4 @@
-"""Throttling of failed sign-ins, per account and per client address.
+"""Sign-in: the check of an email and password, throttled per account and per client address.
 
 Both limits are keyed by what was typed, so an address without an account is throttled exactly
 like one with an account and the lock message reveals nothing. A lock never blocks Forgot
@@ -7,7 +7,10 @@ Password, and completing a reset lifts the account's lock.
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -15,12 +18,44 @@ from django.http import HttpRequest
 from autommate.audit.models import Action
 from autommate.audit.services import address_fingerprint, audit_record
 from autommate.client_address import client_address
+from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
 from .models import User, email_key
 
 ACCOUNT_SCOPE = "sign-in-account"
 CLIENT_SCOPE = "sign-in-client"
+
+
+class InvalidSignIn(DomainError):
+    """The email or password is wrong or the account inactive; which one is never said."""
+
+    code = "invalid_sign_in"
+    status = HTTPStatus.UNAUTHORIZED
+    default_message = "The email or password is not correct, or the account is inactive."
+
+
+def sign_in_attempt(
+    *, email: str, password: str, client_address: str, request: HttpRequest | None = None
+) -> User:
+    """Return the active user `email` and `password` belong to, counting a failure otherwise.
+
+    Raise RateLimited while the address or the client is locked, whatever the password, and
+    InvalidSignIn for a wrong email or password or an inactive account, after counting and
+    recording the failure. An address without an account is counted like one with an account.
+    """
+    retry_after = sign_in_retry_after(email=email, client=client_address)
+    if retry_after:
+        raise ratelimits.RateLimited(
+            retry_after,
+            reason="Too many failed sign-ins.",
+            otherwise="or use Forgot Password if it is available",
+        )
+    user = authenticate(request, username=email, password=password)
+    if not isinstance(user, User) or not user.is_active:
+        sign_in_failed(email=email, client=client_address)
+        raise InvalidSignIn
+    return user
 
 
 def sign_in_retry_after(*, email: str, client: str) -> int:

@@ -55,6 +55,8 @@ class WebServer(BaseApplication):
                 self.cfg.set(name, value)
 
     def load(self) -> Any:
+        # Not at the top: importing it sets Django up, which belongs in each worker, not in the
+        # arbiter, which imports this module too (for AccessLogger).
         from autommate.wsgi import application
 
         return application

@@ -12,7 +12,6 @@ from django.views.decorators.http import require_http_methods, require_POST
 from autommate.accounts.permissions import admin_required, signed_in_user
 from autommate.client_address import client_address
 from autommate.forms import add_form_errors
-from autommate.recovery.selectors import forgot_password_settings_get
 
 from . import services
 from .forms import ConfirmDeliveryForm, MailServerForm, TestMailForm
@@ -37,7 +36,6 @@ def _page(
         "result": result,
         "saved": saved,
         "presets": presets_as_dicts(),
-        "forgot_password": forgot_password_settings_get(),
     }
     response = render(request, "mailserver/settings.html", context, status=status)
     response["Cache-Control"] = "no-store"

@@ -9,4 +9,8 @@ class RecoveryConfig(AppConfig):
     verbose_name = "Forgot Password"
 
     def ready(self) -> None:
-        from . import emails  # noqa: F401 - registers the composers of the account mails
+        # Not at the top: these modules import models, which exist only once every app is loaded.
+        from . import (
+            emails,  # noqa: F401 - registers the composers of the account mails
+            receivers,  # noqa: F401 - voids reset links when accounts announce a change
+        )

@@ -91,6 +91,8 @@ def reset_request(*, address: str, client_address: str) -> None:
         raise ratelimits.RateLimited(
             max(client.retry_after_seconds, per_address.retry_after_seconds)
         )
+    # Not at the top: tasks imports this module, and this module's own reset_request_process
+    # would shadow the task.
     from .tasks import reset_request_process
 
     with transaction.atomic():

@@ -1,0 +1,11 @@
+"""What accounts announce to the domains built on it, which accounts itself never imports."""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# Sent by `services.user_update`, inside its transaction, when a user's email address or active
+# flag changes; arguments: `user` (saved) and `fields` (the names of the fields that changed).
+# A receiver that raises rolls the change back. A new password needs no announcement: it ends
+# sessions and reset links by itself, through the session hash and the links' account state.
+credentials_changed = Signal()

@@ -1,0 +1,19 @@
+"""Recovery's answers to what accounts announce."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.dispatch import receiver
+
+from autommate.accounts.models import User
+from autommate.accounts.signals import credentials_changed
+
+from .services import links_void
+
+
+@receiver(credentials_changed, dispatch_uid="recovery-void-reset-links")
+def void_reset_links(sender: object, *, user: User, **kwargs: Any) -> None:
+    """Void the user's reset links: one sent to an old address or before deactivation must not
+    work again should the change be undone."""
+    links_void(user=user)
