@@ -56,10 +56,12 @@ def test_an_unknown_exception_is_a_server_error_without_its_text() -> None:
     [
         (1, "1 second"),
         (59, "59 seconds"),
-        (119, "119 seconds"),
-        (120, "2 minutes"),
+        (60, "1 minute"),
+        (61, "2 minutes"),
         (900, "15 minutes"),
+        (7199, "120 minutes"),
         (7200, "2 hours"),
+        (7201, "3 hours"),
         (86400, "24 hours"),
     ],
 )

@@ -8,6 +8,7 @@ in the form that caused it, and commands exit with a message (`autommate.scripti
 
 from __future__ import annotations
 
+import math
 from http import HTTPStatus
 from typing import ClassVar
 
@@ -35,11 +36,15 @@ class DomainError(Exception):
 
 
 def wait_in_words(seconds: int) -> str:
-    """Return a wait as people say it: "40 seconds", "1 minute", "15 minutes"."""
-    if seconds < 120:
+    """Return a wait as people say it: "40 seconds", "2 minutes", "3 hours".
+
+    From a minute on, the wait is rounded up to whole minutes (or hours from two hours on), so
+    that the words stay the same for a minute at a time.
+    """
+    if seconds < 60:
         return f"{seconds} second{'s' if seconds != 1 else ''}"
     if seconds < 2 * 3600:
-        minutes = round(seconds / 60)
+        minutes = math.ceil(seconds / 60)
         return f"{minutes} minute{'s' if minutes != 1 else ''}"
-    hours = round(seconds / 3600)
-    return f"{hours} hour{'s' if hours != 1 else ''}"
+    hours = math.ceil(seconds / 3600)
+    return f"{hours} hours"

@@ -10,7 +10,8 @@ from django.utils import timezone
 from autommate.accounts.models import User
 from autommate.accounts.services import user_deactivate, user_update
 from autommate.recovery.models import ResetLink
-from autommate.recovery.services import link_find, link_issue
+from autommate.recovery.selectors import link_find
+from autommate.recovery.services import link_issue
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ def test_changing_the_email_voids_reset_links_for_good(regular_user: User) -> No
     user_update(user=regular_user, email="mike.new@example.org")
     user_update(user=regular_user, email=old_email)
 
-    assert link_find(token) is None
+    assert link_find(token=token) is None
     assert ResetLink.objects.get(user=regular_user).voided_at is not None
 
 
@@ -36,7 +37,7 @@ def test_deactivating_voids_reset_links_for_good(admin_user: User, regular_user:
     user_deactivate(user=regular_user, actor=admin_user)
     user_update(user=regular_user, actor=admin_user, is_active=True)
 
-    assert link_find(token) is None
+    assert link_find(token=token) is None
     assert ResetLink.objects.get(user=regular_user).voided_at is not None
 
 
@@ -45,4 +46,4 @@ def test_changing_the_full_name_leaves_reset_links_alone(regular_user: User) -> 
 
     user_update(user=regular_user, full_name="Michael User")
 
-    assert link_find(token) is not None
+    assert link_find(token=token) is not None

@@ -7,6 +7,7 @@ Password, and completing a reset lifts the account's lock.
 
 from __future__ import annotations
 
+import math
 from http import HTTPStatus
 
 from django.conf import settings
@@ -47,7 +48,9 @@ def sign_in_attempt(
     retry_after = sign_in_retry_after(email=email, client=client_address)
     if retry_after:
         raise ratelimits.RateLimited(
-            retry_after,
+            # In whole minutes: the page for an address without an account must read the same
+            # as for one with an account, even when the two are asked for seconds apart.
+            math.ceil(retry_after / 60) * 60,
             reason="Too many failed sign-ins.",
             otherwise="or use Forgot Password if it is available",
         )
