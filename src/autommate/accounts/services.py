@@ -25,11 +25,17 @@ def user_create(
     actor: User | None = None,
     client_address: str | None = None,
 ) -> User:
-    """Create a user; without a password the user sets one through Forgot Password."""
+    """Create a user; without a password the user sets one through Forgot Password.
+
+    A password the policy refuses raises ValidationError for the field `password`.
+    """
     user = User(email=email.strip(), full_name=full_name.strip(), role=role, is_active=is_active)
     _check_email_free(user)
     if password:
-        password_validation.validate_password(password, user)
+        try:
+            password_validation.validate_password(password, user)
+        except ValidationError as error:
+            raise ValidationError({"password": error.messages}) from None
         user.set_password(password)
     else:
         user.set_unusable_password()
