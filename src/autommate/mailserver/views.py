@@ -18,6 +18,10 @@ from .forms import ConfirmDeliveryForm, MailServerForm, TestMailForm
 from .presets import presets_as_dicts
 from .selectors import mail_server_get
 
+CONFIRMED_MESSAGE = (
+    "Delivery confirmed: the mail server settings are verified. You can now enable Forgot Password."
+)
+
 
 def _page(
     request: HttpRequest,
@@ -109,11 +113,7 @@ def confirm_delivery(request: HttpRequest) -> HttpResponse:
         except services.InvalidConfirmationCode as error:
             confirm_form.add_error(error.field, error.message)
         else:
-            messages.success(
-                request,
-                "Delivery confirmed: the mail server settings are verified. You can now enable "
-                "Forgot Password.",
-            )
+            messages.success(request, CONFIRMED_MESSAGE)
             return redirect("mail-settings")
     return _page(
         request,
@@ -135,9 +135,5 @@ def confirm_delivery_link(request: HttpRequest, token: str) -> HttpResponse:
     except services.InvalidConfirmationCode as error:
         messages.error(request, error.message)
     else:
-        messages.success(
-            request,
-            "Delivery confirmed: the mail server settings are verified. You can now enable "
-            "Forgot Password.",
-        )
+        messages.success(request, CONFIRMED_MESSAGE)
     return redirect("mail-settings")
