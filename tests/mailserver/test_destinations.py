@@ -61,7 +61,7 @@ def test_every_address_must_be_inside_a_listed_range(settings) -> None:
     assert "relay.example.org" in message
     assert "203.0.113.9" in message
     assert "10.0.0.5" not in message
-    assert "not among the destinations this installation may send mail to" in message
+    assert "not among the destinations this installation may connect to" in message
 
 
 def test_other_hosts_are_refused_when_a_list_is_set(settings) -> None:

@@ -56,7 +56,6 @@ def mail_server_save(request: HttpRequest, payload: MailServerIn) -> MailServerS
         raise form_errors(form)
     return services.mail_server_save(
         values=form.cleaned_data,
-        password=form.cleaned_data["password"],
         actor=caller(request),
         client_address=client_address(request),
     )
@@ -86,7 +85,6 @@ def mail_server_test(request: HttpRequest, payload: TestMailIn) -> dict[str, Any
     try:
         result = services.mail_server_test(
             values=form.cleaned_data,
-            password=form.cleaned_data["password"],
             recipient=recipient_form.cleaned_data["test_recipient"],
             actor=caller(request),
             client_address=client_address(request),

@@ -12,6 +12,10 @@ import ipaddress
 import smtplib
 import socket
 import ssl
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -20,6 +24,7 @@ if TYPE_CHECKING:
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Protocol = Literal["smtp", "smtps"]
+AuthMethod = Literal["password", "oauth2", "google-service-account"]
 
 
 class MailServerNotConfigured(Exception):
@@ -36,39 +41,68 @@ class ConflictingTLSSettings(ValueError):
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """Everything needed to talk to a mail server, with the password already decrypted."""
+    """Everything needed to talk to a mail server, with the secrets already decrypted.
+
+    The secrets are kept out of repr(), so that a logged or printed config never shows them.
+    """
 
     host: str
     port: int
     protocol: Protocol = "smtp"
     use_tls: bool = True
     use_auth: bool = False
+    auth_method: AuthMethod = "password"
     username: str = ""
-    # Kept out of repr() so that a logged or printed config never shows the secret.
     password: str = field(default="", repr=False)
     ca_certificate: str = ""
     timeout_seconds: float = 10.0
+    # OAuth 2.0 (client credentials grant) and the Google service account (JWT bearer grant).
+    token_url: str = ""
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    client_certificate: str = field(default="", repr=False)
+    scope: str = ""
+    service_account_key: str = field(default="", repr=False)
 
     @classmethod
-    def from_values(cls, s: MailServerSettings, *, password: str) -> ServerConfig:
-        """Return the config for settings that may be unsaved, with the password given in clear."""
+    def from_values(cls, s: MailServerSettings, *, secrets: Mapping[str, str]) -> ServerConfig:
+        """Return the config for settings that may be unsaved, with their secrets in clear."""
         protocol: Protocol = "smtps" if s.protocol == "smtps" else "smtp"
+        use_auth = bool(s.use_auth)
+        method: AuthMethod = "password"
+        if use_auth and s.auth_method in ("oauth2", "google-service-account"):
+            method = "oauth2" if s.auth_method == "oauth2" else "google-service-account"
+        oauth2 = method == "oauth2"
         return cls(
             host=s.host.strip(),
             port=int(s.port),
             protocol=protocol,
             use_tls=bool(s.use_tls),
-            use_auth=bool(s.use_auth),
-            username=s.username if s.use_auth else "",
-            password=password if s.use_auth else "",
+            use_auth=use_auth,
+            auth_method=method,
+            username=s.username if use_auth else "",
+            password=secrets.get("password", "") if method == "password" else "",
             ca_certificate=s.ca_certificate.strip(),
             timeout_seconds=float(s.timeout_seconds or 10),
+            token_url=s.token_url.strip() if oauth2 else "",
+            client_id=s.client_id.strip() if oauth2 else "",
+            client_secret=secrets.get("client_secret", "") if oauth2 else "",
+            client_certificate=secrets.get("client_certificate", "") if oauth2 else "",
+            scope=s.scope.strip() if oauth2 else "",
+            service_account_key=secrets.get("service_account_key", "")
+            if method == "google-service-account"
+            else "",
         )
 
     @classmethod
     def from_settings(cls, s: MailServerSettings) -> ServerConfig:
-        """Return the config for saved settings, decrypting the stored password."""
-        return cls.from_values(s, password=s.password() if s.use_auth else "")
+        """Return the config for saved settings, decrypting the stored secrets."""
+        return cls.from_values(s, secrets=s.secrets_in_use())
+
+    @property
+    def uses_oauth(self) -> bool:
+        """Whether the login is XOAUTH2 with an access token from a token endpoint."""
+        return self.use_auth and self.auth_method != "password"
 
     @property
     def socket_timeout(self) -> float | None:
@@ -89,6 +123,64 @@ class ServerConfig:
             raise ConflictingTLSSettings(
                 "SMTPS and Enable TLS (STARTTLS) were both chosen; they exclude each other."
             )
+
+
+class Deadline:
+    """The time a whole conversation may take, however the server spreads out its replies."""
+
+    def __init__(self, seconds: float) -> None:
+        self.started = time.monotonic()
+        self.ends = self.started + seconds
+        self.expired = threading.Event()
+        self._guards: list[socket.socket] = []
+        self._watchdog: threading.Timer | None = None
+
+    def remaining(self) -> float:
+        return self.ends - time.monotonic()
+
+    def next_timeout(self, per_step: float) -> float:
+        """Return the time the next operation may take, or raise TimeoutError when none is left."""
+        left = self.remaining()
+        if left <= 0 or self.expired.is_set():
+            raise TimeoutError("The time allowed for the test mail ran out.")
+        return min(per_step, left) if per_step > 0 else left
+
+    def watch(self, sock: socket.socket) -> None:
+        """Cut the connection at the deadline, however slowly a server trickles its replies.
+
+        Per-operation timeouts bound each wait, but a server that sends one byte at a time could
+        stretch a multi-line reply indefinitely; shutting the socket down ends any wait at once.
+        """
+        self._guards.append(sock.dup())
+        if self._watchdog is None:
+            self._watchdog = threading.Timer(max(self.remaining(), 0.0), self._expire)
+            self._watchdog.daemon = True
+            self._watchdog.start()
+
+    @contextmanager
+    def watching(self, sock: socket.socket) -> Iterator[None]:
+        """Watch the socket for as long as the block runs (the token request's connection)."""
+        self.watch(sock)
+        guard = self._guards[-1]
+        try:
+            yield
+        finally:
+            with suppress(ValueError):
+                self._guards.remove(guard)
+            guard.close()
+
+    def _expire(self) -> None:
+        self.expired.set()
+        for guard in list(self._guards):
+            with suppress(OSError):
+                guard.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        for guard in self._guards:
+            guard.close()
+        self._guards.clear()
 
 
 def load_saved_config() -> ServerConfig:
@@ -145,6 +237,30 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     if not addresses:
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     return addresses
+
+
+def resolve_within(host: str, port: int, timeout: float | None) -> list[IPAddress]:
+    """Resolve like resolve(), giving up with TimeoutError after timeout seconds."""
+    if timeout is None:
+        return resolve(host, port)
+    # getaddrinfo() takes no timeout, so it runs aside and is abandoned when the time is up.
+    outcome: list[list[IPAddress] | Exception] = []
+
+    def work() -> None:
+        try:
+            outcome.append(resolve(host, port))
+        except Exception as error:
+            outcome.append(error)
+
+    worker = threading.Thread(target=work, name="mail-server-resolve", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        raise TimeoutError(f"Looking up {host} took too long.")
+    result = outcome[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def open_socket(addresses: list[IPAddress], port: int, timeout: float | None) -> socket.socket:

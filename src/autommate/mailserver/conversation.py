@@ -13,8 +13,6 @@ import re
 import smtplib
 import socket
 import ssl
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from functools import partial
@@ -22,7 +20,15 @@ from typing import Protocol
 
 from django.core.mail.utils import DNS_NAME
 
-from .connection import IPAddress, ServerConfig, SMTPOverSocket, open_socket, resolve, ssl_context
+from . import tokens
+from .connection import (
+    Deadline,
+    ServerConfig,
+    SMTPOverSocket,
+    open_socket,
+    resolve_within,
+    ssl_context,
+)
 from .destinations import check_destination
 from .explanations import reply_text
 from .steps import MailStepError, StepName
@@ -53,50 +59,6 @@ class NoRecording:
 NO_RECORDING = NoRecording()
 
 
-class Deadline:
-    """The time a whole conversation may take, however the server spreads out its replies."""
-
-    def __init__(self, seconds: float) -> None:
-        self.started = time.monotonic()
-        self.ends = self.started + seconds
-        self.expired = threading.Event()
-        self._guard: socket.socket | None = None
-        self._watchdog: threading.Timer | None = None
-
-    def remaining(self) -> float:
-        return self.ends - time.monotonic()
-
-    def next_timeout(self, per_step: float) -> float:
-        """Return the time the next operation may take, or raise TimeoutError when none is left."""
-        left = self.remaining()
-        if left <= 0 or self.expired.is_set():
-            raise TimeoutError("The time allowed for the test mail ran out.")
-        return min(per_step, left) if per_step > 0 else left
-
-    def watch(self, sock: socket.socket) -> None:
-        """Cut the connection at the deadline, however slowly a server trickles its replies.
-
-        Per-operation timeouts bound each wait, but a server that sends one byte at a time could
-        stretch a multi-line reply indefinitely; shutting the socket down ends any wait at once.
-        """
-        self._guard = sock.dup()
-        self._watchdog = threading.Timer(max(self.remaining(), 0.0), self._expire)
-        self._watchdog.daemon = True
-        self._watchdog.start()
-
-    def _expire(self) -> None:
-        self.expired.set()
-        if self._guard is not None:
-            with suppress(OSError):
-                self._guard.shutdown(socket.SHUT_RDWR)
-
-    def stop(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        if self._guard is not None:
-            self._guard.close()
-
-
 def steps_in_order(config: ServerConfig) -> list[StepName]:
     """Return the steps of the conversation with these settings, in the order they happen."""
     if config.implicit_tls:
@@ -104,10 +66,13 @@ def steps_in_order(config: ServerConfig) -> list[StepName]:
     else:
         # STARTTLS follows the greeting, and the step list follows the conversation.
         middle = [StepName.GREETING, StepName.TLS]
+    # The access token of an OAuth login is fetched just before it is needed.
+    token = [StepName.TOKEN] if config.uses_oauth else []
     return [
         StepName.RESOLVE,
         StepName.CONNECT,
         *middle,
+        *token,
         StepName.LOGIN,
         StepName.SENDER,
         StepName.RECIPIENT,
@@ -143,48 +108,29 @@ def _step(step: StepName) -> Iterator[None]:
         raise MailStepError(step, error) from error
 
 
-def _resolve(config: ServerConfig, timeout: float | None) -> list[IPAddress]:
-    if timeout is None:
-        return resolve(config.host, config.port)
-    # getaddrinfo() takes no timeout, so it runs aside and is abandoned when the time is up.
-    outcome: list[list[IPAddress] | Exception] = []
-
-    def work() -> None:
-        try:
-            outcome.append(resolve(config.host, config.port))
-        except Exception as error:
-            outcome.append(error)
-
-    worker = threading.Thread(target=work, name="mail-server-resolve", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if not outcome:
-        raise TimeoutError(f"Looking up {config.host} took too long.")
-    result = outcome[0]
-    if isinstance(result, Exception):
-        raise result
-    return result
-
-
 def open_connection(
     config: ServerConfig,
     *,
     recorder: StepRecorder = NO_RECORDING,
     deadline: Deadline | None = None,
     tls_context: Callable[[], ssl.SSLContext] | None = None,
+    fresh_token: bool = False,
 ) -> SMTPOverSocket:
     """Connect to the mail server, greet it, start TLS and log in, as the settings say.
 
     The connection goes to an address that passed check_destination(), verifies TLS with the
     configured CA certificate, insists on STARTTLS when Enable TLS is on (nothing but EHLO and
     STARTTLS is said before the connection is encrypted) and logs in only when Use authentication
-    is on. On failure everything opened so far is closed and MailStepError is raised.
+    is on: with the password, or with SASL XOAUTH2 and an access token (a new one when
+    fresh_token is set, else one reused while it is fresh). A reused token the server refuses is
+    dropped and a new one tried once. On failure everything opened so far is closed and
+    MailStepError is raised.
     """
     timing = _Timing(config, deadline)
     make_context = tls_context or partial(ssl_context, config.ca_certificate)
 
     with _step(StepName.RESOLVE):
-        addresses = _resolve(config, timing.next_timeout())
+        addresses = resolve_within(config.host, config.port, timing.next_timeout())
         recorder.passed(
             StepName.RESOLVE,
             f"{config.host} is at {', '.join(str(address) for address in addresses)}.",
@@ -246,7 +192,9 @@ def open_connection(
                     else "The connection is encrypted.",
                 )
 
-        if config.use_auth:
+        if config.uses_oauth:
+            _oauth_login(smtp, config, timing, recorder, deadline=deadline, fresh=fresh_token)
+        elif config.use_auth:
             with _step(StepName.LOGIN):
                 timing.arm(smtp.sock)
                 smtp.login(config.username, config.password)
@@ -259,6 +207,47 @@ def open_connection(
         raw.close()
         raise
     return smtp
+
+
+def _oauth_login(
+    smtp: SMTPOverSocket,
+    config: ServerConfig,
+    timing: _Timing,
+    recorder: StepRecorder,
+    *,
+    deadline: Deadline | None,
+    fresh: bool,
+) -> None:
+    with _step(StepName.TOKEN):
+        token = tokens.access_token(config, deadline=deadline, fresh=fresh)
+        recorder.passed(StepName.TOKEN, token.detail)
+    with _step(StepName.LOGIN):
+        timing.arm(smtp.sock)
+        offered = str(smtp.esmtp_features.get("auth", "")) if smtp.has_extn("auth") else ""
+        if "XOAUTH2" not in offered.upper().split():
+            raise tokens.XOAuth2NotOffered(offered.strip())
+        try:
+            _xoauth2(smtp, config.username, token)
+        except smtplib.SMTPAuthenticationError:
+            if not token.reused:
+                raise
+            # The token expired early or was revoked: forget it, and try once with a new one.
+            tokens.drop(config)
+            with _step(StepName.TOKEN):
+                token = tokens.access_token(config, deadline=deadline, fresh=True)
+            timing.arm(smtp.sock)
+            _xoauth2(smtp, config.username, token)
+        recorder.passed(
+            StepName.LOGIN, f"Logged in as {config.username} with an access token (XOAUTH2)."
+        )
+
+
+def _xoauth2(smtp: SMTPOverSocket, user: str, token: tokens.AccessToken) -> None:
+    def respond(challenge: bytes | None = None) -> str:
+        # A refusal comes as a challenge holding the error; the empty answer ends the exchange.
+        return tokens.xoauth2_response(user, token) if challenge is None else ""
+
+    smtp.auth("XOAUTH2", respond, initial_response_ok=True)
 
 
 def _hello(smtp: SMTPOverSocket, timing: _Timing, *, helo_allowed: bool) -> None:
@@ -360,7 +349,7 @@ def converse(
     deadline: Deadline,
 ) -> None:
     """Hold one whole conversation within the deadline: connect, send one message, say goodbye."""
-    smtp = open_connection(config, recorder=recorder, deadline=deadline)
+    smtp = open_connection(config, recorder=recorder, deadline=deadline, fresh_token=True)
     try:
         send_message(
             smtp,

@@ -66,8 +66,10 @@ def _name_matches(host: str, pattern: str) -> bool:
     return host == pattern
 
 
-def check_destination(host: str, addresses: Sequence[IPAddress]) -> None:
-    """Raise DestinationRefused unless the mail server may be at these addresses.
+def check_destination(
+    host: str, addresses: Sequence[IPAddress], *, role: str = "mail server"
+) -> None:
+    """Raise DestinationRefused unless the mail server (or the role named) may be at addresses.
 
     Link-local addresses are always refused. When allowed destinations are configured, either
     the host name matches one of them, or every address lies in one of the allowed ranges.
@@ -78,7 +80,7 @@ def check_destination(host: str, addresses: Sequence[IPAddress]) -> None:
         if any(plain in network for network in LINK_LOCAL_NETWORKS):
             raise DestinationRefused(
                 f"The server name {host} leads to {address}, a link-local address (the kind "
-                "used by cloud metadata services). Mail servers may never be at such an address."
+                f"used by cloud metadata services). A {role} may never be at such an address."
             )
     names, networks = allowed_destinations()
     if not names and not networks:
@@ -94,6 +96,6 @@ def check_destination(host: str, addresses: Sequence[IPAddress]) -> None:
         return
     shown = ", ".join(str(address) for address in (outside or addresses)) or "no address"
     raise DestinationRefused(
-        f"The mail server {host} ({shown}) is not among the destinations this installation "
-        "may send mail to."
+        f"The {role} {host} ({shown}) is not among the destinations this installation "
+        "may connect to."
     )

@@ -13,8 +13,8 @@ import time
 
 from django.conf import settings
 
-from .connection import ServerConfig
-from .conversation import Deadline, converse, steps_in_order
+from .connection import Deadline, ServerConfig
+from .conversation import converse, steps_in_order
 from .explanations import explain, is_timeout, technical_detail
 from .steps import Diagnosis, MailStepError, Step, StepName
 
@@ -38,15 +38,17 @@ class StepLadder:
     def _secret_forms(config: ServerConfig) -> list[str]:
         # A server could echo what it was sent; a short password is left alone because
         # blanking every occurrence of two letters would garble the text without hiding anything.
-        password = config.password
-        if len(password) < 4:
-            return []
-        plain = f"\0{config.username}\0{password}".encode()
-        return [
-            password,
-            base64.b64encode(password.encode()).decode(),
-            base64.b64encode(plain).decode(),
-        ]
+        forms: list[str] = []
+        for secret in (config.password, config.client_secret):
+            if len(secret) < 4:
+                continue
+            plain = f"\0{config.username}\0{secret}".encode()
+            forms += [
+                secret,
+                base64.b64encode(secret.encode()).decode(),
+                base64.b64encode(plain).decode(),
+            ]
+        return forms
 
     def scrub(self, text: str) -> str:
         for secret in self.secrets:

@@ -12,6 +12,8 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from autommate.delivery.failures import SendFailure
 
@@ -24,9 +26,26 @@ from .connection import (
 from .destinations import DestinationRefused
 from .secrets import UndecryptableSecret
 from .steps import MailStepError, StepName, step_of
+from .tokens import (
+    InvalidCredential,
+    InvalidTokenURL,
+    NotAToken,
+    TokenError,
+    TokenRedirected,
+    TokenRefused,
+    XOAuth2NotOffered,
+    token_url_of,
+)
 
 # Server replies are quoted in causes; a misbehaving server must not fill the page.
 MAX_REPLY_CHARS = 200
+# A token endpoint's error description is quoted up to this length (Entra's carry trace IDs).
+MAX_DESCRIPTION_CHARS = 400
+MICROSOFT_SMTP_AUTH_FIX = (
+    "In Exchange Online, allow SMTP AUTH for the mailbox (Set-CASMailbox -Identity {user} "
+    "-SmtpClientAuthenticationDisabled $false) and check that it is not disabled for the whole "
+    "organisation (Get-TransportConfig | Format-List SmtpClientAuthenticationDisabled)."
+)
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,8 @@ def _infer_step(error: BaseException) -> StepName:
         return StepName.TLS
     if isinstance(error, smtplib.SMTPNotSupportedError):
         return StepName.TLS if "STARTTLS" in str(error).upper() else StepName.LOGIN
+    if isinstance(error, TokenError):
+        return StepName.TOKEN
     if isinstance(error, smtplib.SMTPAuthenticationError | UndecryptableSecret):
         return StepName.LOGIN
     if isinstance(error, smtplib.SMTPSenderRefused):
@@ -179,10 +200,12 @@ class _Explainer:
             )
         if isinstance(error, UndecryptableSecret):
             return self.result(
-                "The saved password cannot be decrypted with the configured encryption keys.",
-                "Enter the password again and save the mail settings.",
+                f"The saved {error.label} cannot be decrypted with the configured encryption keys.",
+                f"Enter the {error.label} again and save the mail settings.",
                 temporary=False,
             )
+        if self.step == StepName.TOKEN:
+            return self.token()
         if isinstance(error, ConflictingTLSSettings):
             return self.result(
                 "SMTPS and Enable TLS (STARTTLS) were both chosen. SMTPS encrypts the connection "
@@ -205,6 +228,7 @@ class _Explainer:
             StepName.CONNECT: self.connect,
             StepName.TLS: self.tls,
             StepName.GREETING: self.greeting,
+            StepName.TOKEN: self.token,
             StepName.LOGIN: self.login,
             StepName.SENDER: self.sender,
             StepName.RECIPIENT: self.recipient,
@@ -457,8 +481,306 @@ class _Explainer:
             )
         return self.unexpected()
 
+    # Get access token: the token endpoint, its answers, and the provider's words for them.
+
+    @property
+    def provider(self) -> str:
+        """Return "microsoft", "google" or "" (another provider), to name what admins must do."""
+        config = self.config
+        if config is None:
+            return ""
+        if config.auth_method == "google-service-account":
+            return "google"
+        url = config.token_url.lower()
+        host = config.host.lower()
+        if (
+            "microsoftonline" in url
+            or url.endswith("/oauth2/v2.0/token")
+            or host.endswith(("office365.com", "outlook.com"))
+        ):
+            return "microsoft"
+        return ""
+
+    @property
+    def token_host(self) -> str:
+        if self.config is None:
+            return "the token URL"
+        try:
+            url = token_url_of(self.config)
+        except TokenError:
+            return "the token URL"
+        return urlsplit(url).hostname or url
+
+    def token(self) -> Explanation:
+        error = self.error
+        where = f"The token URL's server {self.token_host}"
+        if isinstance(error, InvalidTokenURL):
+            return self.result(
+                str(error),
+                "Enter the provider's token URL, starting with https:// (Microsoft 365: "
+                "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token with your tenant "
+                "ID or domain).",
+                temporary=False,
+            )
+        if isinstance(error, InvalidCredential):
+            return self.result(
+                str(error),
+                "Paste the service account's JSON key as Google created it."
+                if self.provider == "google"
+                else "Paste the PEM private key followed by its certificate, or use a client "
+                "secret instead.",
+                temporary=False,
+            )
+        if isinstance(error, DestinationRefused):
+            return self.result(
+                str(error),
+                f"Ask an operator to allow {self.token_host} in "
+                "AUTOMMATE_MAIL_ALLOWED_DESTINATIONS, or correct the token URL.",
+                temporary=False,
+            )
+        if isinstance(error, socket.gaierror):
+            return self.result(
+                f"The server name {self.token_host} of the token URL could not be found"
+                + (" for now." if error.errno == socket.EAI_AGAIN else ": DNS knows no such name."),
+                "Check the spelling of the token URL.",
+                temporary=error.errno == socket.EAI_AGAIN,
+            )
+        if isinstance(error, ssl.SSLCertVerificationError):
+            message = error.verify_message or ""
+            if error.verify_code == 62 or "mismatch" in message.lower():
+                cause = f"The certificate of {self.token_host} is not valid for that name."
+            else:
+                cause = (
+                    f"The certificate of {self.token_host} is not signed by an authority this "
+                    f"system trusts ({message or 'unknown issuer'})."
+                )
+            return self.result(
+                cause,
+                "Check the host name in the token URL. If the token endpoint uses a private CA, "
+                "paste that CA's certificate into the CA certificate field: it is trusted for "
+                "the token URL too.",
+                temporary=False,
+            )
+        if isinstance(error, TokenRedirected):
+            return self.result(
+                f"{where} answered with a redirect to {error.location or 'another address'}; "
+                "access tokens are fetched only from the URL as entered.",
+                "Enter the token endpoint's own URL, not a page that forwards to it.",
+                temporary=False,
+            )
+        if isinstance(error, NotAToken):
+            if error.too_large:
+                cause = f"{where} answered with more than 64 KB, which is not a token."
+            else:
+                shown = f" (“{error.excerpt}”)" if error.excerpt else ""
+                cause = (
+                    f"{where} answered HTTP {error.status} with "
+                    f"{error.content_type or 'an unknown type'}, not an access token{shown}."
+                )
+            return self.result(
+                cause,
+                "Check the token URL: it must be the provider's OAuth 2.0 token endpoint"
+                + (", ending in /oauth2/v2.0/token." if self.provider == "microsoft" else "."),
+                temporary=error.status >= 500,
+            )
+        if isinstance(error, TokenRefused):
+            return self.token_refused(error)
+        if isinstance(error, ConnectionRefusedError):
+            return self.result(
+                f"{where} refused the connection.",
+                "Check the token URL, and that a firewall allows outgoing connections to it.",
+                temporary=True,
+            )
+        if is_timeout(error):
+            return self.result(
+                f"{where} did not answer in time.",
+                "Try again later. If it keeps happening, check the token URL and that a "
+                "firewall allows outgoing https connections to it.",
+                temporary=True,
+            )
+        if isinstance(error, ssl.SSLError):
+            return self.result(
+                f"The TLS handshake with {self.token_host} failed ({_ssl_reason(error) or error}).",
+                "Check that the token URL is an https address of the provider.",
+                temporary=False,
+            )
+        if isinstance(error, OSError):
+            return self.result(
+                f"Could not reach {self.token_host} ({error.strerror or error}).",
+                "Check the token URL and this machine's network; then try again.",
+                temporary=True,
+            )
+        return self.unexpected()
+
+    def token_refused(self, error: TokenRefused) -> Explanation:
+        said = error.error
+        if error.description:
+            description = error.description
+            if len(description) > MAX_DESCRIPTION_CHARS:
+                description = description[: MAX_DESCRIPTION_CHARS - 1] + "…"
+            said = f"{said}: {description}"
+        quoted = f"(“{said}”)"
+        codes = set(error.codes)
+        lowered = error.description.lower()
+
+        def refused(cause: str, fix: str, *, temporary: bool = False) -> Explanation:
+            return self.result(f"{cause} {quoted}", fix, temporary=temporary)
+
+        if error.status >= 500 or error.error == "temporarily_unavailable":
+            return refused(
+                "The token endpoint could not issue a token for now.",
+                "Try again in a few minutes.",
+                temporary=True,
+            )
+        if codes & {"AADSTS90002", "AADSTS900023", "AADSTS90013"}:
+            return refused(
+                "Microsoft Entra does not know the tenant in the token URL.",
+                "Replace the tenant in the token URL with your Directory (tenant) ID or your "
+                "organisation's primary domain.",
+            )
+        if codes & {"AADSTS700016", "AADSTS90014"} or (
+            error.error == "invalid_client" and ("not found" in lowered)
+        ):
+            if self.provider == "google":
+                return refused(
+                    "Google does not know this service account any more.",
+                    "Create a new JSON key for an existing service account and paste it.",
+                )
+            return refused(
+                "The provider knows no application with this client ID in this tenant.",
+                "Copy the Application (client) ID from the app registration's Overview page, "
+                "and check that the tenant in the token URL is the one it is registered in.",
+            )
+        if "AADSTS7000222" in codes or ("expired" in lowered and error.error == "invalid_client"):
+            return refused(
+                "The client secret has expired.",
+                "Create a new client secret for the application (Certificates & secrets) and "
+                "enter its value.",
+            )
+        if "AADSTS7000215" in codes or "invalid client secret" in lowered:
+            return refused(
+                "The provider did not accept the client secret.",
+                "Enter the secret's Value, not its Secret ID, as shown once when it was created "
+                "under Certificates & secrets; if it is lost, create a new one.",
+            )
+        if (
+            "AADSTS700024" in codes
+            or "reasonable timeframe" in lowered
+            or ("valid time range" in lowered)
+        ):
+            now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            return refused(
+                f"The provider thinks the signed assertion is outside its valid time: this "
+                f"machine's clock is probably wrong (it says {now}).",
+                "Set this machine's clock right, best with NTP, and try again.",
+            )
+        if codes & {"AADSTS700027", "AADSTS700023", "AADSTS50012"} or (
+            "signature" in lowered and self.provider != "google"
+        ):
+            return refused(
+                "The provider did not accept the client certificate's signature: the "
+                "certificate is not registered for the application, or has expired.",
+                "Upload the certificate of this PEM to the application (Certificates & secrets "
+                "→ Certificates), or renew it there and paste the new key and certificate.",
+            )
+        if "invalid jwt signature" in lowered:
+            return refused(
+                "Google did not accept the service account key's signature: the key was "
+                "deleted or disabled.",
+                "Create a new JSON key for the service account and paste it.",
+            )
+        if codes & {"AADSTS70011", "AADSTS1002012", "AADSTS650057"} or (
+            error.error == "invalid_scope"
+        ):
+            return refused(
+                "The provider refused the scope.",
+                "For Microsoft 365 enter https://outlook.office365.com/.default as Scope; other "
+                "providers name theirs in their documentation.",
+            )
+        if self.provider == "google" and error.error == "unauthorized_client":
+            return refused(
+                "Google did not grant the service account domain-wide delegation for "
+                "https://mail.google.com/ (or for this user).",
+                "In the Google Admin console, Security → Access and data control → API "
+                "controls → Domain-wide delegation, add the service account's client ID with "
+                "the scope https://mail.google.com/.",
+            )
+        if self.provider == "google" and "invalid email or user id" in lowered:
+            username = self.config.username if self.config else "the username"
+            return refused(
+                f"Google knows no Workspace user {username} in the service account's domain.",
+                "Enter as Username the address of a user of your Google Workspace domain (not "
+                "an alias or a group).",
+            )
+        if error.error == "unauthorized_client":
+            return refused(
+                "The provider does not let this application use the client credentials grant.",
+                "Allow the application to get tokens for itself (application permissions, not "
+                "delegated ones), with admin consent.",
+            )
+        return refused(
+            "The token endpoint refused to issue a token.",
+            "Its answer says why; check the client ID, the secret or certificate, and the scope.",
+        )
+
+    def oauth_login(self, code: int, text: str) -> Explanation:
+        user = self.config.username if self.config else "the mailbox"
+        if 400 <= code < 500:
+            return self.result(
+                f"The server could not check the access token for now (“{text}”).",
+                "Try again in a few minutes.",
+                temporary=True,
+            )
+        if self.provider == "microsoft":
+            if "5.7.139" in text or "smtpclientauthentication" in text.lower().replace(" ", ""):
+                return self.result(
+                    f"Exchange Online has SMTP AUTH turned off for {user} or for the whole "
+                    f"organisation (“{text}”).",
+                    MICROSOFT_SMTP_AUTH_FIX.format(user=user),
+                    temporary=False,
+                )
+            return self.result(
+                f"Exchange Online did not accept the access token for {user} (“{text}”). The "
+                "token was issued, so the usual causes are on the Exchange side: the "
+                "application's service principal is not registered in Exchange Online, it has "
+                "no permission on this mailbox, or SMTP AUTH is turned off for the mailbox.",
+                "Register the service principal (New-ServicePrincipal -AppId … -ObjectId …), "
+                f"grant it the mailbox (Add-MailboxPermission -Identity {user} -User … "
+                "-AccessRights FullAccess), and allow SMTP AUTH for the mailbox "
+                f"(Set-CASMailbox -Identity {user} -SmtpClientAuthenticationDisabled $false). "
+                "Changes can take up to an hour to apply.",
+                temporary=False,
+            )
+        if self.provider == "google":
+            return self.result(
+                f"Gmail did not accept the access token for {user} (“{text}”): the user is not "
+                "in the service account's Workspace domain, the user's Gmail is turned off, or "
+                "the delegation does not include https://mail.google.com/.",
+                "Enter as Username a Workspace user with Gmail, and check the domain-wide "
+                "delegation of the service account's client ID.",
+                temporary=False,
+            )
+        return self.result(
+            f"The server did not accept the access token for {user} (“{text}”).",
+            "Check that the Username is the mailbox the application may send as, and that the "
+            "mail server accepts tokens from this token URL and scope.",
+            temporary=False,
+        )
+
     def login(self) -> Explanation:
         error = self.error
+        if self.config is not None and self.config.uses_oauth:
+            if isinstance(error, XOAuth2NotOffered):
+                return self.result(
+                    f"{self.where} does not offer the XOAUTH2 login ({error}).",
+                    "Check the server name and that Enable TLS is on (many servers offer "
+                    "XOAUTH2 only over TLS); if the server takes passwords, choose Password.",
+                    temporary=False,
+                )
+            if isinstance(error, smtplib.SMTPResponseException):
+                return self.oauth_login(
+                    error.smtp_code, reply_text(error.smtp_code, error.smtp_error)
+                )
         encrypted = bool(self.config and (self.config.implicit_tls or self.config.starttls))
         if isinstance(error, smtplib.SMTPNotSupportedError) or (
             isinstance(error, smtplib.SMTPException)

@@ -6,14 +6,41 @@ from typing import Any
 from cryptography import x509
 from django import forms
 
-from .models import EDITABLE_FIELDS, MailServerSettings, Protocol
+from .models import EDITABLE_FIELDS, AuthMethod, MailServerSettings, Protocol
 from .presets import PRESETS
+from .tokens import (
+    ClientCertificate,
+    InvalidCredential,
+    InvalidTokenURL,
+    ServiceAccountKey,
+    check_token_url,
+)
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?$"
 )
 _IPV6 = re.compile(r"^\[?[0-9A-Fa-f:.]+\]?$")
 CA_CERTIFICATE_MAX_CHARS = 64 * 1024
+CREDENTIAL_MAX_CHARS = 64 * 1024
+SECRET_HELP = {
+    "password": (
+        "A password is saved. Leave this empty to keep it; it is never shown.",
+        "No password is saved.",
+    ),
+    "client_secret": (
+        "A client secret is saved. Leave this empty to keep it; it is never shown.",
+        "The secret's value (not its ID). Leave empty when you use a client certificate.",
+    ),
+    "client_certificate": (
+        "A client certificate is saved. Leave this empty to keep it; it is never shown.",
+        "Instead of a client secret: the PEM private key (RSA) followed by its certificate, "
+        "whose public part is uploaded to the application.",
+    ),
+    "service_account_key": (
+        "A service account key is saved. Leave this empty to keep it; it is never shown.",
+        "The JSON key file of the service account, pasted or uploaded.",
+    ),
+}
 
 
 def _no_line_breaks(value: str, label: str) -> None:
@@ -38,6 +65,43 @@ class MailServerForm(forms.ModelForm):
         max_length=1024,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
+    client_secret = forms.CharField(
+        label="Client secret",
+        required=False,
+        max_length=1024,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    client_certificate = forms.CharField(
+        label="Client certificate",
+        required=False,
+        max_length=CREDENTIAL_MAX_CHARS,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 4,
+                "placeholder": "-----BEGIN PRIVATE KEY-----",
+                "spellcheck": "false",
+                "autocomplete": "off",
+            }
+        ),
+    )
+    service_account_key = forms.CharField(
+        label="Service account key",
+        required=False,
+        max_length=CREDENTIAL_MAX_CHARS,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 4,
+                "placeholder": '{"type": "service_account", …}',
+                "spellcheck": "false",
+                "autocomplete": "off",
+            }
+        ),
+    )
+    service_account_key_file = forms.FileField(
+        label="Service account key file",
+        required=False,
+        help_text="Or upload the JSON key file instead of pasting it.",
+    )
 
     class Meta:
         model = MailServerSettings
@@ -48,6 +112,19 @@ class MailServerForm(forms.ModelForm):
             ),
             "port": forms.NumberInput(attrs={"min": 1, "max": 65535}),
             "protocol": forms.Select(choices=Protocol.choices),
+            "token_url": forms.URLInput(
+                attrs={
+                    "placeholder": "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token",
+                    "spellcheck": "false",
+                }
+            ),
+            "client_id": forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
+            "scope": forms.TextInput(
+                attrs={
+                    "placeholder": "https://outlook.office365.com/.default",
+                    "spellcheck": "false",
+                }
+            ),
             "ca_certificate": forms.Textarea(
                 attrs={
                     "rows": 4,
@@ -63,7 +140,14 @@ class MailServerForm(forms.ModelForm):
             "use_tls": "Switch to TLS with STARTTLS before logging in (SMTP only). The server's "
             "certificate is always verified.",
             "ca_certificate": "Optional. The PEM certificate of a private certificate authority "
-            "that signed the mail server's certificate.",
+            "that signed the mail server's certificate (or the token URL's).",
+            "auth_method": "Password for most servers; OAuth 2.0 for Microsoft 365 and other "
+            "providers that take no passwords; Google service account for Google Workspace.",
+            "token_url": "Where access tokens come from (https only). Microsoft 365: "
+            "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token with your tenant ID "
+            "or domain.",
+            "client_id": "The application's client ID (Microsoft: Application (client) ID).",
+            "scope": "Microsoft 365: https://outlook.office365.com/.default",
         }
 
     def __init__(self, *args: Any, saved: MailServerSettings | None = None, **kwargs: Any) -> None:
@@ -72,12 +156,10 @@ class MailServerForm(forms.ModelForm):
         self.fields["host"].required = True
         self.fields["sender_email"].required = True
         self.fields["sender_name"].required = True
-        if saved is not None and saved.has_password:
-            self.fields[
-                "password"
-            ].help_text = "A password is saved. Leave this empty to keep it; it is never shown."
-        else:
-            self.fields["password"].help_text = "No password is saved."
+        self.fields["auth_method"].required = False
+        for name, (kept, empty) in SECRET_HELP.items():
+            stored = saved is not None and saved.use_auth and saved.has_secret(name)
+            self.fields[name].help_text = kept if stored else empty
 
     def clean_host(self) -> str:
         host = str(self.cleaned_data["host"]).strip()
@@ -112,6 +194,64 @@ class MailServerForm(forms.ModelForm):
         username = str(self.cleaned_data.get("username", "")).strip()
         _no_line_breaks(username, "The username")
         return username
+
+    def clean_auth_method(self) -> str:
+        return str(self.cleaned_data.get("auth_method") or AuthMethod.PASSWORD)
+
+    def clean_token_url(self) -> str:
+        url = str(self.cleaned_data.get("token_url", "")).strip()
+        if url:
+            _no_line_breaks(url, "The token URL")
+            try:
+                check_token_url(url)
+            except InvalidTokenURL as error:
+                raise forms.ValidationError(str(error), code="invalid_token_url") from None
+        return url
+
+    def clean_client_id(self) -> str:
+        client_id = str(self.cleaned_data.get("client_id", "")).strip()
+        _no_line_breaks(client_id, "The client ID")
+        return client_id
+
+    def clean_scope(self) -> str:
+        scope = " ".join(str(self.cleaned_data.get("scope", "")).split())
+        return scope
+
+    def clean_client_secret(self) -> str:
+        secret = str(self.cleaned_data.get("client_secret", "")).strip()
+        _no_line_breaks(secret, "The client secret")
+        return secret
+
+    def clean_client_certificate(self) -> str:
+        pem = str(self.cleaned_data.get("client_certificate", "")).strip()
+        if pem:
+            try:
+                ClientCertificate.parse(pem)
+            except InvalidCredential as error:
+                raise forms.ValidationError(str(error), code="invalid_credential") from None
+        return pem
+
+    def clean_service_account_key(self) -> str:
+        text = str(self.cleaned_data.get("service_account_key", "")).strip()
+        upload = self.files.get("service_account_key_file") if self.files else None
+        if upload is not None and not text:
+            if upload.size is not None and upload.size > CREDENTIAL_MAX_CHARS:
+                raise forms.ValidationError(
+                    "The service account key file is too large (at most 64 KB).", code="too_large"
+                )
+            try:
+                text = upload.read().decode("utf-8").strip()
+            except UnicodeDecodeError:
+                raise forms.ValidationError(
+                    "The uploaded file is not a JSON key file.", code="invalid_credential"
+                ) from None
+        if text:
+            try:
+                key = ServiceAccountKey.parse(text)
+                check_token_url(key.token_uri)
+            except (InvalidCredential, InvalidTokenURL) as error:
+                raise forms.ValidationError(str(error), code="invalid_credential") from None
+        return text
 
     def clean_ca_certificate(self) -> str:
         pem = str(self.cleaned_data.get("ca_certificate", "")).strip()
@@ -153,9 +293,34 @@ class MailServerForm(forms.ModelForm):
                 "Port 465 expects SMTPS (TLS from the first byte). Choose SMTPS, or use port 587 "
                 "with Enable TLS.",
             )
-        if cleaned.get("use_auth") and not cleaned.get("username"):
-            self.add_error("username", "Enter the username the mail server expects.")
+        if cleaned.get("use_auth"):
+            self._clean_login(cleaned)
         return cleaned
+
+    def _clean_login(self, cleaned: dict[str, Any]) -> None:
+        method = cleaned.get("auth_method")
+        username = cleaned.get("username")
+        if method == AuthMethod.PASSWORD:
+            if not username and "username" not in self.errors:
+                self.add_error("username", "Enter the username the mail server expects.")
+            return
+        if not username and "username" not in self.errors:
+            self.add_error(
+                "username",
+                "Enter the mailbox that sends, such as noreply@example.org."
+                if method == AuthMethod.OAUTH2
+                else "Enter the Workspace user the service account sends as.",
+            )
+        elif method == AuthMethod.GOOGLE_SERVICE_ACCOUNT and username and "@" not in username:
+            self.add_error(
+                "username",
+                "Enter the full address of a Workspace user, such as noreply@example.org.",
+            )
+        if method == AuthMethod.OAUTH2:
+            if not cleaned.get("token_url") and "token_url" not in self.errors:
+                self.add_error("token_url", "Enter the token URL of the provider.")
+            if not cleaned.get("client_id") and "client_id" not in self.errors:
+                self.add_error("client_id", "Enter the client ID of the application.")
 
 
 class TestMailForm(forms.Form):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from email.headerregistry import Address
 
 from django.conf import settings
@@ -15,6 +16,14 @@ class Protocol(models.TextChoices):
     SMTPS = "smtps", "SMTPS"
 
 
+class AuthMethod(models.TextChoices):
+    """How the application logs in to the mail server when Use authentication is on."""
+
+    PASSWORD = "password", "Password"
+    OAUTH2 = "oauth2", "OAuth 2.0"
+    GOOGLE_SERVICE_ACCOUNT = "google-service-account", "Google service account"
+
+
 # The fields an administrator edits, on the page, in the API and with `autommate mailserver set`.
 EDITABLE_FIELDS = (
     "host",
@@ -24,9 +33,23 @@ EDITABLE_FIELDS = (
     "sender_name",
     "sender_email",
     "use_auth",
+    "auth_method",
     "username",
+    "token_url",
+    "client_id",
+    "scope",
     "ca_certificate",
 )
+
+# The write-only secrets, each stored encrypted in `<name>_encrypted`.
+SECRET_FIELDS = ("password", "client_secret", "client_certificate", "service_account_key")
+
+# The secrets each authentication method logs in with; a saved secret no method uses is removed.
+METHOD_SECRETS: dict[str, tuple[str, ...]] = {
+    AuthMethod.PASSWORD: ("password",),
+    AuthMethod.OAUTH2: ("client_secret", "client_certificate"),
+    AuthMethod.GOOGLE_SERVICE_ACCOUNT: ("service_account_key",),
+}
 
 
 class MailServerSettings(models.Model):
@@ -41,8 +64,22 @@ class MailServerSettings(models.Model):
     sender_name = models.CharField("Sender name", max_length=100, default="Autom Mate")
     sender_email = models.EmailField("Sender email", max_length=254, blank=True)
     use_auth = models.BooleanField("Use authentication", default=False)
+    auth_method = models.CharField(
+        "Authentication method",
+        max_length=32,
+        choices=AuthMethod.choices,
+        default=AuthMethod.PASSWORD,
+    )
     username = models.CharField("Username", max_length=254, blank=True)
     password_encrypted = models.TextField(blank=True)
+    # OAuth 2.0, the client credentials grant: where tokens come from and who asks for them.
+    token_url = models.CharField("Token URL", max_length=2000, blank=True)
+    client_id = models.CharField("Client ID", max_length=255, blank=True)
+    client_secret_encrypted = models.TextField(blank=True)
+    client_certificate_encrypted = models.TextField(blank=True)
+    scope = models.CharField("Scope", max_length=1000, blank=True)
+    # Google service account: the JSON key, which also names its token URL.
+    service_account_key_encrypted = models.TextField(blank=True)
     ca_certificate = models.TextField("CA certificate", blank=True)
     timeout_seconds = models.PositiveSmallIntegerField(default=10)
     updated_at = models.DateTimeField(null=True, blank=True)
@@ -72,19 +109,45 @@ class MailServerSettings(models.Model):
         return bool(self.password_encrypted)
 
     @property
+    def uses_oauth(self) -> bool:
+        """Whether the login is XOAUTH2 with an access token (OAuth 2.0 or a service account)."""
+        return self.use_auth and self.auth_method != AuthMethod.PASSWORD
+
+    def has_secret(self, name: str) -> bool:
+        return bool(getattr(self, f"{name}_encrypted"))
+
+    def secret(self, name: str) -> str:
+        """Return a saved secret in clear ("" when none is saved)."""
+        from .secrets import decrypt
+
+        ciphertext: str = getattr(self, f"{name}_encrypted")
+        return decrypt(ciphertext, name=name) if ciphertext else ""
+
+    def secrets_in_use(self) -> dict[str, str]:
+        """Return the saved secrets of the chosen authentication method, decrypted."""
+        if not self.use_auth:
+            return {}
+        return {name: self.secret(name) for name in METHOD_SECRETS[self.auth_method]}
+
+    @property
     def is_verified(self) -> bool:
         return bool(self.verified_fingerprint) and hmac.compare_digest(
             self.verified_fingerprint, self.fingerprint()
         )
 
     def password(self) -> str:
-        from .secrets import decrypt
+        return self.secret("password")
 
-        return decrypt(self.password_encrypted) if self.password_encrypted else ""
+    def fingerprint(self, secrets: Mapping[str, str] | None = None) -> str:
+        """Return a keyed digest of everything that decides whether mail gets through.
 
-    def fingerprint(self, password: str | None = None) -> str:
-        """Return a keyed digest of everything that decides whether mail gets through."""
-        values = {
+        `secrets` are the secrets in clear of settings not saved yet; by default the saved ones.
+        The digest of password settings is the one they had before other methods existed, so
+        that settings verified then stay verified.
+        """
+        if secrets is None:
+            secrets = self.secrets_in_use()
+        values: dict[str, object] = {
             "host": self.host.strip().lower(),
             "port": self.port,
             "protocol": self.protocol,
@@ -92,11 +155,17 @@ class MailServerSettings(models.Model):
             "sender_email": self.sender_email.strip().lower(),
             "use_auth": self.use_auth,
             "username": self.username if self.use_auth else "",
-            "password": (self.password() if password is None else password)
-            if self.use_auth
-            else "",
+            "password": secrets.get("password", "") if self.use_auth else "",
             "ca_certificate": self.ca_certificate.strip(),
         }
+        if self.uses_oauth:
+            values |= {
+                "auth_method": self.auth_method,
+                "token_url": self.token_url.strip(),
+                "client_id": self.client_id.strip(),
+                "scope": self.scope.strip(),
+            }
+            values |= {name: secrets.get(name, "") for name in METHOD_SECRETS[self.auth_method]}
         payload = json.dumps(values, sort_keys=True).encode()
         key = hashlib.sha256(b"mail-server-fingerprint:" + settings.SECRET_KEY.encode()).digest()
         return hmac.new(key, payload, hashlib.sha256).hexdigest()

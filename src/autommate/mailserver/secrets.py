@@ -1,4 +1,5 @@
-"""Encryption of the SMTP password at rest, with the keys from AUTOMMATE_ENCRYPTION_KEYS.
+"""Encryption of the mail server's secrets at rest (password, client secret and certificate,
+service account key), with the keys from AUTOMMATE_ENCRYPTION_KEYS.
 
 The first key encrypts; every key decrypts, so keys can be rotated by putting a new one first.
 """
@@ -14,6 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 class UndecryptableSecret(Exception):
     """The stored secret was encrypted with a key that is no longer configured."""
+
+    def __init__(self, message: str, *, label: str = "password") -> None:
+        super().__init__(message)
+        self.label = label
 
 
 @cache
@@ -32,11 +37,21 @@ def encrypt(plaintext: str) -> str:
     return _fernet(tuple(settings.ENCRYPTION_KEYS)).encrypt(plaintext.encode()).decode()
 
 
-def decrypt(ciphertext: str) -> str:
+SECRET_LABELS = {
+    "password": "password",
+    "client_secret": "client secret",
+    "client_certificate": "client certificate",
+    "service_account_key": "service account key",
+}
+
+
+def decrypt(ciphertext: str, *, name: str = "password") -> str:
     try:
         return _fernet(tuple(settings.ENCRYPTION_KEYS)).decrypt(ciphertext.encode()).decode()
     except InvalidToken:
+        label = SECRET_LABELS.get(name, name)
         raise UndecryptableSecret(
-            "The saved SMTP password cannot be decrypted with the configured encryption keys; "
-            "enter the password again."
+            f"The saved {label} cannot be decrypted with the configured encryption keys; "
+            f"enter the {label} again.",
+            label=label,
         ) from None

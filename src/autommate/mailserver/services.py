@@ -25,13 +25,26 @@ from autommate.ratelimits import services as ratelimits
 
 from .connection import ServerConfig
 from .diagnosis import diagnose
-from .models import EDITABLE_FIELDS, MailServerSettings, TestMailCode
+from .models import (
+    EDITABLE_FIELDS,
+    METHOD_SECRETS,
+    SECRET_FIELDS,
+    AuthMethod,
+    MailServerSettings,
+    TestMailCode,
+)
 from .secrets import encrypt
 from .selectors import mail_server_get
 from .steps import Diagnosis
 
-# Changing where the password would be sent requires typing it again.
-PASSWORD_BOUND_FIELDS = ("host", "port", "username")
+# Changing where a secret would be sent requires typing it again.
+SECRET_BOUND_FIELDS: dict[str, tuple[str, ...]] = {
+    "password": ("host", "port", "username"),
+    "client_secret": ("token_url", "client_id"),
+    "client_certificate": ("token_url", "client_id"),
+    # The key names its own token URL, and goes nowhere else.
+    "service_account_key": (),
+}
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 
@@ -46,6 +59,17 @@ class PasswordNeeded(ValidationError):
         )
 
 
+class ClientCredentialNeeded(ValidationError):
+    def __init__(self) -> None:
+        super().__init__(
+            {
+                "client_secret": "Enter the client secret (or client certificate) again: the "
+                "token URL or client ID changed, and a saved secret is only ever sent to the "
+                "token URL it was saved for."
+            }
+        )
+
+
 class InvalidConfirmationCode(DomainError):
     code = "invalid_confirmation_code"
     default_message = "This code is not valid. Send a new test mail."
@@ -56,54 +80,100 @@ class InvalidConfirmationCode(DomainError):
 
 def _candidate(values: dict[str, Any]) -> MailServerSettings:
     saved = mail_server_get()
-    candidate = MailServerSettings(pk=1, password_encrypted=saved.password_encrypted)
+    candidate = MailServerSettings(pk=1)
+    for name in SECRET_FIELDS:
+        setattr(candidate, f"{name}_encrypted", getattr(saved, f"{name}_encrypted"))
     for name in EDITABLE_FIELDS:
         setattr(candidate, name, values.get(name, getattr(saved, name)))
     return candidate
 
 
-def _resolve_password(values: dict[str, Any], new_password: str) -> str:
-    """Return the password to use for `values`: the typed one, or the saved one if still bound."""
+def _still_bound(name: str, values: dict[str, Any], saved: MailServerSettings) -> bool:
+    """Whether a saved secret may be used with these values: it goes where it went before."""
+    return all(
+        str(values.get(bound, "")).strip().lower() == str(getattr(saved, bound)).strip().lower()
+        for bound in SECRET_BOUND_FIELDS[name]
+    )
+
+
+def _resolve_secrets(values: dict[str, Any]) -> dict[str, str]:
+    """Return the secrets in clear to log in with `values`: the typed ones, or the saved ones
+    while they would still go where they were saved for."""
     if not values.get("use_auth"):
-        return ""
-    if new_password:
-        return new_password
+        return {}
+    method = values.get("auth_method") or AuthMethod.PASSWORD
+    typed = {name: str(values.get(name) or "") for name in METHOD_SECRETS[method]}
     saved = mail_server_get()
-    if not saved.has_password:
-        raise ValidationError({"password": "Enter the password for the mail server."})
-    if any(
-        str(values.get(f, "")).lower() != str(getattr(saved, f)).lower()
-        for f in PASSWORD_BOUND_FIELDS
-    ):
-        raise PasswordNeeded
-    return saved.password()
+    if method == AuthMethod.PASSWORD:
+        if typed["password"]:
+            return typed
+        if not saved.has_password:
+            raise ValidationError({"password": "Enter the password for the mail server."})
+        if not _still_bound("password", values, saved):
+            raise PasswordNeeded
+        return {"password": saved.password()}
+    if method == AuthMethod.OAUTH2:
+        if typed["client_secret"] and typed["client_certificate"]:
+            raise ValidationError(
+                {"client_certificate": "Enter a client secret or a client certificate, not both."}
+            )
+        if typed["client_secret"] or typed["client_certificate"]:
+            return typed
+        stored = [name for name in METHOD_SECRETS[method] if saved.has_secret(name)]
+        if not stored:
+            raise ValidationError(
+                {"client_secret": "Enter the client secret, or a client certificate instead."}
+            )
+        if not all(_still_bound(name, values, saved) for name in stored):
+            raise ClientCredentialNeeded
+        return {name: saved.secret(name) for name in METHOD_SECRETS[method]}
+    if typed["service_account_key"]:
+        return typed
+    if not saved.has_secret("service_account_key"):
+        raise ValidationError(
+            {"service_account_key": "Paste the service account's JSON key, or upload its file."}
+        )
+    return {"service_account_key": saved.secret("service_account_key")}
 
 
 def mail_server_save(
     *,
     values: dict[str, Any],
-    password: str = "",
     actor: User | None = None,
     client_address: str | None = None,
 ) -> MailServerSettings:
-    """Save the mail server settings; a changed server is unverified until a test is confirmed."""
+    """Save the mail server settings; a changed server is unverified until a test is confirmed.
+
+    `values` holds the editable fields and any secret typed (`password`, `client_secret`,
+    `client_certificate`, `service_account_key`); a secret left empty keeps the saved one, as
+    long as it would still go where it was saved for. Only the secrets of the chosen method are
+    kept.
+    """
     saved = mail_server_get()
-    plain_password = _resolve_password(values, password)
+    in_use = _resolve_secrets(values)
     changed = [name for name in EDITABLE_FIELDS if getattr(saved, name) != values.get(name)]
-    if password:
-        changed.append("password")
+    changed += [name for name in SECRET_FIELDS if values.get(name)]
     updated = _candidate(values)
     updated.verified_fingerprint = saved.verified_fingerprint
     updated.verified_at = saved.verified_at
     updated.timeout_seconds = saved.timeout_seconds
     if not values.get("use_auth"):
         updated.username = ""
-        updated.password_encrypted = ""
-    elif password:
-        updated.password_encrypted = encrypt(plain_password)
+        updated.auth_method = AuthMethod.PASSWORD
+    if updated.auth_method != AuthMethod.OAUTH2 or not updated.use_auth:
+        updated.token_url = updated.client_id = updated.scope = ""
+    for name in SECRET_FIELDS:
+        typed = values.get(name)
+        if name not in in_use:
+            setattr(updated, f"{name}_encrypted", "")
+        elif typed:
+            setattr(updated, f"{name}_encrypted", encrypt(in_use[name]))
+        elif not in_use[name]:
+            setattr(updated, f"{name}_encrypted", "")
     updated.updated_at = timezone.now()
     updated.full_clean(
-        exclude=["password_encrypted", "verified_fingerprint"], validate_unique=False
+        exclude=[f"{name}_encrypted" for name in SECRET_FIELDS] + ["verified_fingerprint"],
+        validate_unique=False,
     )
     with transaction.atomic():
         updated.save()
@@ -142,7 +212,6 @@ def _new_code() -> str:
 def mail_server_test(
     *,
     values: dict[str, Any],
-    password: str,
     recipient: str,
     actor: User,
     client_address: str | None = None,
@@ -154,10 +223,10 @@ def mail_server_test(
             Action.RATE_LIMITED, actor=actor, client_address=client_address, limit="test-mail"
         )
         raise ratelimits.RateLimited(decision.retry_after_seconds, reason="Too many test mails.")
-    plain_password = _resolve_password(values, password)
+    credentials = _resolve_secrets(values)
     candidate = _candidate(values)
-    config = ServerConfig.from_values(candidate, password=plain_password)
-    fingerprint = candidate.fingerprint(password=plain_password)
+    config = ServerConfig.from_values(candidate, secrets=credentials)
+    fingerprint = candidate.fingerprint(secrets=credentials)
     saved = mail_server_get()
     tested_saved = saved.is_configured and hmac.compare_digest(fingerprint, saved.fingerprint())
 

@@ -19,6 +19,7 @@ class StepName(StrEnum):
     CONNECT = "connect"
     TLS = "tls"
     GREETING = "greeting"
+    TOKEN = "token"
     LOGIN = "login"
     SENDER = "sender"
     RECIPIENT = "recipient"
@@ -34,6 +35,7 @@ STEP_LABELS: dict[StepName, str] = {
     StepName.CONNECT: "Connect",
     StepName.TLS: "TLS handshake",
     StepName.GREETING: "Greeting (EHLO)",
+    StepName.TOKEN: "Get access token",
     StepName.LOGIN: "Log in",
     StepName.SENDER: "Sender accepted",
     StepName.RECIPIENT: "Recipient accepted",

@@ -57,7 +57,6 @@ def mail_settings(request: HttpRequest) -> HttpResponse:
         try:
             updated = services.mail_server_save(
                 values=form.cleaned_data,
-                password=form.cleaned_data["password"],
                 actor=signed_in_user(request),
                 client_address=client_address(request),
             )
@@ -87,7 +86,6 @@ def test_mail(request: HttpRequest) -> HttpResponse:
     try:
         result = services.mail_server_test(
             values=form.cleaned_data,
-            password=form.cleaned_data["password"],
             recipient=test_form.cleaned_data["test_recipient"],
             actor=signed_in_user(request),
             client_address=client_address(request),

@@ -145,7 +145,6 @@ class Command(OperatorCommand):
             raise CommandError(one_line(ValidationError(form.errors.as_data())))
         updated = services.mail_server_save(
             values=form.cleaned_data,
-            password=form.cleaned_data["password"],
             actor=command_actor(options["actor"]),
         )
         note = "Mail server settings saved."
@@ -168,7 +167,6 @@ class Command(OperatorCommand):
         values = {name: getattr(saved, name) for name in EDITABLE_FIELDS}
         result = services.mail_server_test(
             values=values,
-            password="",
             recipient=recipient.cleaned_data["test_recipient"],
             actor=command_actor(options["actor"]),
         )
