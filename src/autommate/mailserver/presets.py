@@ -15,9 +15,42 @@ class Preset:
     use_tls: bool
     use_auth: bool
     note: str = ""
+    auth_method: str = "password"
+    token_url: str = ""
+    scope: str = ""
 
+
+MICROSOFT_TOKEN_URL = "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token"
+MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
 
 PRESETS: tuple[Preset, ...] = (
+    Preset(
+        "microsoft365-oauth",
+        "Microsoft 365 (OAuth 2.0)",
+        "smtp.office365.com",
+        587,
+        "smtp",
+        True,
+        True,
+        "Replace <tenant> in the token URL with your tenant ID or domain, then enter the "
+        "application's client ID and its client secret or certificate. The username is the "
+        "mailbox that sends.",
+        auth_method="oauth2",
+        token_url=MICROSOFT_TOKEN_URL,
+        scope=MICROSOFT_SCOPE,
+    ),
+    Preset(
+        "google-service-account",
+        "Google Workspace (service account)",
+        "smtp.gmail.com",
+        587,
+        "smtp",
+        True,
+        True,
+        "Paste the service account's JSON key; the username is the Workspace user it sends as. "
+        "The service account needs domain-wide delegation for https://mail.google.com/.",
+        auth_method="google-service-account",
+    ),
     Preset(
         "gmail",
         "Gmail",
@@ -26,7 +59,9 @@ PRESETS: tuple[Preset, ...] = (
         "smtp",
         True,
         True,
-        "Use an app password; the username is the full Gmail address.",
+        "Google ended password sign-in for less secure apps on 1 May 2025; app passwords need "
+        "2-Step Verification and are not recommended. For Google Workspace choose Google "
+        "Workspace (service account). The username is the full Gmail address.",
     ),
     Preset(
         "microsoft365",
@@ -36,7 +71,8 @@ PRESETS: tuple[Preset, ...] = (
         "smtp",
         True,
         True,
-        "SMTP AUTH must be enabled for the mailbox.",
+        "Microsoft turns password sign-in (Basic authentication) for SMTP off by default at the "
+        "end of December 2026 and removes it in 2027: choose Microsoft 365 (OAuth 2.0) instead.",
     ),
     Preset(
         "ses",
