@@ -363,6 +363,11 @@ def _excerpt(body: bytes, limit: int = 160) -> str:
     return text[: limit - 1] + "…" if len(text) > limit else text
 
 
+def _now() -> int:
+    """Return the time the assertions are signed at, in whole seconds since the epoch."""
+    return int(time.time())
+
+
 def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -422,7 +427,7 @@ class ClientCertificate:
         return _b64url(self.certificate.fingerprint(hashes.SHA256()))
 
     def assertion(self, *, client_id: str, audience: str) -> str:
-        now = int(time.time())
+        now = _now()
         headers = {
             "x5t#S256": self.thumbprint_sha256,
             "x5t": _b64url(self.certificate.fingerprint(hashes.SHA1())),  # noqa: S303
@@ -488,7 +493,7 @@ class ServiceAccountKey:
         )
 
     def assertion(self, *, subject: str, audience: str) -> str:
-        now = int(time.time())
+        now = _now()
         claims = {
             "iss": self.client_email,
             "sub": subject,
