@@ -18,6 +18,14 @@ def _real_mailers(settings) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_access_tokens_from_other_tests() -> None:
+    """The access tokens of OAuth 2.0 logins are kept per process; each test starts without."""
+    from autommate.mailserver.tokens import CACHE
+
+    CACHE.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limits(settings) -> None:
     """Rate-limit counters in Redis outlive a test's transaction; start each test without any."""
     if settings.REDIS_URL:
