@@ -1,10 +1,11 @@
-"""`python -m bench`: run the forgot-password benchmark and print its table."""
+"""`python -m bench`: run the forgot-password and OAuth 2.0 benchmarks and print their tables."""
 
 from __future__ import annotations
 
 import argparse
 
 from bench.forgot_password import Plan, run
+from bench.oauth import OAuthPlan, run_oauth
 
 
 def main() -> None:
@@ -17,10 +18,19 @@ def main() -> None:
     parser.add_argument(
         "--clients", type=int, default=16, help="concurrent HTTP clients (default 16)"
     )
+    parser.add_argument(
+        "--only",
+        choices=["forgot-password", "oauth"],
+        help="run one benchmark: the forgot-password request path and delivery, or OAuth 2.0 "
+        "logins (token requests per mail, a slow token endpoint)",
+    )
     args = parser.parse_args()
-    plan = Plan.quick() if args.quick else Plan.full()
-    plan.clients = args.clients
-    run(plan)
+    if args.only != "oauth":
+        plan = Plan.quick() if args.quick else Plan.full()
+        plan.clients = args.clients
+        run(plan)
+    if args.only != "forgot-password":
+        run_oauth(OAuthPlan.quick() if args.quick else OAuthPlan())
 
 
 if __name__ == "__main__":
