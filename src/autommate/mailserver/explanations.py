@@ -22,6 +22,7 @@ from .connection import (
     InvalidCACertificate,
     MailServerNotConfigured,
     ServerConfig,
+    load_saved_config,
 )
 from .destinations import DestinationRefused
 from .secrets import UndecryptableSecret
@@ -79,9 +80,19 @@ def mail_log_failure(error: BaseException) -> SendFailure:
     if isinstance(error, MailServerNotConfigured):
         # Retried: the administrator may save the settings any moment.
         return SendFailure(text="The mail server is not configured.", temporary=True)
-    explanation = explain(error)
+    explanation = explain(error, config=_saved_oauth_config())
     text = f"{explanation.cause} {explanation.fix}".strip()
     return SendFailure(text=text, temporary=explanation.temporary)
+
+
+def _saved_oauth_config() -> ServerConfig | None:
+    """Return the saved settings when they log in with a token, so that the mail log can name
+    the provider's causes (an OAuth error reads differently from Microsoft and from Google)."""
+    try:
+        config = load_saved_config()
+    except Exception:  # Explaining a failure must not fail: without settings, speak generally.
+        return None
+    return config if config.uses_oauth else None
 
 
 def _infer_step(error: BaseException) -> StepName:
