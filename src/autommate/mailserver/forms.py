@@ -5,9 +5,10 @@ from typing import Any
 
 from cryptography import x509
 from django import forms
+from django.utils.html import format_html
 
 from .models import EDITABLE_FIELDS, AuthMethod, MailServerSettings, Protocol
-from .presets import PRESETS
+from .presets import MICROSOFT_SCOPE, MICROSOFT_TOKEN_URL, PRESETS
 from .tokens import (
     ClientCertificate,
     InvalidCredential,
@@ -43,6 +44,22 @@ SECRET_HELP = {
 }
 
 
+# The fields of each authentication method. Without JavaScript the page shows them all, so what
+# was typed into the fields of the methods not chosen is dropped, errors and all.
+METHOD_FIELDS: dict[str, tuple[str, ...]] = {
+    AuthMethod.PASSWORD: ("password",),
+    AuthMethod.OAUTH2: ("token_url", "client_id", "client_secret", "client_certificate", "scope"),
+    AuthMethod.GOOGLE_SERVICE_ACCOUNT: ("service_account_key", "service_account_key_file"),
+}
+
+
+class WriteOnlyTextarea(forms.Textarea):
+    """A textarea for a secret: what was typed or saved is never rendered back."""
+
+    def format_value(self, value: Any) -> str | None:
+        return None
+
+
 def _no_line_breaks(value: str, label: str) -> None:
     if "\r" in value or "\n" in value:
         raise forms.ValidationError(f"{label} must be on one line.", code="line_break")
@@ -75,7 +92,7 @@ class MailServerForm(forms.ModelForm):
         label="Client certificate",
         required=False,
         max_length=CREDENTIAL_MAX_CHARS,
-        widget=forms.Textarea(
+        widget=WriteOnlyTextarea(
             attrs={
                 "rows": 4,
                 "placeholder": "-----BEGIN PRIVATE KEY-----",
@@ -88,7 +105,7 @@ class MailServerForm(forms.ModelForm):
         label="Service account key",
         required=False,
         max_length=CREDENTIAL_MAX_CHARS,
-        widget=forms.Textarea(
+        widget=WriteOnlyTextarea(
             attrs={
                 "rows": 4,
                 "placeholder": '{"type": "service_account", …}',
@@ -101,6 +118,7 @@ class MailServerForm(forms.ModelForm):
         label="Service account key file",
         required=False,
         help_text="Or upload the JSON key file instead of pasting it.",
+        widget=forms.FileInput(attrs={"accept": ".json,application/json"}),
     )
 
     class Meta:
@@ -114,14 +132,14 @@ class MailServerForm(forms.ModelForm):
             "protocol": forms.Select(choices=Protocol.choices),
             "token_url": forms.URLInput(
                 attrs={
-                    "placeholder": "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token",
+                    "placeholder": MICROSOFT_TOKEN_URL,
                     "spellcheck": "false",
                 }
             ),
             "client_id": forms.TextInput(attrs={"spellcheck": "false", "autocomplete": "off"}),
             "scope": forms.TextInput(
                 attrs={
-                    "placeholder": "https://outlook.office365.com/.default",
+                    "placeholder": MICROSOFT_SCOPE,
                     "spellcheck": "false",
                 }
             ),
@@ -143,11 +161,16 @@ class MailServerForm(forms.ModelForm):
             "that signed the mail server's certificate (or the token URL's).",
             "auth_method": "Password for most servers; OAuth 2.0 for Microsoft 365 and other "
             "providers that take no passwords; Google service account for Google Workspace.",
-            "token_url": "Where access tokens come from (https only). Microsoft 365: "
-            "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token with your tenant ID "
-            "or domain.",
+            # Help texts are HTML; format_html keeps <tenant> from becoming a tag.
+            "token_url": format_html(
+                "Where access tokens come from (https only). Microsoft 365: {} with your tenant "
+                "ID or domain.",
+                MICROSOFT_TOKEN_URL,
+            ),
+            "username": "Password: the username the mail server expects. OAuth 2.0: the mailbox "
+            "that sends. Google service account: the Workspace user it sends as.",
             "client_id": "The application's client ID (Microsoft: Application (client) ID).",
-            "scope": "Microsoft 365: https://outlook.office365.com/.default",
+            "scope": f"Microsoft 365: {MICROSOFT_SCOPE}",
         }
 
     def __init__(self, *args: Any, saved: MailServerSettings | None = None, **kwargs: Any) -> None:
@@ -293,9 +316,28 @@ class MailServerForm(forms.ModelForm):
                 "Port 465 expects SMTPS (TLS from the first byte). Choose SMTPS, or use port 587 "
                 "with Enable TLS.",
             )
+        self._ignore_other_methods(cleaned)
         if cleaned.get("use_auth"):
             self._clean_login(cleaned)
         return cleaned
+
+    def _ignore_other_methods(self, cleaned: dict[str, Any]) -> None:
+        """Drop the values and errors of the login fields the chosen method does not use.
+
+        Without JavaScript the page shows the fields of every method, and the script hides the
+        others', so a mistake there is neither the administrator's concern nor visible.
+        """
+        if "auth_method" in self.errors:
+            return
+        every = [name for names in METHOD_FIELDS.values() for name in names]
+        if cleaned.get("use_auth"):
+            in_use = METHOD_FIELDS[cleaned.get("auth_method") or AuthMethod.PASSWORD]
+            ignored = [name for name in every if name not in in_use]
+        else:
+            ignored = ["username", *every]
+        for name in ignored:
+            self.errors.pop(name, None)
+            cleaned[name] = None if name == "service_account_key_file" else ""
 
     def _clean_login(self, cleaned: dict[str, Any]) -> None:
         method = cleaned.get("auth_method")

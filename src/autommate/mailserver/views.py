@@ -52,7 +52,7 @@ def mail_settings(request: HttpRequest) -> HttpResponse:
     saved = mail_server_get()
     if request.method != "POST":
         return _page(request, form=MailServerForm(instance=saved, saved=saved))
-    form = MailServerForm(request.POST, instance=mail_server_get(), saved=saved)
+    form = MailServerForm(request.POST, request.FILES, instance=mail_server_get(), saved=saved)
     if form.is_valid():
         try:
             updated = services.mail_server_save(
@@ -79,7 +79,7 @@ def mail_settings(request: HttpRequest) -> HttpResponse:
 @require_POST
 def test_mail(request: HttpRequest) -> HttpResponse:
     saved = mail_server_get()
-    form = MailServerForm(request.POST, instance=mail_server_get(), saved=saved)
+    form = MailServerForm(request.POST, request.FILES, instance=mail_server_get(), saved=saved)
     test_form = TestMailForm(request.POST)
     if not (form.is_valid() & test_form.is_valid()):
         return _page(request, form=form, test_form=test_form, status=HTTPStatus.BAD_REQUEST)
