@@ -5,7 +5,7 @@ from django.test import Client
 
 from autommate.accounts.models import Role, User
 
-pytest_plugins = ["tests.smtp_server"]
+pytest_plugins = ["tests.smtp_server", "tests.oauth_provider"]
 
 ADMIN_PASSWORD = "correct horse battery staple admin"
 USER_PASSWORD = "correct horse battery staple user"

@@ -6,6 +6,9 @@ Registered from tests/conftest.py. Fixtures:
   into the CA certificate field as is), with ``.pem`` and ``.authority`` (the trustme.CA).
 - ``smtp_server_factory``: ``smtp_server_factory(mode="plain"|"starttls"|"tls", auth=False, ...)``
   starts a server and returns an ``SMTPTestServer``; every server is stopped after the test.
+  With ``oauth=token_endpoint`` (tests/oauth_provider.py) the server requires AUTH and offers
+  ``AUTH XOAUTH2``, answering refusals as Microsoft 365 or Gmail do (``xoauth2_style``);
+  ``password_login=False`` refuses LOGIN and PLAIN as Microsoft 365 does without basic auth.
 - ``smtp_server``: a plain server without authentication.
 - ``closed_port``: a port on 127.0.0.1 where nothing listens (bound, then closed).
 - ``silent_port``: a port on 127.0.0.1 that accepts connections and never says a word.
@@ -14,6 +17,7 @@ Registered from tests/conftest.py. Fixtures:
 from __future__ import annotations
 
 import asyncio
+import binascii
 import datetime
 import email
 import email.message
@@ -23,6 +27,7 @@ import logging
 import socket
 import ssl
 import threading
+from base64 import b64decode
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
@@ -42,12 +47,24 @@ if TYPE_CHECKING:
 
 Mode = Literal["plain", "starttls", "tls"]
 CertKind = Literal["ca", "self-signed", "wrong-name"]
+XOAuth2Style = Literal["microsoft", "google"]
 
 HOST = "127.0.0.1"
 SERVER_NAMES = ("localhost", "127.0.0.1")
 WRONG_NAME = "mail.wrong-name.test"
 DEFAULT_USERNAME = "mailer"
 DEFAULT_PASSWORD = "s3cret-pass"
+# The refusals of the real servers, word for word (Microsoft appends its server's name in brackets).
+MICROSOFT_XOAUTH2_REFUSED = "535 5.7.3 Authentication unsuccessful"
+MICROSOFT_BASIC_AUTH_DISABLED = (
+    "535 5.7.139 Authentication unsuccessful, basic authentication is disabled."
+)
+# Gmail first sends this JSON as a 334 challenge, then, after the client's empty answer, the 535.
+GOOGLE_XOAUTH2_ERROR = '{"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"}'
+GOOGLE_BAD_CREDENTIALS = (
+    "535-5.7.8 Username and Password not accepted. For more information, go to\r\n"
+    "535 5.7.8  https://support.google.com/mail/?p=BadCredentials 5b1f17b1804b1-autommate.gsmtp"
+)
 _CONFIG_FIELDS = {
     "host",
     "port",
@@ -140,6 +157,36 @@ def _self_signed(directory: Path) -> tuple[Path, Path]:
     return certificate_path, key_path
 
 
+class TokenChecker(Protocol):
+    """What the XOAUTH2 login asks: tests.oauth_provider.TokenEndpoint is one."""
+
+    def token_valid(self, token: str, *, user: str) -> bool: ...
+
+
+def parse_xoauth2(response: bytes) -> tuple[str, str] | None:
+    """Return the user and bearer token of a decoded XOAUTH2 response, None if it is not one.
+
+    The response is ``user={user}\\x01auth=Bearer {token}\\x01\\x01``.
+    """
+    try:
+        text = response.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not text.endswith("\x01\x01"):
+        return None
+    fields: dict[str, str] = {}
+    for part in text[:-2].split("\x01"):
+        key, equals, value = part.partition("=")
+        if not equals:
+            return None
+        fields[key] = value
+    scheme, _, token = fields.get("auth", "").partition(" ")
+    user = fields.get("user", "")
+    if not user or scheme.lower() != "bearer" or not token:
+        return None
+    return user, token
+
+
 class ReceivedMessage(email.message.EmailMessage):
     """A message the test server accepted, parsed with email.policy.default, with its envelope."""
 
@@ -175,11 +222,18 @@ class SMTPTestServer:
         delay_seconds: float = 0.0,
         cert: CertKind = "ca",
         ca: LocalCA | None = None,
+        oauth: TokenChecker | None = None,
+        xoauth2_style: XOAuth2Style = "microsoft",
+        password_login: bool = True,
     ) -> None:
         if mode != "plain" and ca is None:
             raise ValueError("A TLS test server needs the test CA.")
         self.mode = mode
-        self.auth = auth
+        # A server that takes OAuth 2.0 logins requires a login, as the real ones do.
+        self.auth = auth or oauth is not None
+        self.oauth = oauth
+        self.xoauth2_style = xoauth2_style
+        self.password_login = password_login
         self.username = username
         self.password = password
         self.require_starttls = require_starttls
@@ -276,16 +330,53 @@ class SMTPTestServer:
         with self._condition:
             self.commands.append(verb)
 
+    def _record_login(self, login: str) -> None:
+        with self._condition:
+            self.logins.append(login)
+
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
         if not isinstance(data, LoginPassword):
             return AuthResult(success=False, handled=False)
         login = data.login.decode("utf-8", "replace")
-        with self._condition:
-            self.logins.append(login)
+        self._record_login(login)
+        if not self.password_login:
+            refusal = (
+                GOOGLE_BAD_CREDENTIALS
+                if self.xoauth2_style == "google"
+                else MICROSOFT_BASIC_AUTH_DISABLED
+            )
+            return AuthResult(success=False, handled=False, message=refusal)
         ok = login == self.username and data.password.decode("utf-8", "replace") == self.password
         return AuthResult(success=ok, handled=False, auth_data=login if ok else None)
+
+    async def _authenticate_xoauth2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """SASL XOAUTH2: the initial response comes with AUTH or after an empty challenge."""
+        if len(args) == 1:
+            answer = await server.challenge_auth("")
+            if answer is MISSING:  # aborted with "*" or not base64, already answered
+                return AuthResult(success=False, handled=True)
+            response = answer
+        else:
+            try:
+                response = b64decode(args[1], validate=True)
+            except binascii.Error:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        parsed = parse_xoauth2(response)
+        if parsed is not None:
+            user, token = parsed
+            self._record_login(user)
+            assert self.oauth is not None
+            if self.oauth.token_valid(token, user=user):
+                return AuthResult(success=True, handled=False, auth_data=user)
+        if self.xoauth2_style == "google":
+            # Gmail explains in a challenge, and refuses once the client has answered it.
+            if await server.challenge_auth(GOOGLE_XOAUTH2_ERROR) is MISSING:
+                return AuthResult(success=False, handled=True)
+            return AuthResult(success=False, handled=False, message=GOOGLE_BAD_CREDENTIALS)
+        return AuthResult(success=False, handled=False, message=MICROSOFT_XOAUTH2_REFUSED)
 
     def _take_temporary_failure(self) -> bool:
         with self._condition:
@@ -336,6 +427,11 @@ class _Handler:
         if address.lower() in self.server.reject_recipients:
             return "550 5.1.1 Recipient address rejected: user unknown"
         return MISSING
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        # aiosmtpd offers a mechanism for every auth_<NAME> method of the handler; servers
+        # without an OAuth provider leave this one out (auth_exclude_mechanism).
+        return await self.server._authenticate_xoauth2(server, args)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.server.delay_seconds:
@@ -388,6 +484,8 @@ class _Controller(Controller):
             kwargs["auth_require_tls"] = mode == "starttls"
         else:
             kwargs["auth_require_tls"] = True
+        if test_server.oauth is None:
+            kwargs["auth_exclude_mechanism"] = ["XOAUTH2"]
         super().__init__(_Handler(test_server), hostname=HOST, port=test_server.port, **kwargs)
 
     def factory(self) -> SMTP:
@@ -414,6 +512,9 @@ class SMTPServerFactory(Protocol):
         temporary_failures: int = 0,
         delay_seconds: float = 0.0,
         cert: CertKind = "ca",
+        oauth: TokenChecker | None = None,
+        xoauth2_style: XOAuth2Style = "microsoft",
+        password_login: bool = True,
     ) -> SMTPTestServer: ...
 
 
@@ -438,6 +539,9 @@ def smtp_server_factory(test_ca: LocalCA) -> Iterator[SMTPServerFactory]:
         temporary_failures: int = 0,
         delay_seconds: float = 0.0,
         cert: CertKind = "ca",
+        oauth: TokenChecker | None = None,
+        xoauth2_style: XOAuth2Style = "microsoft",
+        password_login: bool = True,
     ) -> SMTPTestServer:
         server = SMTPTestServer(
             mode=mode,
@@ -451,6 +555,9 @@ def smtp_server_factory(test_ca: LocalCA) -> Iterator[SMTPServerFactory]:
             delay_seconds=delay_seconds,
             cert=cert,
             ca=test_ca,
+            oauth=oauth,
+            xoauth2_style=xoauth2_style,
+            password_login=password_login,
         )
         started.append(server)
         return server.start()
