@@ -7,6 +7,7 @@ password: a `…_set` flag says whether one is saved, and no answer, not even a 
 from __future__ import annotations
 
 import json
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -25,6 +26,8 @@ from tests.credentials import (
     rsa_key,
     service_account_key,
 )
+from tests.oauth_provider import TokenEndpoint, make_certificate_credential
+from tests.smtp_server import LocalCA, SMTPServerFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +37,7 @@ TOKEN_URL = "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2
 CLIENT_ID = "8c3b2e7a-51f4-4d0e-9a66-2f0d1c5b7e90"
 SCOPE = "https://outlook.office365.com/.default"
 MAILBOX = "noreply@example.org"
+CODE = re.compile(r"\b([A-Z2-9]{4}-[A-Z2-9]{4})\b")
 
 
 def base(**changes: Any) -> dict[str, Any]:
@@ -405,3 +409,95 @@ def test_unreadable_saved_key_names_no_email(admin_api: ApiClient) -> None:
 
     assert body["service_account_key_set"] is True
     assert body["service_account_email"] == ""
+
+
+# Against a real token endpoint (tests/oauth_provider.py) and an SMTP server that takes XOAUTH2.
+
+
+def _code_from(message: Any) -> str:
+    match = CODE.search(message.get_body(("plain",)).get_content())
+    assert match, "no confirmation code in the test mail"
+    return match[1]
+
+
+@pytest.mark.parametrize("credential", ["client_secret", "client_certificate", "service_account"])
+def test_oauth_login_is_tested_and_verified_through_a_real_token_endpoint(
+    admin_api: ApiClient,
+    smtp_server_factory: SMTPServerFactory,
+    token_endpoint: TokenEndpoint,
+    test_ca: LocalCA,
+    credential: str,
+) -> None:
+    where = {"host": "localhost", "use_tls": True, "ca_certificate": test_ca.pem}
+    if credential == "service_account":
+        key = token_endpoint.add_service_account(delegated_users=[MAILBOX])
+        server = smtp_server_factory("starttls", oauth=token_endpoint, xoauth2_style="google")
+        settings = google(**where, port=server.port, service_account_key=key)
+    else:
+        pem, certificate = make_certificate_credential()
+        token_endpoint.add_client(
+            CLIENT_ID, secret=CLIENT_SECRET, certificate=certificate, mailboxes=[MAILBOX]
+        )
+        server = smtp_server_factory("starttls", oauth=token_endpoint, password_login=False)
+        secret = {"client_secret": CLIENT_SECRET, "client_certificate": pem}[credential]
+        settings = oauth2(
+            **where,
+            port=server.port,
+            token_url=token_endpoint.microsoft_url(),
+            **{credential: secret},
+        )
+
+    saved = admin_api.put("/mail-server", settings)
+    assert saved.status_code == HTTPStatus.OK, saved.content
+    assert saved.json()["verified"] is False
+
+    response = admin_api.post("/mail-server/test", {"recipient": "ops@example.org"})
+    assert response.status_code == HTTPStatus.OK, response.content
+    result = response.json()
+    assert result["ok"] is True, result
+    assert result["tested_saved_settings"] is True
+    names = [step["name"] for step in result["steps"]]
+    assert names.index("token") == names.index("login") - 1
+    token_step = result["steps"][names.index("token")]
+    assert token_step["status"] == "passed"
+    assert token_step["label"] == "Get access token"
+    assert token_step["detail"].startswith("Got an access token from localhost")
+    assert token_endpoint.token_requests == 1
+    (message,) = server.wait_for(1)
+    assert message.login == MAILBOX
+    assert message["To"] == "ops@example.org"
+
+    confirmed = admin_api.post("/mail-server/confirm", {"code": _code_from(message)})
+    assert confirmed.status_code == HTTPStatus.OK, confirmed.content
+    assert confirmed.json()["verified"] is True
+    assert mail_server_get().is_verified
+    assert secrets_in(response.content.decode() + confirmed.content.decode()) == []
+
+
+def test_a_refused_client_secret_fails_at_the_token_step(
+    admin_api: ApiClient,
+    smtp_server_factory: SMTPServerFactory,
+    token_endpoint: TokenEndpoint,
+    test_ca: LocalCA,
+) -> None:
+    token_endpoint.add_client(CLIENT_ID, secret="the-secret-entra-knows", mailboxes=[MAILBOX])
+    server = smtp_server_factory("starttls", oauth=token_endpoint, password_login=False)
+    settings = oauth2(
+        host="localhost",
+        port=server.port,
+        ca_certificate=test_ca.pem,
+        token_url=token_endpoint.microsoft_url(),
+        client_secret=CLIENT_SECRET,
+    )
+
+    result = admin_api.post(
+        "/mail-server/test", {"recipient": "ops@example.org", "settings": settings}
+    ).json()
+
+    assert result["ok"] is False
+    assert result["failed_step"] == "token"
+    failed = next(step for step in result["steps"] if step["status"] == "failed")
+    assert failed["cause"]
+    assert failed["fix"]
+    assert CLIENT_SECRET not in json.dumps(result)
+    assert server.logins == []

@@ -383,3 +383,92 @@ def test_contradicting_login_options_are_refused(autommate, args, stdin, message
     assert message in reason(done)
     assert json.loads(autommate("mailserver", "show", "--json").stdout)["use_auth"] is False
     assert SECRET not in done.stdout + done.stderr
+
+
+# Against a real token endpoint (tests/oauth_provider.py) and an SMTP server that takes XOAUTH2.
+
+
+def _set_test_confirm(autommate, server, *login: str, stdin: str | None = None) -> str:
+    """Set the server with `login`, send a test mail, confirm its code; return the test's output."""
+    done = autommate(
+        "mailserver",
+        "set",
+        "--host",
+        "localhost",
+        "--port",
+        str(server.port),
+        "--protocol",
+        "smtp",
+        "--tls",
+        "--sender-email",
+        MAILBOX,
+        "--username",
+        MAILBOX,
+        *login,
+        stdin=stdin,
+    )
+    assert done.returncode == 0, done.stderr
+    assert line("Verified", "no") in done.stdout
+
+    tested = autommate("mailserver", "test", "--to", "ops@example.org")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    steps = [row.split(":")[0] for row in tested.stdout.splitlines() if row.startswith("[")]
+    assert steps.index("[passed] Get access token") == steps.index("[passed] Log in") - 1
+    assert "[passed] Get access token: Got an access token from localhost" in tested.stdout
+    assert "[passed] Message accepted" in tested.stdout
+    (message,) = server.wait_for(1)
+    assert message.login == MAILBOX
+    code = CODE.search(message.get_body(("plain",)).get_content())
+    assert code is not None
+
+    confirmed = autommate("mailserver", "confirm", code[1])
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert line("Verified", "yes") in confirmed.stdout
+    output: str = tested.stdout
+    return output
+
+
+def test_google_service_account_set_test_and_confirm(
+    autommate, smtp_server_factory, token_endpoint, test_ca, tmp_path: Path
+) -> None:
+    key = token_endpoint.add_service_account(delegated_users=[MAILBOX])
+    server = smtp_server_factory("starttls", oauth=token_endpoint, xoauth2_style="google")
+
+    output = _set_test_confirm(
+        autommate,
+        server,
+        "--service-account-key",
+        written(tmp_path, "key.json", key),
+        "--ca-certificate",
+        written(tmp_path, "ca.pem", test_ca.pem),
+    )
+
+    assert token_endpoint.token_requests == 1
+    assert private_key_body(json.loads(key)["private_key"]) not in output
+    shown = json.loads(autommate("mailserver", "show", "--json").stdout)
+    assert shown["auth_method"] == "google-service-account"
+    assert shown["verified"] is True
+
+
+def test_microsoft_365_client_secret_set_test_and_confirm(
+    autommate, smtp_server_factory, token_endpoint, test_ca, tmp_path: Path
+) -> None:
+    token_endpoint.add_client(CLIENT_ID, secret=CLIENT_SECRET, mailboxes=[MAILBOX])
+    server = smtp_server_factory("starttls", oauth=token_endpoint, password_login=False)
+
+    output = _set_test_confirm(
+        autommate,
+        server,
+        "--token-url",
+        token_endpoint.microsoft_url(),
+        "--client-id",
+        CLIENT_ID,
+        "--scope",
+        SCOPE,
+        "--client-secret-stdin",
+        "--ca-certificate",
+        written(tmp_path, "ca.pem", test_ca.pem),
+        stdin=CLIENT_SECRET,
+    )
+
+    assert CLIENT_SECRET not in output

@@ -23,8 +23,14 @@ from django.core.management import CommandError, call_command
 from autommate.accounts.models import User
 from autommate.audit.models import AuditEvent
 from tests.api.conftest import ApiClient, token_for
-from tests.credentials import client_certificate_pem, private_key_body, service_account_key
-from tests.smtp_server import HOST, SMTPServerFactory
+from tests.credentials import (
+    GOOGLE_TOKEN_URI,
+    client_certificate_pem,
+    private_key_body,
+    service_account_key,
+)
+from tests.oauth_provider import TokenEndpoint
+from tests.smtp_server import LocalCA, SMTPServerFactory
 
 from .conftest import everything_stored
 
@@ -46,17 +52,12 @@ class Login:
     secret: str
     # What must appear nowhere: the secret, or for a PEM key a line of its private key.
     needle: str
-    settings: Callable[[int], dict[str, Any]]
-    cli_args: Callable[[Path, int], list[str]]
+    settings: Callable[[TokenEndpoint], dict[str, Any]]
+    cli_args: Callable[[Path, TokenEndpoint], list[str]]
 
 
-def _token_url(port: int) -> str:
-    # Nothing listens there: the token step fails after the secret has been prepared.
-    return f"https://{HOST}:{port}/contoso/oauth2/v2.0/token"
-
-
-def _key_file(port: int) -> str:
-    return service_account_key(token_uri=f"https://{HOST}:{port}/token", name=KEY_FILE)
+def _key_file(token_uri: str) -> str:
+    return service_account_key(token_uri=token_uri, name=KEY_FILE)
 
 
 def _written(directory: Path, name: str, text: str) -> str:
@@ -65,23 +66,23 @@ def _written(directory: Path, name: str, text: str) -> str:
     return str(path)
 
 
-def _oauth2(port: int, **secret: str) -> dict[str, Any]:
+def _oauth2(endpoint: TokenEndpoint, **secret: str) -> dict[str, Any]:
     return {
         "auth_method": "oauth2",
         "username": MAILBOX,
-        "token_url": _token_url(port),
+        "token_url": endpoint.microsoft_url(),
         "client_id": "8c3b2e7a-51f4-4d0e-9a66-2f0d1c5b7e90",
         "scope": "https://outlook.office365.com/.default",
         **secret,
     }
 
 
-def _oauth2_cli(port: int) -> list[str]:
+def _oauth2_cli(endpoint: TokenEndpoint) -> list[str]:
     return [
         "--username",
         MAILBOX,
         "--token-url",
-        _token_url(port),
+        endpoint.microsoft_url(),
         "--client-id",
         "8c3b2e7a-51f4-4d0e-9a66-2f0d1c5b7e90",
     ]
@@ -93,25 +94,25 @@ LOGINS = [
         "password",
         PASSWORD,
         PASSWORD,
-        lambda port: {"auth_method": "password", "username": "mailer", "password": PASSWORD},
-        lambda directory, port: ["--username", "mailer", "--password-stdin"],
+        lambda endpoint: {"auth_method": "password", "username": "mailer", "password": PASSWORD},
+        lambda directory, endpoint: ["--username", "mailer", "--password-stdin"],
     ),
     Login(
         "oauth2",
         "client_secret",
         CLIENT_SECRET,
         CLIENT_SECRET,
-        lambda port: _oauth2(port, client_secret=CLIENT_SECRET),
-        lambda directory, port: [*_oauth2_cli(port), "--client-secret-stdin"],
+        lambda endpoint: _oauth2(endpoint, client_secret=CLIENT_SECRET),
+        lambda directory, endpoint: [*_oauth2_cli(endpoint), "--client-secret-stdin"],
     ),
     Login(
         "oauth2",
         "client_certificate",
         CERTIFICATE,
         private_key_body(CERTIFICATE),
-        lambda port: _oauth2(port, client_certificate=CERTIFICATE),
-        lambda directory, port: [
-            *_oauth2_cli(port),
+        lambda endpoint: _oauth2(endpoint, client_certificate=CERTIFICATE),
+        lambda directory, endpoint: [
+            *_oauth2_cli(endpoint),
             "--client-certificate",
             _written(directory, "client.pem", CERTIFICATE),
         ],
@@ -120,17 +121,17 @@ LOGINS = [
         "google-service-account",
         "service_account_key",
         "",
-        private_key_body(json.loads(_key_file(1))["private_key"]),
-        lambda port: {
+        private_key_body(json.loads(_key_file(GOOGLE_TOKEN_URI))["private_key"]),
+        lambda endpoint: {
             "auth_method": "google-service-account",
             "username": MAILBOX,
-            "service_account_key": _key_file(port),
+            "service_account_key": _key_file(endpoint.google_url),
         },
-        lambda directory, port: [
+        lambda directory, endpoint: [
             "--username",
             MAILBOX,
             "--service-account-key",
-            _written(directory, "key.json", _key_file(port)),
+            _written(directory, "key.json", _key_file(endpoint.google_url)),
         ],
     ),
 ]
@@ -161,13 +162,15 @@ def test_no_secret_in_answers_output_audit_or_logs(
     login: Login,
     admin_user: User,
     smtp_server_factory: SMTPServerFactory,
-    closed_port: int,
+    token_endpoint: TokenEndpoint,
+    test_ca: LocalCA,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     every_log_line: io.StringIO,
 ) -> None:
-    # The password method fails at its login; the others at getting a token.
+    # The password method fails at its login; the others at getting a token, as the endpoint
+    # knows neither the client nor the service account the secrets are sent for.
     server = smtp_server_factory(auth=True, username="mailer", password="not-the-secret")
     api = ApiClient(token=token_for(admin_user))
     settings = {
@@ -178,7 +181,8 @@ def test_no_secret_in_answers_output_audit_or_logs(
         "sender_name": "Autom Mate",
         "sender_email": MAILBOX,
         "use_auth": True,
-        **login.settings(closed_port),
+        "ca_certificate": test_ca.pem,
+        **login.settings(token_endpoint),
     }
     answers = []
 
@@ -202,7 +206,7 @@ def test_no_secret_in_answers_output_audit_or_logs(
     assert_nowhere(login, *(answer.content.decode() for answer in answers))
 
     monkeypatch.setattr("sys.stdin", io.StringIO(login.secret + "\n"))
-    output, failure = _cli("mailserver", "set", *login.cli_args(tmp_path, closed_port))
+    output, failure = _cli("mailserver", "set", *login.cli_args(tmp_path, token_endpoint))
     assert failure == ""
     assert "saved (never shown)" in output
     shown, _ = _cli("mailserver", "show")
@@ -210,6 +214,8 @@ def test_no_secret_in_answers_output_audit_or_logs(
     tested_output, test_failure = _cli("mailserver", "test", "--to", "ops@example.org")
     assert test_failure.startswith("The test mail failed at ")
     assert_nowhere(login, output, shown, as_json, tested_output, test_failure)
+    if login.method != "password":
+        assert token_endpoint.token_requests == 3  # the secret was sent, and refused, each time
 
     audit = [repr(row) for row in AuditEvent.objects.values()]
     assert len(audit) >= 4
