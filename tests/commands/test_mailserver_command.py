@@ -195,7 +195,7 @@ def test_show_names_every_login_setting_on_a_fresh_installation(autommate) -> No
         ("Service account key", "none"),
     ]:
         assert line(label, value) in shown
-    for label in ("Token URL", "Client ID", "Scope", "Service account"):
+    for label in ("Token URL", "Client ID", "Scope", "Service account email"):
         assert f"\n{label}:" in shown
 
 
@@ -284,7 +284,7 @@ def test_set_a_google_service_account_key_file(autommate, tmp_path: Path) -> Non
         ("Authentication method", "google-service-account"),
         ("Username", MAILBOX),
         ("Service account key", "saved (never shown)"),
-        ("Service account", SERVICE_ACCOUNT_EMAIL),
+        ("Service account email", SERVICE_ACCOUNT_EMAIL),
         ("Client secret", "none"),
         ("Token URL", ""),
     ]:

@@ -48,7 +48,7 @@ SHOWN = {
     "client_certificate_set": "Client certificate",
     "scope": "Scope",
     "service_account_key_set": "Service account key",
-    "service_account_email": "Service account",
+    "service_account_email": "Service account email",
     "ca_certificate": "CA certificate",
     "verified": "Verified",
 }
