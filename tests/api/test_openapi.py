@@ -38,7 +38,13 @@ PUBLIC_OPERATIONS = {
     ("post", "/api/v1/password-reset/request"),
     ("post", "/api/v1/password-reset/confirm"),
 }
-WRITE_ONLY_FIELDS = {"password", "new_password"}
+WRITE_ONLY_FIELDS = {
+    "password",
+    "new_password",
+    "client_secret",
+    "client_certificate",
+    "service_account_key",
+}
 
 
 @pytest.fixture
@@ -136,6 +142,20 @@ def test_passwords_are_write_only_and_never_in_a_response(document) -> None:
     mail_server = document["components"]["schemas"]["MailServerOut"]["properties"]
     assert "has_password" in mail_server
     assert "verified" in mail_server
+    for name in ("password", "client_secret", "client_certificate", "service_account_key"):
+        assert f"{name}_set" in mail_server
+    mail_server_in = document["components"]["schemas"]["MailServerIn"]["properties"]
+    assert WRITE_ONLY_FIELDS - {"new_password"} <= set(mail_server_in)
+
+
+def test_mail_server_authentication_methods_and_steps_are_documented(document) -> None:
+    schemas = document["components"]["schemas"]
+    auth_method = schemas["MailServerIn"]["properties"]["auth_method"]
+    method = resolve(document, auth_method.get("allOf", [auth_method])[0])
+    assert method["enum"] == ["password", "oauth2", "google-service-account"]
+    assert schemas["MailServerIn"]["properties"]["auth_method"]["default"] == "password"
+    assert "auth_method" not in schemas["MailServerIn"].get("required", [])
+    assert "token" in schemas["StepOut"]["properties"]["name"]["description"]
 
 
 def test_security_schemes_and_public_operations(document) -> None:

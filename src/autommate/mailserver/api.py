@@ -14,7 +14,7 @@ from autommate.client_address import client_address
 
 from . import services
 from .forms import ConfirmDeliveryForm, MailServerForm, TestMailForm
-from .models import EDITABLE_FIELDS, MailServerSettings
+from .models import EDITABLE_FIELDS, SECRET_FIELDS, MailServerSettings
 from .schemas import ConfirmIn, MailServerIn, MailServerOut, TestMailIn, TestMailOut
 from .selectors import mail_server_get
 
@@ -22,13 +22,15 @@ router = Router()
 
 
 def _form_data(values: MailServerIn) -> dict[str, Any]:
-    data = values.model_dump(mode="json")
-    data["password"] = values.password or ""
-    return data
+    data = values.model_dump(mode="json", exclude=set(SECRET_FIELDS))
+    # A secret left empty keeps the saved one; the form and the service decide whether it may.
+    return data | {name: getattr(values, name) or "" for name in SECRET_FIELDS}
 
 
 def _saved_values(saved: MailServerSettings) -> dict[str, Any]:
-    return {name: getattr(saved, name) for name in EDITABLE_FIELDS} | {"password": ""}
+    return {name: getattr(saved, name) for name in EDITABLE_FIELDS} | dict.fromkeys(
+        SECRET_FIELDS, ""
+    )
 
 
 def _prefixed(error: ValidationError, prefix: str) -> ValidationError:
@@ -41,15 +43,19 @@ def _prefixed(error: ValidationError, prefix: str) -> ValidationError:
 
 @router.get("", response=responses({200: MailServerOut}), summary="Read the mail server settings")
 def mail_server_read(request: HttpRequest) -> MailServerSettings:
-    """Return the saved settings. The password is never returned: `has_password` says if one is
-    saved."""
+    """Return the saved settings. The password and the other secrets are never returned: a
+    `…_set` flag says whether each is saved."""
     return mail_server_get()
 
 
 @router.put("", response=responses({200: MailServerOut}), summary="Save the mail server settings")
 def mail_server_save(request: HttpRequest, payload: MailServerIn) -> MailServerSettings:
     """Save the settings. Changed settings are unverified until a test mail's delivery is
-    confirmed for them."""
+    confirmed for them.
+
+    A secret (`password`, `client_secret`, `client_certificate`, `service_account_key`) left
+    empty keeps the saved one while it would still go where it was saved for; the secrets of the
+    other authentication methods are removed."""
     saved = mail_server_get()
     form = MailServerForm(data=_form_data(payload), instance=mail_server_get(), saved=saved)
     if not form.is_valid():

@@ -7,7 +7,9 @@ from datetime import datetime
 from ninja import Schema
 from pydantic import Field, JsonValue
 
-from .models import MailServerSettings, Protocol
+from .models import AuthMethod, MailServerSettings, Protocol
+from .secrets import UndecryptableSecret
+from .tokens import InvalidCredential, ServiceAccountKey
 
 WRITE_ONLY: dict[str, JsonValue] = {"writeOnly": True}
 
@@ -20,8 +22,28 @@ class MailServerOut(Schema):
     sender_name: str
     sender_email: str
     use_auth: bool
-    username: str
-    has_password: bool = Field(description="Whether a password is saved. It is never shown.")
+    auth_method: AuthMethod = Field(description="How the application logs in, with use_auth.")
+    username: str = Field(
+        description="Password: the login name. OAuth 2.0: the mailbox that sends. Google "
+        "service account: the Workspace user it sends as."
+    )
+    token_url: str = Field(description="OAuth 2.0: where access tokens come from.")
+    client_id: str = Field(description="OAuth 2.0: the application's client ID.")
+    scope: str = Field(description="OAuth 2.0: the scope asked for.")
+    password_set: bool = Field(description="Whether a password is saved. It is never shown.")
+    has_password: bool = Field(description="The same as password_set, for older clients.")
+    client_secret_set: bool = Field(
+        description="Whether an OAuth 2.0 client secret is saved. It is never shown."
+    )
+    client_certificate_set: bool = Field(
+        description="Whether an OAuth 2.0 client certificate is saved. It is never shown."
+    )
+    service_account_key_set: bool = Field(
+        description="Whether a Google service account key is saved. It is never shown."
+    )
+    service_account_email: str = Field(
+        description="The client_email of the saved service account key (not a secret), or empty."
+    )
     ca_certificate: str
     is_configured: bool
     verified: bool = Field(
@@ -34,6 +56,33 @@ class MailServerOut(Schema):
     def resolve_verified(mail_server: MailServerSettings) -> bool:
         return mail_server.is_verified
 
+    @staticmethod
+    def resolve_password_set(mail_server: MailServerSettings) -> bool:
+        return mail_server.has_secret("password")
+
+    @staticmethod
+    def resolve_client_secret_set(mail_server: MailServerSettings) -> bool:
+        return mail_server.has_secret("client_secret")
+
+    @staticmethod
+    def resolve_client_certificate_set(mail_server: MailServerSettings) -> bool:
+        return mail_server.has_secret("client_certificate")
+
+    @staticmethod
+    def resolve_service_account_key_set(mail_server: MailServerSettings) -> bool:
+        return mail_server.has_secret("service_account_key")
+
+    @staticmethod
+    def resolve_service_account_email(mail_server: MailServerSettings) -> str:
+        if not mail_server.has_secret("service_account_key"):
+            return ""
+        try:
+            return ServiceAccountKey.parse(mail_server.secret("service_account_key")).client_email
+        except (UndecryptableSecret, InvalidCredential):
+            # A key saved under a retired encryption key, or no longer readable, names no one;
+            # the test mail says what to do about it.
+            return ""
+
 
 # Formats and combinations are checked by the same form as on the page, for the same messages.
 class MailServerIn(Schema):
@@ -44,14 +93,56 @@ class MailServerIn(Schema):
     sender_name: str = Field("Autom Mate", examples=["Autom Mate"])
     sender_email: str = Field(examples=["noreply@example.org"])
     use_auth: bool = False
-    username: str = ""
+    auth_method: AuthMethod = Field(
+        AuthMethod.PASSWORD,
+        description="How to log in when use_auth is on: password (the default), oauth2 (the "
+        "client credentials grant, such as Microsoft 365) or google-service-account (Google "
+        "Workspace, domain-wide delegation). The secrets of the other methods are removed.",
+        examples=["password"],
+    )
+    username: str = Field(
+        "",
+        description="Password: the login name. OAuth 2.0: the mailbox that sends. Google "
+        "service account: the Workspace user it sends as.",
+    )
     password: str | None = Field(
         None,
         description="Write-only. Empty or absent keeps the saved password, which is only ever "
         "sent to the server, port and username it was saved for.",
         json_schema_extra=WRITE_ONLY,
     )
-    ca_certificate: str = Field("", description="PEM of a private CA, if the server uses one.")
+    token_url: str = Field(
+        "",
+        description="OAuth 2.0: where access tokens come from (https only).",
+        examples=["https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"],
+    )
+    client_id: str = Field("", description="OAuth 2.0: the application's client ID.")
+    client_secret: str | None = Field(
+        None,
+        description="OAuth 2.0, write-only: the client secret's value. Empty or absent keeps the "
+        "saved one, which is only ever sent to the token URL and client ID it was saved for.",
+        json_schema_extra=WRITE_ONLY,
+    )
+    client_certificate: str | None = Field(
+        None,
+        description="OAuth 2.0, write-only, instead of a client secret: the PEM private key (RSA) "
+        "followed by its certificate. Empty or absent keeps the saved one.",
+        json_schema_extra=WRITE_ONLY,
+    )
+    scope: str = Field(
+        "",
+        description="OAuth 2.0: the scope to ask for.",
+        examples=["https://outlook.office365.com/.default"],
+    )
+    service_account_key: str | None = Field(
+        None,
+        description="Google service account, write-only: the JSON key file's text. Empty or "
+        "absent keeps the saved one.",
+        json_schema_extra=WRITE_ONLY,
+    )
+    ca_certificate: str = Field(
+        "", description="PEM of a private CA, if the server (or the token URL) uses one."
+    )
 
 
 class TestMailIn(Schema):
@@ -66,7 +157,9 @@ class TestMailIn(Schema):
 
 class StepOut(Schema):
     name: str = Field(
-        description="resolve, connect, tls, greeting, login, sender, recipient or message."
+        description="resolve, connect, tls, greeting, token, login, sender, recipient or "
+        "message. The token step (get an access token) is there for OAuth 2.0 and Google "
+        "service account logins only."
     )
     label: str
     status: str = Field(description="passed, failed or skipped.")

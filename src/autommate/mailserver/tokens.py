@@ -35,6 +35,7 @@ from urllib.parse import urlencode, urlsplit
 
 import jwt
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -257,7 +258,11 @@ def request_token(config: ServerConfig, *, deadline: Deadline | None = None) -> 
 
 def check_token_url(url: str) -> None:
     """Raise InvalidTokenURL unless the URL is one the token may be fetched from."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - read for its check: a port that is not a number raises.
+    except ValueError:
+        raise InvalidTokenURL(f"The token URL {url} is not a valid URL.") from None
     if parts.scheme.lower() != "https":
         raise InvalidTokenURL(
             f"The token URL {url or '(empty)'} does not start with https://; tokens are fetched "
@@ -397,7 +402,7 @@ class ClientCertificate:
             if block is None:
                 raise ValueError("no private key block")
             key = serialization.load_pem_private_key(block.group(0), password=None)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise InvalidCredential(
                 "The private key of the client certificate could not be read."
             ) from None
@@ -458,7 +463,7 @@ class ServiceAccountKey:
     def parse(cls, text: str) -> ServiceAccountKey:
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InvalidCredential(
                 "The service account key is not JSON: paste the whole key file as Google "
                 "created it."
@@ -478,7 +483,7 @@ class ServiceAccountKey:
             )
         try:
             key = serialization.load_pem_private_key(data["private_key"].encode(), password=None)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise InvalidCredential(
                 "The private key in the service account key could not be read."
             ) from None

@@ -86,13 +86,16 @@ def one_line(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def read_secret_from_stdin() -> str:
-    """Read a secret piped to the command, without the line break that ends it."""
+def read_secret_from_stdin(option: str = "--password-stdin", what: str = "the password") -> str:
+    """Read a secret piped to the command, without the line break that ends it.
+
+    `option` and `what` name the option that asked for it and the secret, for the errors.
+    """
     if sys.stdin.isatty():
-        raise CommandError("--password-stdin expects the password piped to standard input.")
+        raise CommandError(f"{option} expects {what} piped to standard input.")
     secret = sys.stdin.read().removesuffix("\n").removesuffix("\r")
     if not secret:
-        raise CommandError("Standard input was empty: pipe the password to the command.")
+        raise CommandError(f"Standard input was empty: pipe {what} to the command.")
     return secret
 
 

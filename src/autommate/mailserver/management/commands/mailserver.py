@@ -19,10 +19,39 @@ from autommate.accounts.management.scripting import (
 )
 from autommate.mailserver import services
 from autommate.mailserver.forms import ConfirmDeliveryForm, MailServerForm, TestMailForm
-from autommate.mailserver.models import EDITABLE_FIELDS, MailServerSettings, Protocol
+from autommate.mailserver.models import (
+    EDITABLE_FIELDS,
+    SECRET_FIELDS,
+    AuthMethod,
+    MailServerSettings,
+    Protocol,
+)
 from autommate.mailserver.schemas import MailServerOut
 from autommate.mailserver.selectors import mail_server_get
 
+# The options that only OAuth 2.0 uses, and so choose it when no method is given.
+OAUTH2_OPTIONS = ("token_url", "client_id", "client_secret_stdin", "client_certificate")
+SHOWN = {
+    "host": "Server name",
+    "port": "Port",
+    "protocol": "Protocol",
+    "use_tls": "Enable TLS",
+    "sender_name": "Sender name",
+    "sender_email": "Sender email",
+    "use_auth": "Use authentication",
+    "auth_method": "Authentication method",
+    "username": "Username",
+    "password_set": "Password",
+    "token_url": "Token URL",
+    "client_id": "Client ID",
+    "client_secret_set": "Client secret",
+    "client_certificate_set": "Client certificate",
+    "scope": "Scope",
+    "service_account_key_set": "Service account key",
+    "service_account_email": "Service account email",
+    "ca_certificate": "CA certificate",
+    "verified": "Verified",
+}
 NOT_VERIFIED_HINT = (
     "They are not verified: send a test mail with `autommate mailserver test --to ADDRESS`, "
     "then confirm its code with `autommate mailserver confirm CODE`."
@@ -35,11 +64,18 @@ class Command(OperatorCommand):
     def add_arguments(self, parser: ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
 
-        show = actions.add_parser("show", help="Print the settings (never the password).")
+        show = actions.add_parser(
+            "show", help="Print the settings (never the password or another secret)."
+        )
         add_output_options(show)
 
         change = actions.add_parser(
-            "set", help="Change the given settings; the others stay as they are."
+            "set",
+            help="Change the given settings; the others stay as they are.",
+            description="Change the given settings; the others stay as they are. Secrets are "
+            "read from standard input or from files, never from arguments; a secret not given "
+            "stays saved while the server, token URL and client ID it was saved for stay the "
+            "same. Choosing an authentication method removes the secrets of the others.",
         )
         change.add_argument("--host", help="Server name, such as smtp.example.org.")
         change.add_argument("--port", type=int)
@@ -52,9 +88,19 @@ class Command(OperatorCommand):
         change.add_argument(
             "--auth",
             action=BooleanOptionalAction,
-            help="Log in to the server (implied by --username).",
+            help="Log in to the server (implied by --username, --auth-method and the credentials).",
         )
-        change.add_argument("--username")
+        change.add_argument(
+            "--auth-method",
+            choices=AuthMethod.values,
+            help="How to log in: password (the default), oauth2 (Microsoft 365 and other OAuth "
+            "2.0 providers) or google-service-account (Google Workspace).",
+        )
+        change.add_argument(
+            "--username",
+            help="The login name; with oauth2 the mailbox that sends, with "
+            "google-service-account the Workspace user it sends as.",
+        )
         change.add_argument(
             "--password-stdin",
             action="store_true",
@@ -62,9 +108,44 @@ class Command(OperatorCommand):
             "where other users could see it).",
         )
         change.add_argument(
+            "--token-url",
+            metavar="URL",
+            help="OAuth 2.0: where access tokens come from, an https URL (implies --auth-method "
+            "oauth2).",
+        )
+        change.add_argument(
+            "--client-id",
+            metavar="ID",
+            help="OAuth 2.0: the application's client ID (implies --auth-method oauth2).",
+        )
+        change.add_argument(
+            "--client-secret-stdin",
+            action="store_true",
+            help="OAuth 2.0: read the client secret from standard input, never an argument "
+            "(implies --auth-method oauth2).",
+        )
+        change.add_argument(
+            "--client-certificate",
+            metavar="PEM_FILE",
+            help="OAuth 2.0, instead of a client secret: the PEM private key (RSA) followed by "
+            "its certificate (implies --auth-method oauth2).",
+        )
+        change.add_argument(
+            "--scope",
+            metavar="SCOPE",
+            help="OAuth 2.0: the scope to ask for, such as https://outlook.office365.com/.default.",
+        )
+        change.add_argument(
+            "--service-account-key",
+            metavar="JSON_FILE",
+            help="Google service account: its JSON key file (implies --auth-method "
+            "google-service-account).",
+        )
+        change.add_argument(
             "--ca-certificate",
             metavar="PEM_FILE",
-            help="The certificate of a private CA; an empty string removes it.",
+            help="The certificate of a private CA (trusted for the token URL too); an empty "
+            "string removes it.",
         )
         add_output_options(change, acts=True)
 
@@ -96,30 +177,23 @@ class Command(OperatorCommand):
             return
         if note:
             self.stdout.write(note)
-        labels = {
-            "host": "Server name",
-            "port": "Port",
-            "protocol": "Protocol",
-            "use_tls": "Enable TLS",
-            "sender_name": "Sender name",
-            "sender_email": "Sender email",
-            "use_auth": "Use authentication",
-            "username": "Username",
-            "has_password": "Password",
-            "ca_certificate": "CA certificate",
-            "verified": "Verified",
-        }
-        for key, label in labels.items():
+        for key, label in SHOWN.items():
             value = data[key]
-            if key == "has_password":
+            if key.endswith("_set"):
                 value = "saved (never shown)" if value else "none"
             elif key == "ca_certificate":
                 value = "set" if value else "none"
             elif isinstance(value, bool):
                 value = "yes" if value else "no"
-            self.stdout.write(f"{label + ':':<20}{value}")
+            self.stdout.write(f"{label + ':':<24}{value}")
 
     def _set(self, options: dict[str, Any]) -> None:
+        if options["password_stdin"] and options["client_secret_stdin"]:
+            raise CommandError(
+                "--password-stdin and --client-secret-stdin both read standard input: give one "
+                "(the password logs in with --auth-method password, the client secret with "
+                "oauth2)."
+            )
         saved = mail_server_get()
         data: dict[str, Any] = {name: getattr(saved, name) for name in EDITABLE_FIELDS}
         for option, field in [
@@ -130,16 +204,22 @@ class Command(OperatorCommand):
             ("sender_name", "sender_name"),
             ("sender_email", "sender_email"),
             ("username", "username"),
+            ("token_url", "token_url"),
+            ("client_id", "client_id"),
+            ("scope", "scope"),
         ]:
             if options[option] is not None:
                 data[field] = options[option]
+        method = _chosen_method(options)
+        if method is not None:
+            data["auth_method"] = method
         if options["auth"] is not None:
             data["use_auth"] = options["auth"]
-        elif options["username"]:
+        elif options["username"] or method is not None:
             data["use_auth"] = True
         if options["ca_certificate"] is not None:
             data["ca_certificate"] = _read_file(options["ca_certificate"])
-        data["password"] = read_secret_from_stdin() if options["password_stdin"] else ""
+        data |= _typed_secrets(options, method=data["auth_method"], use_auth=data["use_auth"])
         form = MailServerForm(data=data, instance=mail_server_get(), saved=saved)
         if not form.is_valid():
             raise CommandError(one_line(ValidationError(form.errors.as_data())))
@@ -212,6 +292,72 @@ class Command(OperatorCommand):
             as_json=options["json"],
             note="Delivery confirmed: the mail server settings are verified.",
         )
+
+
+def _given(options: dict[str, Any], name: str) -> bool:
+    return options[name] not in (None, False)
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _chosen_method(options: dict[str, Any]) -> str | None:
+    """Return the authentication method given or implied by the options (None: unchanged)."""
+    implied: dict[str, list[str]] = {}
+    for name in OAUTH2_OPTIONS:
+        if _given(options, name):
+            implied.setdefault(AuthMethod.OAUTH2, []).append(name)
+    if _given(options, "service_account_key"):
+        implied.setdefault(AuthMethod.GOOGLE_SERVICE_ACCOUNT, []).append("service_account_key")
+    explicit = options["auth_method"]
+    if len(implied) > 1:
+        given = " and ".join(
+            f"{', '.join(map(_option, names))} ({method})" for method, names in implied.items()
+        )
+        raise CommandError(
+            f"{given} are for different authentication methods: give the options of one."
+        )
+    for method, names in implied.items():
+        if explicit and explicit != method:
+            raise CommandError(
+                f"{', '.join(map(_option, names))} {'is' if len(names) == 1 else 'are'} for "
+                f"--auth-method {method}, not {explicit}."
+            )
+    if explicit:
+        return str(explicit)
+    return str(next(iter(implied))) if implied else None
+
+
+def _typed_secrets(options: dict[str, Any], *, method: str, use_auth: bool) -> dict[str, str]:
+    """Return the secrets the options give, read from standard input or files."""
+    credentials = ("password_stdin", "client_secret_stdin", "client_certificate")
+    given = [name for name in (*credentials, "service_account_key") if _given(options, name)]
+    if given and not use_auth:
+        if options["auth"] is False:
+            raise CommandError(
+                f"--no-auth turns the login off: leave out {', '.join(map(_option, given))}."
+            )
+        raise CommandError(
+            f"The login is off: add --auth to log in with {', '.join(map(_option, given))}."
+        )
+    if options["password_stdin"] and method != AuthMethod.PASSWORD:
+        raise CommandError(
+            f"--password-stdin is for --auth-method password; the method is {method}."
+        )
+    secrets = dict.fromkeys(SECRET_FIELDS, "")
+    if options["password_stdin"]:
+        secrets["password"] = read_secret_from_stdin()
+    if options["client_secret_stdin"]:
+        secrets["client_secret"] = read_secret_from_stdin(
+            "--client-secret-stdin", "the client secret"
+        )
+    for name, kind in [("client_certificate", "PEM"), ("service_account_key", "JSON")]:
+        if options[name] is not None:
+            if not options[name]:
+                raise CommandError(f"{_option(name)} needs the path of a {kind} file.")
+            secrets[name] = _read_file(options[name])
+    return secrets
 
 
 def _read_file(path: str) -> str:
