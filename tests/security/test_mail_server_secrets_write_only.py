@@ -223,3 +223,52 @@ def test_no_secret_in_answers_output_audit_or_logs(
     assert_nowhere(login, everything_stored())
     assert caplog.records
     assert_nowhere(login, caplog.text, every_log_line.getvalue())
+
+
+def test_a_saved_client_secret_never_goes_to_a_changed_token_url(
+    admin_client: Any,
+    smtp_server_factory: SMTPServerFactory,
+    token_endpoint: TokenEndpoint,
+    test_ca: LocalCA,
+) -> None:
+    # Whoever takes over an administrator's session must not be able to send the saved secret,
+    # or an assertion signed with the saved certificate, to a token endpoint of their own.
+    token_endpoint.add_client("bound-client", secret=CLIENT_SECRET)
+    server = smtp_server_factory("starttls", oauth=token_endpoint)
+    form = {
+        "host": "localhost",
+        "port": server.port,
+        "protocol": "smtp",
+        "use_tls": "on",
+        "sender_name": "Autom Mate",
+        "sender_email": "noreply@example.org",
+        "use_auth": "on",
+        "auth_method": "oauth2",
+        "username": "noreply@example.org",
+        "token_url": token_endpoint.microsoft_url(),
+        "client_id": "bound-client",
+        "client_secret": CLIENT_SECRET,
+        "scope": "https://outlook.office365.com/.default",
+        "ca_certificate": test_ca.pem,
+    }
+    assert admin_client.post("/settings/mail/", form).status_code == HTTPStatus.FOUND
+    attacker = token_endpoint.microsoft_url("attacker")
+
+    response = admin_client.post(
+        "/settings/mail/test/",
+        {**form, "client_secret": "", "token_url": attacker, "test_recipient": "ops@example.org"},
+    )
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert "Enter the client secret (or client certificate) again" in response.content.decode()
+    assert token_endpoint.requests == []
+    # With the token URL it was saved for, the saved secret is used as before.
+    same = admin_client.post(
+        "/settings/mail/test/",
+        {**form, "client_secret": "", "test_recipient": "ops@example.org"},
+    )
+    assert "Accepted by the server" in same.content.decode()
+    assert [request.path for request in token_endpoint.requests] == ["/contoso/oauth2/v2.0/token"]
+    # Nor is the access token made from it shown.
+    [issued] = token_endpoint.issued
+    assert issued.access_token not in same.content.decode()
