@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Sequence
 from functools import cache
 from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
+
+PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
 SERVICE_ACCOUNT_EMAIL = "mailer@autommate-tests.iam.gserviceaccount.com"
@@ -27,7 +30,7 @@ def rsa_key(name: str = "default") -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def private_key_pem(key: rsa.RSAPrivateKey) -> str:
+def private_key_pem(key: PrivateKey) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -35,19 +38,32 @@ def private_key_pem(key: rsa.RSAPrivateKey) -> str:
     ).decode()
 
 
-def certificate_pem(key: rsa.RSAPrivateKey, common_name: str = "autommate") -> str:
+def self_signed_certificate(
+    key: PrivateKey,
+    common_name: str = "autommate",
+    *,
+    names: Sequence[x509.GeneralName] = (),
+    days: int = 365,
+) -> x509.Certificate:
+    """Return a certificate for `key`, signed by itself, valid from an hour ago for `days`."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
-    certificate = (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
+        .not_valid_after(now + datetime.timedelta(days=days))
     )
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(key, hashes.SHA256())
+
+
+def certificate_pem(key: PrivateKey, common_name: str = "autommate") -> str:
+    certificate = self_signed_certificate(key, common_name)
     return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 

@@ -50,10 +50,10 @@ from urllib.parse import parse_qsl, quote, unquote_plus
 import jwt
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from tests.credentials import private_key_pem, self_signed_certificate
 from tests.smtp_server import HOST, LocalCA
 
 TokenKind = Literal["microsoft", "google"]
@@ -185,25 +185,9 @@ def make_certificate_credential(common_name: str = "autommate") -> tuple[str, x5
     """Return a fresh RSA 2048 key and self-signed certificate: PEM text (PKCS8 key, then
     certificate) and the certificate."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM)
-    return (key_pem + certificate_pem).decode(), certificate
+    certificate = self_signed_certificate(key, common_name)
+    pem = private_key_pem(key) + certificate.public_bytes(serialization.Encoding.PEM).decode()
+    return pem, certificate
 
 
 def certificate_thumbprint(certificate: x509.Certificate) -> str:

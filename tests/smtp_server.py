@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import binascii
-import datetime
 import email
 import email.message
 import email.policy
@@ -37,9 +36,10 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from tests.credentials import private_key_pem, self_signed_certificate
 
 if TYPE_CHECKING:
     from autommate.mailserver.connection import ServerConfig
@@ -123,37 +123,16 @@ class LocalCA(str):
 def _self_signed(directory: Path) -> tuple[Path, Path]:
     """Write a self-signed certificate for the server names and return its and its key's path."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                ]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
+    certificate = self_signed_certificate(
+        key,
+        "localhost",
+        names=[x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))],
+        days=1,
     )
     certificate_path = directory / "self-signed.pem"
     key_path = directory / "self-signed.key"
     certificate_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key_path.write_text(private_key_pem(key))
     return certificate_path, key_path
 
 

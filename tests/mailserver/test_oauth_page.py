@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import re
 from dataclasses import dataclass
@@ -11,16 +10,13 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.forms.models import model_to_dict
 from django.test import Client
 
 from autommate.audit.models import Action, AuditEvent
 from autommate.mailserver.models import SECRET_FIELDS, MailServerSettings
+from tests.credentials import certificate_pem, private_key_pem, rsa_key, service_account_key
 
 pytestmark = pytest.mark.django_db
 
@@ -62,50 +58,17 @@ def _middle_line(pem: str) -> str:
 
 @pytest.fixture(scope="module")
 def credentials() -> Credentials:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Autom Mate mail")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
+    key = rsa_key("page-client-certificate")
+    key_pem = private_key_pem(key)
+    certificate = certificate_pem(key, "Autom Mate mail")
+    account_key = service_account_key(
+        client_email="mailer@autommate-mail.iam.gserviceaccount.com", name="page-service-account"
     )
-    certificate_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-    account_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    account_key_pem = account_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    service_account = {
-        "type": "service_account",
-        "project_id": "autommate-mail",
-        "private_key_id": "3f1c2e9a8b7d6c5e4f3a2b1c0d9e8f7a6b5c4d3e",
-        "private_key": account_key_pem,
-        "client_email": "mailer@autommate-mail.iam.gserviceaccount.com",
-        "client_id": "104729384756102938475",
-        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
-        "token_uri": "https://oauth2.googleapis.com/token",
-        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
-        "client_x509_cert_url": "https://www.googleapis.com/robot/v1/metadata/x509/"
-        "mailer%40autommate-mail.iam.gserviceaccount.com",
-        "universe_domain": "googleapis.com",
-    }
+    account_key_pem = json.loads(account_key)["private_key"]
     return Credentials(
-        client_certificate=key_pem + certificate_pem,
-        certificate_only=certificate_pem,
-        service_account_key=json.dumps(service_account, indent=2),
+        client_certificate=key_pem + certificate,
+        certificate_only=certificate,
+        service_account_key=account_key,
         key_lines=(_middle_line(key_pem), _middle_line(account_key_pem)),
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime
 import http.client
 import json
 import time
@@ -13,7 +12,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from autommate.mailserver.tokens import (
     GOOGLE_SCOPE,
@@ -28,31 +26,17 @@ from autommate.mailserver.tokens import (
     _read_answer,
     check_token_url,
 )
+from tests.credentials import private_key_pem, self_signed_certificate
 
 TOKEN_URL = "https://login.microsoftonline.com/contoso.example/oauth2/v2.0/token"
 
 
 def _key_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
+    return private_key_pem(key)
 
 
 def _certificate(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Autom Mate")])
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
+    return self_signed_certificate(key, "Autom Mate")
 
 
 def _cert_pem(certificate: x509.Certificate) -> str:

@@ -185,6 +185,24 @@ def everything_stored() -> str:
     return "\n".join(rows)
 
 
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A port that notices any connection: accept() succeeds only if someone connected."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)
+        sock.settimeout(0.3)
+        yield sock
+
+
+def connected(sock: socket.socket) -> bool:
+    try:
+        sock.accept()[0].close()
+    except TimeoutError:
+        return False
+    return True
+
+
 def mail_form(server: SMTPTestServer | None = None, **overrides: Any) -> dict[str, Any]:
     """Return the mail server page's fields for `server` (plain SMTP), with `overrides`."""
     data: dict[str, Any] = {

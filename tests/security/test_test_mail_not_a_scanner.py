@@ -8,7 +8,6 @@ link-local addresses such as 169.254.169.254). Administrators only, rate limited
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -20,7 +19,7 @@ from autommate.audit.models import Action, AuditEvent
 from autommate.delivery.models import Kind, OutgoingMessage
 from tests.smtp_server import SMTPTestServer
 
-from .conftest import Clock, Mailbox, mail_form, request_reset
+from .conftest import Clock, Mailbox, connected, mail_form, request_reset
 
 pytestmark = pytest.mark.django_db
 
@@ -30,24 +29,6 @@ REAL_GETADDRINFO = socket.getaddrinfo
 def send_test(client: Client, server: SMTPTestServer | None = None, **overrides: Any):
     values = mail_form(server, **{"test_recipient": "ops@example.org", **overrides})
     return client.post("/settings/mail/test/", values)
-
-
-@pytest.fixture
-def listener() -> Iterator[socket.socket]:
-    """A port that notices any connection: accept() succeeds only if someone connected."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        sock.settimeout(0.3)
-        yield sock
-
-
-def connected(sock: socket.socket) -> bool:
-    try:
-        sock.accept()[0].close()
-    except TimeoutError:
-        return False
-    return True
 
 
 def test_only_administrators_may_send_a_test_mail(

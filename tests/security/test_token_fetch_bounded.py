@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -22,7 +21,7 @@ from django.test import Client
 from tests.oauth_provider import TokenEndpoint
 from tests.smtp_server import LocalCA, SMTPServerFactory, SMTPTestServer
 
-from .conftest import mail_form
+from .conftest import connected, mail_form
 
 pytestmark = pytest.mark.django_db
 
@@ -61,24 +60,6 @@ def send_test(
     page = response.content.decode()
     assert CLIENT_SECRET not in page
     return page
-
-
-@pytest.fixture
-def listener() -> Iterator[socket.socket]:
-    """A port that notices any connection: accept() succeeds only if someone connected."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(8)
-        sock.settimeout(0.3)
-        yield sock
-
-
-def connected(sock: socket.socket) -> bool:
-    try:
-        sock.accept()[0].close()
-    except TimeoutError:
-        return False
-    return True
 
 
 def test_the_token_url_is_fetched_over_https_only(
