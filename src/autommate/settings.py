@@ -307,7 +307,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"redact": {"()": "autommate.redaction.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "autommate.redaction.RedactSecretsFilter"},
+        "disallowed_host": {"()": "autommate.disallowed_hosts.DisallowedHostOnce"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -319,5 +322,7 @@ LOGGING = {
     "loggers": {
         "autommate": {"level": os.environ.get("AUTOMMATE_LOG_LEVEL", "INFO")},
         "django.request": {"level": "ERROR"},
+        # Requests for a host not served: one WARNING line per host and minute, no traceback.
+        "django.security.DisallowedHost": {"filters": ["disallowed_host"]},
     },
 }
