@@ -31,3 +31,14 @@ def client_address(request: HttpRequest) -> str:
         return str(ipaddress.ip_address(candidate))
     except ValueError:
         return remote
+
+
+def in_monitoring_network(address: str) -> bool:
+    """Say whether the client `address` is in `AUTOMMATE_MONITORING_NETWORKS`."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in settings.MONITORING_NETWORKS)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -33,6 +34,27 @@ def _env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+
+
+_Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _env_networks(name: str, default: str) -> tuple[_Network, ...]:
+    value = os.environ.get(name, "").strip() or default
+    if value.lower() == "none":
+        return ()
+    networks = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must be a comma-separated list of addresses or CIDR ranges "
+                f"(such as 10.0.0.0/8 or 2001:db8::/32), or none; {part!r} is neither."
+            ) from None
+    return tuple(networks)
 
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -89,6 +111,10 @@ if DEBUG and not _hosts:
     ALLOWED_HOSTS += ["localhost", "127.0.0.1", "[::1]"]
 
 TRUSTED_PROXIES = _env_int("AUTOMMATE_TRUSTED_PROXIES", 0)
+# Clients that read the mail queue's counters on /readyz without signing in: monitoring systems.
+# Shown to anyone, the counters would tell which addresses have accounts (a reset request for one
+# moves them a few seconds later; one for an unknown address moves nothing).
+MONITORING_NETWORKS = _env_networks("AUTOMMATE_MONITORING_NETWORKS", "127.0.0.0/8,::1/128")
 PASSWORD_MIN_LENGTH = max(8, _env_int("AUTOMMATE_PASSWORD_MIN_LENGTH", 15))
 # Long enough for any passphrase or manager-generated password, short enough that hashing an
 # oversized field cannot be used to burn CPU.
@@ -136,6 +162,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "autommate.private_pages.NoStoreWhenSignedIn",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -280,7 +307,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"redact": {"()": "autommate.redaction.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "autommate.redaction.RedactSecretsFilter"},
+        "disallowed_host": {"()": "autommate.disallowed_hosts.DisallowedHostOnce"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
@@ -292,5 +322,7 @@ LOGGING = {
     "loggers": {
         "autommate": {"level": os.environ.get("AUTOMMATE_LOG_LEVEL", "INFO")},
         "django.request": {"level": "ERROR"},
+        # Requests for a host not served: one WARNING line per host and minute, no traceback.
+        "django.security.DisallowedHost": {"filters": ["disallowed_host"]},
     },
 }

@@ -79,3 +79,45 @@ def test_failed_sign_ins_lock_the_client_address(
     other_client = Client(REMOTE_ADDR="192.0.2.7")
     other_client.post("/login/", {"username": admin_user.email, "password": ADMIN_PASSWORD})
     assert "_auth_user_id" in other_client.session
+
+
+LOOPING_TARGETS = [
+    "/login/",
+    "/login/?next=/login/",
+    "/login",
+    "/%6Cogin/",
+    "http://testserver/login/",
+    "//testserver/login/?next=/users/",
+    "/logout/",
+    "http://testserver/logout/",
+]
+
+
+@pytest.mark.parametrize("target", LOOPING_TARGETS)
+def test_a_signed_in_user_sent_back_to_signing_in_or_out_goes_home(
+    admin_client: Client, target: str
+) -> None:
+    response = admin_client.get("/login/", {"next": target})
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/"
+
+
+@pytest.mark.parametrize("target", LOOPING_TARGETS)
+def test_signing_in_towards_the_sign_in_or_out_page_goes_home(
+    client: Client, admin_user: User, target: str
+) -> None:
+    response = client.post(
+        f"/login/?next={target.replace('?', '%3F').replace('=', '%3D')}",
+        {"username": admin_user.email, "password": ADMIN_PASSWORD},
+    )
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/"
+
+
+def test_a_signed_in_user_is_still_sent_where_next_says(admin_client: Client) -> None:
+    response = admin_client.get("/login/", {"next": "/users/?q=mike"})
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/users/?q=mike"

@@ -6,10 +6,13 @@ from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django.utils import timezone
 
 from autommate.delivery.models import Kind, OutgoingMessage, State, WorkerHeartbeat
+from autommate.settings import _env_networks
+from tests.api.conftest import token_for
 
 pytestmark = pytest.mark.django_db
 
@@ -86,10 +89,110 @@ def test_readyz_is_not_ready_without_the_database(client, monkeypatch) -> None:
     def unreachable(*args, **kwargs):
         raise DatabaseError("connection refused")
 
-    monkeypatch.setattr("autommate.delivery.views.queue_status", unreachable)
+    monkeypatch.setattr("autommate.delivery.selectors.queue_status", unreachable)
 
     response = client.get("/readyz")
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.json()["status"] == "not ready"
     assert "database" in response.json()["reason"]
+
+
+OUTSIDE = {"REMOTE_ADDR": "203.0.113.7"}
+COUNTERS = {
+    "waiting",
+    "oldest_waiting_seconds",
+    "worker_last_seen_seconds",
+    "sent_24h",
+    "failed_24h",
+}
+
+
+def test_readyz_tells_a_stranger_only_whether_it_is_ready_and_why_not(client) -> None:
+    assert client.get("/readyz", **OUTSIDE).json() == {"status": "ready"}
+    wait(minutes_ago=2)
+
+    response = client.get("/readyz", **OUTSIDE)
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json() == {
+        "status": "not ready",
+        "reason": "Mail is waiting and no worker has been seen for a minute.",
+    }
+
+
+def test_readyz_shows_the_counters_to_a_signed_in_administrator_only(
+    admin_client, user_client
+) -> None:
+    wait(minutes_ago=1)
+    worker_seen(seconds_ago=5)
+
+    assert set(admin_client.get("/readyz", **OUTSIDE).json()) == {"status", *COUNTERS}
+    assert user_client.get("/readyz", **OUTSIDE).json() == {"status": "ready"}
+
+
+def test_readyz_shows_the_counters_for_an_administrators_api_token(
+    admin_user, regular_user, client
+) -> None:
+    def bearer(token: str) -> dict[str, str]:
+        return {"HTTP_AUTHORIZATION": f"Bearer {token}", **OUTSIDE}
+
+    report = client.get("/readyz", **bearer(token_for(admin_user))).json()
+    assert set(report) == {"status", *COUNTERS}
+
+    refused = client.get("/readyz", **bearer(token_for(regular_user)))
+    assert refused.status_code == HTTPStatus.FORBIDDEN
+    assert refused.json()["code"] == "permission_denied"
+    assert "administrator's API token" in refused.json()["message"]
+
+    unknown = client.get("/readyz", **bearer("amt_" + "x" * 43))
+    assert unknown.status_code == HTTPStatus.UNAUTHORIZED
+    assert unknown.json() == {
+        "code": "invalid_token",
+        "message": "The API token is not valid.",
+        "fields": {},
+    }
+
+
+@pytest.mark.parametrize(
+    ("networks", "address", "shown"),
+    [
+        ("127.0.0.0/8,::1/128", "127.0.0.1", True),
+        ("127.0.0.0/8,::1/128", "::1", True),
+        ("127.0.0.0/8,::1/128", "::ffff:127.0.0.1", True),
+        ("127.0.0.0/8,::1/128", "10.1.2.3", False),
+        ("10.0.0.0/8, 2001:db8::/32", "10.1.2.3", True),
+        ("10.0.0.0/8, 2001:db8::/32", "2001:db8::7", True),
+        ("10.0.0.0/8, 2001:db8::/32", "127.0.0.1", False),
+        ("none", "127.0.0.1", False),
+    ],
+)
+def test_readyz_shows_the_counters_to_the_monitoring_networks(
+    client, settings, monkeypatch, networks, address, shown
+) -> None:
+    monkeypatch.setenv("AUTOMMATE_MONITORING_NETWORKS", networks)
+    settings.MONITORING_NETWORKS = _env_networks(
+        "AUTOMMATE_MONITORING_NETWORKS", "127.0.0.0/8,::1/128"
+    )
+
+    report = client.get("/readyz", REMOTE_ADDR=address).json()
+
+    assert (set(report) == {"status", *COUNTERS}) is shown
+    assert report["status"] == "ready"
+
+
+def test_monitoring_networks_that_are_not_ranges_stop_the_start_with_a_clear_message(
+    monkeypatch,
+) -> None:
+    monkeypatch.setenv("AUTOMMATE_MONITORING_NETWORKS", "10.0.0.0/8,monitoring.example.org")
+
+    with pytest.raises(ImproperlyConfigured, match=r"'monitoring\.example\.org' is neither"):
+        _env_networks("AUTOMMATE_MONITORING_NETWORKS", "127.0.0.0/8,::1/128")
+
+
+def test_readyz_behind_a_proxy_judges_the_forwarded_client(client, settings) -> None:
+    settings.TRUSTED_PROXIES = 1
+
+    from_proxy = client.get("/readyz", HTTP_X_FORWARDED_FOR="203.0.113.7")
+
+    assert from_proxy.json() == {"status": "ready"}

@@ -106,3 +106,39 @@ def test_views_refuse_without_debug_even_when_mounted(view) -> None:
         views.message_list(request)
     with pytest.raises(Http404):
         view(request, message_id)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"])
+def test_pages_answer_a_client_on_this_machine(dev_pages: None, address: str) -> None:
+    message_id = store.save_message(
+        reset_mail().as_bytes(), mail_from="a@x", rcpt_tos=["mike@example.org"]
+    )
+    client = Client(REMOTE_ADDR=address)
+
+    assert client.get("/dev/mail/").status_code == HTTPStatus.OK
+    assert client.get(f"/dev/mail/{message_id}/").status_code == HTTPStatus.OK
+
+
+@pytest.mark.parametrize("address", ["192.168.1.20", "10.0.0.5", "203.0.113.7", "fe80::1"])
+def test_pages_refuse_a_client_on_another_machine(dev_pages: None, address: str) -> None:
+    message_id = store.save_message(
+        reset_mail().as_bytes(), mail_from="a@x", rcpt_tos=["mike@example.org"]
+    )
+    client = Client(REMOTE_ADDR=address)
+
+    for path in ["/dev/mail/", f"/dev/mail/{message_id}/", f"/dev/mail/{message_id}/html"]:
+        response = client.get(path)
+        assert response.status_code == HTTPStatus.FORBIDDEN, path
+        page = response.content.decode()
+        assert "only to a browser on the machine that runs it" in page
+        assert "Reset your password" not in page
+
+
+def test_behind_a_proxy_the_forwarded_client_must_be_on_this_machine(
+    dev_pages: None, settings
+) -> None:
+    settings.TRUSTED_PROXIES = 1
+    client = Client()  # The proxy itself runs on this machine.
+
+    assert client.get("/dev/mail/", HTTP_X_FORWARDED_FOR="203.0.113.7").status_code == 403
+    assert client.get("/dev/mail/", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 200

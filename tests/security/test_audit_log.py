@@ -168,3 +168,31 @@ def test_the_page_shows_who_what_when_and_from_where(
     assert "admin@example.org" in body
     assert ADMIN_ADDRESS in body
     assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", body)
+
+
+def test_refused_requests_are_counted_on_one_event_not_written_one_row_each(
+    admin: Client, mailbox: Mailbox
+) -> None:
+    flooder = Client(REMOTE_ADDR=VISITOR)
+    for number in range(20):  # The per-client limit: 20 an hour.
+        assert request_reset(flooder, f"user{number}@example.org").status_code == HTTPStatus.FOUND
+
+    for number in range(200):
+        refused = request_reset(flooder, f"other{number}@example.org")
+        assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS, number
+
+    events = AuditEvent.objects.filter(action=Action.RATE_LIMITED)
+    # One event per limit, key and quarter of an hour: two only if the flood crossed a boundary.
+    assert 1 <= events.count() <= 2
+    assert sum(event.count for event in events) == 200
+    for event in events:
+        assert event.client_address == VISITOR
+        assert event.detail == {"limit": "reset-client"}
+    busiest = max(events, key=lambda event: event.count)
+    assert busiest.last_at is not None
+    assert busiest.last_at >= busiest.at
+    page = admin.get("/settings/audit/?action=rate_limited").content.decode()
+    assert f"{busiest.count} times, the last at" in page
+    listed = admin.get("/api/v1/audit-events?action=rate_limited").json()["items"]
+    assert sum(item["count"] for item in listed) == 200
+    assert all(item["last_at"] for item in listed if item["count"] > 1)

@@ -7,7 +7,11 @@ V6.4). Links are built from AUTOMMATE_BASE_URL; a disallowed Host gets 400.
 
 from __future__ import annotations
 
+import io
+import logging
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
@@ -15,6 +19,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from autommate.disallowed_hosts import DisallowedHostOnce
 from autommate.recovery.models import ResetRequest
 
 from .conftest import (
@@ -74,6 +79,69 @@ def test_disallowed_host_is_refused_and_nothing_is_recorded(mailbox: Mailbox, re
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert not ResetRequest.objects.exists()
     assert mailbox.deliver() == []
+
+
+@dataclass
+class MonotonicClock:
+    now: float
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def refused_hosts_log(every_log_line, monkeypatch) -> Iterator[tuple[io.StringIO, MonotonicClock]]:
+    """The product's log, with the refused-host filter's memory and clock its own."""
+    (once,) = [
+        found
+        for found in logging.getLogger("django.security.DisallowedHost").filters
+        if isinstance(found, DisallowedHostOnce)
+    ]
+    clock = MonotonicClock(1_000_000.0)
+    monkeypatch.setattr("autommate.disallowed_hosts.time", clock)
+    once.reset()
+    yield every_log_line, clock
+    once.reset()
+
+
+def test_a_disallowed_host_is_one_warning_line_a_minute_without_a_traceback(
+    refused_hosts_log: tuple[io.StringIO, MonotonicClock],
+) -> None:
+    log, clock = refused_hosts_log
+    client = Client()
+
+    for _ in range(5):
+        assert client.get("/login/", HTTP_HOST=ATTACKER).status_code == HTTPStatus.BAD_REQUEST
+    assert client.get("/login/", HTTP_HOST="other.example").status_code == HTTPStatus.BAD_REQUEST
+    clock.now += 30
+    client.get("/forgot-password/", HTTP_HOST=ATTACKER)
+    clock.now += 30
+    client.get("/login/", HTTP_HOST=ATTACKER)
+
+    written = log.getvalue()
+    assert "Traceback" not in written
+    assert " ERROR " not in written
+    lines = [line for line in written.splitlines() if "DisallowedHost" in line]
+    assert len(lines) == 3, lines
+    assert all(" WARNING django.security.DisallowedHost " in line for line in lines)
+    assert f"Refused a request for the host '{ATTACKER}'" in lines[0]
+    assert "'other.example'" in lines[1]
+    assert "4 more refused since the last such line." in lines[1]
+    assert f"'{ATTACKER}'" in lines[2]
+    assert "1 more refused since the last such line." in lines[2]
+
+
+def test_many_disallowed_hosts_still_write_only_a_few_lines_a_minute(
+    refused_hosts_log: tuple[io.StringIO, MonotonicClock],
+) -> None:
+    log, _ = refused_hosts_log
+    client = Client()
+
+    for number in range(100):
+        client.get("/login/", HTTP_HOST=f"host{number}.attacker.example")
+
+    lines = [line for line in log.getvalue().splitlines() if "DisallowedHost" in line]
+    assert len(lines) == 10
 
 
 @pytest.mark.parametrize("headers", FORGED_HEADERS.values(), ids=FORGED_HEADERS.keys())

@@ -108,6 +108,19 @@ def test_every_page_sends_the_security_headers(
         assert_headers(response)
 
 
+def test_no_page_for_a_signed_in_user_is_stored_by_a_cache(
+    admin_client: Client, user_client: Client, regular_user: User
+) -> None:
+    for path in [*ADMIN_PAGES, f"/users/{regular_user.pk}/", "/api/v1/users"]:
+        response = admin_client.get(path)
+        assert response.status_code == HTTPStatus.OK, path
+        assert "no-store" in response["Cache-Control"], path
+    for path in ["/", "/account/tokens/", "/settings/mail/", "/login/"]:
+        response = user_client.get(path)
+        assert response.status_code in {200, 302, 403}, path
+        assert "no-store" in response["Cache-Control"], path
+
+
 def test_session_and_csrf_cookies_are_samesite_lax(regular_user: User) -> None:
     client = Client()
     form = client.get("/login/")

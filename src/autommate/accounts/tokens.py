@@ -155,6 +155,16 @@ def api_token_authenticate(secret: str) -> User:
     return token.user
 
 
+def bearer_secret(header: str) -> str:
+    """Return the secret of an `Authorization: Bearer …` header; raise InvalidToken for another."""
+    scheme, _, secret = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise InvalidToken(
+            "The Authorization header must be 'Bearer' followed by a personal API token."
+        )
+    return secret.strip()
+
+
 class BearerTokenAuth(HttpBearer):
     """Authenticate API requests by `Authorization: Bearer <token>`.
 
@@ -171,12 +181,7 @@ class BearerTokenAuth(HttpBearer):
         value = request.headers.get(self.header)
         if value is None:
             return None
-        scheme, _, secret = value.strip().partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise InvalidToken(
-                "The Authorization header must be 'Bearer' followed by a personal API token."
-            )
-        return self.authenticate(request, secret.strip())
+        return self.authenticate(request, bearer_secret(value))
 
     def authenticate(self, request: HttpRequest, token: str) -> User:
         user = api_token_authenticate(token)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import unquote, urlsplit
+
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -8,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import Resolver404, resolve
 from django.views.decorators.http import require_POST
 
 from autommate.client_address import client_address
@@ -23,6 +26,25 @@ class SignInView(LoginView):
     form_class = SignInForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def get_redirect_url(self, request: HttpRequest | None = None) -> str:
+        """Return the safe `next` target, or "" (home) for one that signs in or out again.
+
+        Sending a signed-in user back to this page would loop; sending anyone to the sign-out
+        page would answer 405 (it takes only a POST).
+        """
+        target = super().get_redirect_url(request)
+        return "" if target and _signs_in_or_out(target) else target
+
+
+def _signs_in_or_out(target: str) -> bool:
+    path = unquote(urlsplit(target).path)
+    for candidate in (path, path + "/"):
+        try:
+            return resolve(candidate).url_name in {"login", "logout"}
+        except Resolver404:
+            continue
+    return False
 
 
 @require_POST

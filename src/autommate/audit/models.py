@@ -40,6 +40,12 @@ class AuditEvent(models.Model):
     client_address = models.GenericIPAddressField(null=True, blank=True)
     target = models.CharField(max_length=254, blank=True)
     detail = models.JSONField(default=dict, blank=True)
+    # An event that repeats (a rate limit refusing one client again and again) is one row that
+    # counts: `at` is its first occurrence, `last_at` its latest, `count` how many there were.
+    count = models.PositiveIntegerField(default=1)
+    last_at = models.DateTimeField(null=True, blank=True)
+    # Names the row that repeats of one kind, key and window count on (a keyed hash, never the key).
+    repeat_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -28,6 +28,14 @@ class AuditEventOut(Schema):
     client_address: str | None
     target: str
     detail: dict[str, Any]
+    count: int = Field(
+        description="How many times it happened: a repeating event, such as a rate limit "
+        "refusing one client, is one event per quarter of an hour that counts its repeats."
+    )
+    last_at: datetime | None = Field(
+        description="When it last happened, for an event that happened more than once; "
+        "`at` is the first time."
+    )
 
     @staticmethod
     def resolve_action_label(event: AuditEvent) -> str:

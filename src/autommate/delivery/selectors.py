@@ -5,10 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import DatabaseError, connection
 from django.db.models import Min, QuerySet
 from django.utils import timezone
 
+from autommate.client_address import in_monitoring_network
+
 from .models import OutgoingMessage, State, WorkerHeartbeat
+from .services import WORKER_SEEN_WITHIN_SECONDS
 
 
 def message_list(
@@ -55,3 +59,39 @@ def queue_status() -> dict[str, Any]:
         "sent_24h": recent.filter(state=State.SENT).count(),
         "failed_24h": recent.filter(state=State.FAILED).count(),
     }
+
+
+def queue_counters_visible(*, user: Any, client_address: str) -> bool:
+    """Say whether an answer to this caller may carry the queue's counters.
+
+    They are for administrators and monitoring networks only: a reset request for an address with
+    an account moves them a few seconds later, one for an unknown address moves nothing, so shown
+    to anyone they would tell which addresses have accounts.
+    """
+    if getattr(user, "is_admin", False) and getattr(user, "is_active", False):
+        return True
+    return in_monitoring_network(client_address)
+
+
+def readiness(*, with_queue: bool) -> dict[str, Any]:
+    """Return /readyz's report: ready, or not ready and why; the queue's counters if `with_queue`.
+
+    Not ready without the database, or while mail waits and no worker has been seen for a minute.
+    Without the counters the report says nothing that a request of a stranger can move.
+    """
+    try:
+        connection.ensure_connection()
+        status = queue_status()
+    except DatabaseError:
+        return {"status": "not ready", "reason": "The database cannot be reached."}
+    seen = status["worker_last_seen_seconds"]
+    worker_missing = seen is None or seen > WORKER_SEEN_WITHIN_SECONDS
+    report: dict[str, Any] = {"status": "ready"}
+    if status["waiting"] and worker_missing:
+        report = {
+            "status": "not ready",
+            "reason": "Mail is waiting and no worker has been seen for a minute.",
+        }
+    if with_queue:
+        report.update(status)
+    return report

@@ -3,16 +3,19 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from django.core.paginator import Paginator
-from django.db import DatabaseError, connection
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from autommate.accounts.models import User
 from autommate.accounts.permissions import admin_required
+from autommate.accounts.tokens import InvalidToken, api_token_authenticate, bearer_secret
+from autommate.api.errors import error_response
+from autommate.client_address import client_address
 
 from .models import Kind, State
-from .selectors import message_list, queue_status
-from .services import WORKER_SEEN_WITHIN_SECONDS
+from .selectors import message_list, queue_counters_visible, queue_status, readiness
 
 
 @admin_required
@@ -46,24 +49,33 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Check the database and report the queue; not ready when mail waits and no worker runs."""
+    """Say whether the service is ready, and why not; the queue's counters only to those entitled.
+
+    Administrators (signed in, or with an administrator's API token) and requests from
+    `AUTOMMATE_MONITORING_NETWORKS` get the counters; anyone else only the status and its reason.
+    """
     try:
-        connection.ensure_connection()
-        status = queue_status()
+        token_user = _bearer_user(request)
+        user = token_user or request.user
+        entitled = queue_counters_visible(user=user, client_address=client_address(request))
+    except InvalidToken as error:
+        return error_response(HTTPStatus.UNAUTHORIZED, "invalid_token", error.message)
     except DatabaseError:
-        return JsonResponse(
-            {"status": "not ready", "reason": "The database cannot be reached."},
-            status=HTTPStatus.SERVICE_UNAVAILABLE,
+        # Who is asking cannot be told without the database; the report says it is unreachable.
+        token_user, entitled = None, False
+    if token_user is not None and not token_user.is_admin:
+        return error_response(
+            HTTPStatus.FORBIDDEN,
+            "permission_denied",
+            "Only an administrator's API token shows the mail queue; "
+            "send no Authorization header for the readiness alone.",
         )
-    seen = status["worker_last_seen_seconds"]
-    worker_missing = seen is None or seen > WORKER_SEEN_WITHIN_SECONDS
-    if status["waiting"] and worker_missing:
-        return JsonResponse(
-            {
-                "status": "not ready",
-                "reason": "Mail is waiting and no worker has been seen for a minute.",
-                **status,
-            },
-            status=HTTPStatus.SERVICE_UNAVAILABLE,
-        )
-    return JsonResponse({"status": "ready", **status})
+    report = readiness(with_queue=entitled)
+    status = HTTPStatus.OK if report["status"] == "ready" else HTTPStatus.SERVICE_UNAVAILABLE
+    return JsonResponse(report, status=status)
+
+
+def _bearer_user(request: HttpRequest) -> User | None:
+    """Return the user of the request's API token (None without one); InvalidToken for a bad one."""
+    header = request.headers.get("Authorization")
+    return None if header is None else api_token_authenticate(bearer_secret(header))

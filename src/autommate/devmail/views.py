@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable
 from functools import wraps
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +15,8 @@ from django.utils.csp import CSP
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_safe
+
+from autommate.client_address import client_address
 
 from . import store
 
@@ -28,17 +32,46 @@ MESSAGE_HTML_CSP: dict[str, Any] = {
     "frame-ancestors": [CSP.SELF],
 }
 
+NOT_ON_THIS_MACHINE = (
+    "The development mail catcher shows its mail only to a browser on the machine that runs it. "
+    "Open it in a browser there, at 127.0.0.1 or localhost."
+)
+
 
 def debug_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Answer 404 unless DEBUG is on, even if the routes were mounted by mistake."""
+    """Answer 404 unless DEBUG is on (even if mounted by mistake), and 403 to another machine.
+
+    The caught mail holds live reset links and test mail codes; a development server listening
+    on a network address must not hand them to everyone on that network.
+    """
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not settings.DEBUG:
             raise Http404("The mail catcher pages exist only in debug mode.")
+        if not _on_this_machine(client_address(request)):
+            return render(
+                request,
+                "error.html",
+                {
+                    "title": "Not allowed",
+                    "message": NOT_ON_THIS_MACHINE,
+                },
+                status=HTTPStatus.FORBIDDEN,
+            )
         return view(request, *args, **kwargs)
 
     return wrapped
+
+
+def _on_this_machine(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
 
 
 def _caught_or_404(message_id: str) -> store.CaughtMessage:

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from autommate.accounts.models import User
 from autommate.audit.models import Action
-from autommate.audit.services import audit_record
+from autommate.audit.services import audit_record, audit_record_repeated
 from autommate.delivery.rendering import render_email
 from autommate.delivery.services import test_mail_record
 from autommate.errors import DomainError
@@ -219,8 +219,12 @@ def mail_server_test(
     """Send a test mail with the given (saved or unsaved) values and report every step."""
     decision = ratelimits.hit("test-mail", str(actor.pk), settings.LIMIT_TEST_MAIL)
     if not decision.allowed:
-        audit_record(
-            Action.RATE_LIMITED, actor=actor, client_address=client_address, limit="test-mail"
+        audit_record_repeated(
+            Action.RATE_LIMITED,
+            repeats=f"test-mail:{actor.pk}",
+            actor=actor,
+            client_address=client_address,
+            limit="test-mail",
         )
         raise ratelimits.RateLimited(decision.retry_after_seconds, reason="Too many test mails.")
     credentials = _resolve_secrets(values)

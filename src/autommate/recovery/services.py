@@ -21,7 +21,7 @@ from autommate.accounts.services import password_set
 from autommate.accounts.signin import sign_in_unlock
 from autommate.accounts.tokens import api_tokens_revoke_all
 from autommate.audit.models import Action
-from autommate.audit.services import address_fingerprint, audit_record
+from autommate.audit.services import address_fingerprint, audit_record, audit_record_repeated
 from autommate.delivery.models import Kind
 from autommate.delivery.services import message_record
 from autommate.errors import DomainError
@@ -81,13 +81,22 @@ def reset_request(*, address: str, client_address: str) -> None:
     per_address = ratelimits.hit(
         "reset-address", email_key(address), settings.LIMIT_RESET_PER_ADDRESS
     )
-    if not (client.allowed and per_address.allowed):
-        audit_record(
+    if not client.allowed:
+        audit_record_repeated(
             Action.RATE_LIMITED,
+            repeats=f"reset-client:{client_address}",
             client_address=client_address,
-            limit="reset-client" if not client.allowed else "reset-address",
+            limit="reset-client",
+        )
+    elif not per_address.allowed:
+        audit_record_repeated(
+            Action.RATE_LIMITED,
+            repeats=f"reset-address:{email_key(address)}",
+            client_address=client_address,
+            limit="reset-address",
             address=address_fingerprint(email_key(address)),
         )
+    if not (client.allowed and per_address.allowed):
         raise ratelimits.RateLimited(
             max(client.retry_after_seconds, per_address.retry_after_seconds)
         )
