@@ -200,6 +200,8 @@ def environment(var_dir: Path, smtp: SlowMailServer) -> dict[str, str]:
         "AUTOMMATE_LOG_LEVEL": "WARNING",
         "AUTOMMATE_LIMIT_RESET_PER_ADDRESS": "off",
         "AUTOMMATE_LIMIT_RESET_PER_CLIENT": "off",
+        # The benchmark's mail server listens on this machine, as a local relay would.
+        "AUTOMMATE_MAIL_ALLOWED_DESTINATIONS": f"{smtp.host}:{smtp.port}",
         "BENCH_SMTP_HOST": smtp.host,
         "BENCH_SMTP_PORT": str(smtp.port),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),

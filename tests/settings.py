@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import os
 
+from tests.destinations import LOOPBACK_DESTINATIONS
+
 os.environ.setdefault("AUTOMMATE_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
 os.environ.setdefault("AUTOMMATE_DEBUG", "0")
 os.environ.setdefault("AUTOMMATE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+# The suite's mail servers and token endpoints listen on this machine, as a local relay would:
+# allowed the way an operator allows one. Tests of refusals set the list they need.
+os.environ.setdefault("AUTOMMATE_MAIL_ALLOWED_DESTINATIONS", LOOPBACK_DESTINATIONS)
 
 from autommate.settings import *  # noqa: F403
 from autommate.settings import DATABASES, VAR_DIR

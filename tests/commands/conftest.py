@@ -19,6 +19,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
+from tests.destinations import LOOPBACK_DESTINATIONS
+
 AUTOMMATE = Path(sys.executable).with_name("autommate")
 SECRET_KEY = "command-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz"
 ADMIN_EMAIL = "admin@example.org"
@@ -38,6 +40,7 @@ def _environment(database_url: str, var_dir: Path) -> dict[str, str]:
         AUTOMMATE_DEBUG="0",
         AUTOMMATE_ALLOWED_HOSTS="127.0.0.1",
         AUTOMMATE_VAR_DIR=str(var_dir),
+        AUTOMMATE_MAIL_ALLOWED_DESTINATIONS=LOOPBACK_DESTINATIONS,
     )
     return environment
 

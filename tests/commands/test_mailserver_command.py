@@ -121,6 +121,31 @@ def test_failed_test_prints_the_steps_and_fails_with_the_reason(
     assert reason(done).startswith("The test mail failed at Connect: ")
 
 
+def test_an_upgrade_that_refuses_the_saved_mail_server_is_told_at_every_start(
+    autommate, smtp_server
+) -> None:
+    configure(autommate, smtp_server)
+    # After the upgrade, the variable is not set: only public addresses are allowed.
+    del autommate.environment["AUTOMMATE_MAIL_ALLOWED_DESTINATIONS"]
+
+    checked = autommate("check")
+    shown = autommate("mailserver", "show")
+    tested = autommate("mailserver", "test", "--to", "ops@example.org")
+
+    entry = f"127.0.0.1:{smtp_server.port}"
+    assert checked.returncode == 0, checked.stderr
+    assert "(mailserver.W001) The mail server 127.0.0.1 leads to an address" in checked.stderr
+    assert "AUTOMMATE_MAIL_ALLOWED_DESTINATIONS and restarts" in checked.stderr
+    assert f"set it to public,{entry}" in checked.stderr
+    # Every command starts with the checks, `autommate serve` among them.
+    assert "mailserver.W001" in shown.stderr
+    assert "[failed] Connect" in tested.stdout
+    assert f"adds {entry} to AUTOMMATE_MAIL_ALLOWED_DESTINATIONS" in tested.stdout
+    assert smtp_server.messages == []
+    autommate.environment["AUTOMMATE_MAIL_ALLOWED_DESTINATIONS"] = f"public,{entry}"
+    assert "System check identified no issues" in autommate("check").stdout
+
+
 def test_test_without_a_server_fails(autommate) -> None:
     assert reason(autommate("mailserver", "test", "--to", "ops@example.org")).startswith(
         "No mail server is configured"

@@ -7,7 +7,7 @@ import pytest
 from django.core.mail import EmailMessage, mailers
 
 from autommate.mailserver.backend import MailServerBackend, MailServerNotConfigured
-from autommate.mailserver.connection import InvalidCACertificate, ssl_context
+from autommate.mailserver.connection import InvalidCACertificate, NotAMailServer, ssl_context
 from autommate.mailserver.destinations import DestinationRefused
 from autommate.mailserver.explanations import explain
 from autommate.mailserver.models import MailServerSettings
@@ -178,12 +178,15 @@ def test_closed_port_is_explained_as_a_temporary_connection_failure(
 ) -> None:
     smtp_server.save_settings(port=closed_port)
 
-    with pytest.raises(ConnectionRefusedError) as raised:
+    # A connection error, as Django's backend raises, that keeps what refused it to itself.
+    with pytest.raises(NotAMailServer) as raised:
         mailers.default.send_messages([_email()])
 
+    assert isinstance(raised.value, ConnectionError)
     explanation = explain(raised.value)
     assert explanation.step == StepName.CONNECT
     assert explanation.temporary
+    assert "No mail server answered" in explanation.cause
 
 
 @pytest.mark.django_db

@@ -92,7 +92,7 @@ def test_original_error_keeps_its_context_and_names_its_step() -> None:
     assert isinstance(disconnected.__context__, TimeoutError)
     assert failure.__cause__ is None  # No cycle in the chain.
     assert step_of(disconnected) == StepName.GREETING
-    assert "sent no SMTP greeting" in explain(disconnected).cause
+    assert "greeted but did not answer EHLO in time" in explain(disconnected).cause
 
 
 def test_nested_steps_keep_the_innermost_step() -> None:

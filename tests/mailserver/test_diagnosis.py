@@ -14,12 +14,14 @@ import pytest
 from autommate.mailserver.connection import (
     ConflictingTLSSettings,
     MailServerNotConfigured,
+    NotAMailServer,
+    Protocol,
     ServerConfig,
 )
 from autommate.mailserver.destinations import DestinationRefused
 from autommate.mailserver.diagnosis import diagnose
 from autommate.mailserver.explanations import explain
-from autommate.mailserver.steps import Diagnosis, StepName, at_step
+from autommate.mailserver.steps import Diagnosis, MailStepError, StepName, at_step
 from tests.smtp_server import LocalCA, SMTPServerFactory, SMTPTestServer
 
 SENDER = "autommate@example.org"
@@ -152,24 +154,44 @@ def test_closed_port_fails_at_connect(closed_port: int) -> None:
     _assert_failed_at(diagnosis, StepName.CONNECT)
     failure = diagnosis.failure
     assert failure is not None
-    assert "refused the connection" in failure.cause
+    assert f"No mail server answered at 127.0.0.1 port {closed_port}" in failure.cause
     assert "587" in failure.fix
     assert diagnosis.temporary
 
 
-def test_smtps_against_a_plain_port_fails_at_tls(smtp_server: SMTPTestServer) -> None:
+def test_smtps_against_a_plain_port_fails_at_connect(smtp_server: SMTPTestServer) -> None:
+    # The mail server's greeting arrives where a TLS handshake was expected; what answered is
+    # not told, so the settings' own port and protocol must point the way.
     diagnosis = _diagnose(smtp_server.config(protocol="smtps", use_tls=False))
 
-    _assert_failed_at(diagnosis, StepName.TLS)
+    _assert_failed_at(diagnosis, StepName.CONNECT)
     failure = diagnosis.failure
     assert failure is not None
-    assert "plain text instead of TLS" in failure.cause
-    assert "choose SMTP" in failure.fix
+    assert "No mail server answered" in failure.cause
+    assert "SMTP with Enable TLS (STARTTLS) is on port 587" in failure.fix
     assert smtp_server.messages == []
 
 
+@pytest.mark.parametrize(
+    ("protocol", "port", "hint"),
+    [
+        ("smtps", 587, "Port 587 usually expects SMTP, with Enable TLS for STARTTLS: choose SMTP."),
+        ("smtps", 25, "Port 25 usually expects SMTP"),
+        ("smtp", 465, "Port 465 usually expects SMTPS (TLS from the first byte): choose SMTPS."),
+    ],
+)
+def test_a_port_that_usually_speaks_the_other_protocol_is_named_in_the_fix(
+    protocol: Protocol, port: int, hint: str
+) -> None:
+    config = ServerConfig(host="127.0.0.1", port=port, protocol=protocol, use_tls=False)
+
+    explanation = explain(MailStepError(StepName.CONNECT, NotAMailServer()), config=config)
+
+    assert explanation.fix.startswith(hint)
+
+
 @pytest.mark.parametrize("use_tls", [False, True], ids=["smtp", "smtp-starttls"])
-def test_smtp_against_an_implicit_tls_port_fails_at_greeting(
+def test_smtp_against_an_implicit_tls_port_fails_at_connect(
     smtp_server_factory: SMTPServerFactory, use_tls: bool
 ) -> None:
     server = smtp_server_factory("tls")
@@ -178,12 +200,11 @@ def test_smtp_against_an_implicit_tls_port_fails_at_greeting(
     diagnosis = _diagnose(server.config(protocol="smtp", use_tls=use_tls), deadline_seconds=1.0)
 
     assert time.monotonic() - started < 2.0
-    _assert_failed_at(diagnosis, StepName.GREETING)
+    _assert_failed_at(diagnosis, StepName.CONNECT)
     failure = diagnosis.failure
     assert failure is not None
-    assert "sent no SMTP greeting" in failure.cause
-    assert "SMTPS" in failure.cause
-    assert "465" in failure.fix
+    assert "No mail server answered" in failure.cause
+    assert "SMTPS on port 465" in failure.fix
 
 
 @pytest.mark.parametrize("mode", ["starttls", "tls"])
@@ -386,7 +407,8 @@ def test_link_local_server_is_refused_before_connecting() -> None:
     failure = diagnosis.failure
     assert failure is not None
     assert "link-local" in failure.cause
-    assert "AUTOMMATE_MAIL_ALLOWED_DESTINATIONS" in failure.fix
+    assert "169.254.169.254:25" not in failure.fix
+    assert "No entry in AUTOMMATE_MAIL_ALLOWED_DESTINATIONS allows" in failure.fix
     assert not diagnosis.temporary
 
 
@@ -420,10 +442,10 @@ def test_silent_server_is_given_up_on_at_the_deadline(silent_port: int) -> None:
 
     elapsed = time.monotonic() - started
     assert 0.7 < elapsed < 1.5
-    _assert_failed_at(diagnosis, StepName.GREETING)
+    _assert_failed_at(diagnosis, StepName.CONNECT)
     failure = diagnosis.failure
     assert failure is not None
-    assert "sent no SMTP greeting" in failure.cause
+    assert "No mail server answered" in failure.cause
     assert diagnosis.temporary
 
 

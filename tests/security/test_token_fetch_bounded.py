@@ -183,3 +183,28 @@ def test_the_allowed_destinations_hold_for_the_token_url(
     assert "not among the destinations" in page
     assert "AUTOMMATE_MAIL_ALLOWED_DESTINATIONS" in page
     assert token_endpoint.token_requests == 0
+
+
+def test_a_token_url_on_this_machine_is_refused_unless_named_with_its_port(
+    admin_client: Client,
+    server: SMTPTestServer,
+    token_endpoint: TokenEndpoint,
+    test_ca: LocalCA,
+    settings,
+) -> None:
+    # The mail server is a relay on this machine, allowed with its port; the token URL is too,
+    # on a port of its own.
+    settings.MAIL_ALLOWED_DESTINATIONS = f"public,127.0.0.1:{server.port}"
+    url = token_endpoint.microsoft_url()
+    assert url.startswith("https://localhost:")
+
+    refused = send_test(admin_client, server, url, test_ca)
+    settings.MAIL_ALLOWED_DESTINATIONS += f",localhost:{token_endpoint.port}"
+    allowed = send_test(admin_client, server, url, test_ca)
+
+    assert "The token URL localhost leads to an address that is not among the destinations" in (
+        refused
+    )
+    assert f"localhost:{token_endpoint.port}" in refused
+    assert "Accepted by the server" in allowed
+    assert token_endpoint.token_requests == 1

@@ -27,12 +27,28 @@ Protocol = Literal["smtp", "smtps"]
 AuthMethod = Literal["password", "oauth2", "google-service-account"]
 
 
+# The greetings of a mail server that does not serve this client now (RFC 5321 §3.1, §4.2.2).
+SMTP_REFUSAL_GREETINGS = frozenset({421, 554})
+
+
 class MailServerNotConfigured(Exception):
     """No mail server has been saved yet (server name or sender email is missing)."""
 
 
 class InvalidCACertificate(ValueError):
     """The CA certificate field does not hold a usable PEM certificate."""
+
+
+class NotAMailServer(ConnectionError):
+    """Nothing on the port answered as a mail server: it refused the connection, stayed silent,
+    closed it, or said something that is not an SMTP greeting.
+
+    Which of these it was is not kept, and what the other side said is never repeated: told
+    apart, they would map the services of a network port by port.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("No SMTP greeting on this port.")
 
 
 class ConflictingTLSSettings(ValueError):
@@ -295,9 +311,20 @@ class SMTPOverSocket(smtplib.SMTP):
         return self._prepared_socket
 
     def greet(self) -> tuple[int, bytes]:
-        """Read the server's greeting; raise SMTPConnectError unless it is 220."""
-        code, reply = self.connect(self._host, self._prepared_port)
-        if code != 220:
+        """Read the server's greeting and return it when it is 220.
+
+        A 421 or 554 greeting is a mail server turning the connection away, and raises
+        SMTPConnectError with its reply. Anything else (silence until the timeout, a closed
+        connection, another protocol's banner, a reply code no greeting has) raises NotAMailServer.
+        """
+        try:
+            code, reply = self.connect(self._host, self._prepared_port)
+        except (OSError, smtplib.SMTPException) as error:
             self.close()
+            raise NotAMailServer() from error
+        if code == 220:
+            return code, reply
+        self.close()
+        if code in SMTP_REFUSAL_GREETINGS:
             raise smtplib.SMTPConnectError(code, reply)
-        return code, reply
+        raise NotAMailServer()

@@ -23,14 +23,15 @@ from django.core.mail.utils import DNS_NAME
 from . import tokens
 from .connection import (
     Deadline,
+    NotAMailServer,
     ServerConfig,
     SMTPOverSocket,
     open_socket,
     resolve_within,
     ssl_context,
 )
-from .destinations import check_destination
-from .explanations import reply_text
+from .destinations import DestinationRefused, check_destination
+from .explanations import reply_text, speaks_no_tls
 from .steps import MailStepError, StepName
 
 # Saying goodbye must not hold anything up when the server is slow to answer QUIT.
@@ -131,48 +132,66 @@ def open_connection(
 
     with _step(StepName.RESOLVE):
         addresses = resolve_within(config.host, config.port, timing.next_timeout())
+    try:
+        check_destination(config.host, addresses, port=config.port)
+    except DestinationRefused as refused:
+        # Where a refused name leads stays unsaid: the test mail must not map internal names.
         recorder.passed(
             StepName.RESOLVE,
-            f"{config.host} is at {', '.join(str(address) for address in addresses)}.",
+            f"{config.host} leads to an address this installation may not connect to.",
         )
+        raise MailStepError(StepName.CONNECT, refused) from refused
+    recorder.passed(
+        StepName.RESOLVE,
+        f"{config.host} is at {', '.join(str(address) for address in addresses)}.",
+    )
 
     with _step(StepName.CONNECT):
-        check_destination(config.host, addresses)
-        raw = open_socket(addresses, config.port, timing.next_timeout())
+        timeout = timing.next_timeout()
+        try:
+            raw = open_socket(addresses, config.port, timeout)
+        except (ConnectionRefusedError, ConnectionResetError, TimeoutError) as error:
+            raise NotAMailServer() from error
 
     smtp: SMTPOverSocket | None = None
     try:
         with _step(StepName.CONNECT):
             if deadline is not None:
                 deadline.watch(raw)
-            recorder.passed(
-                StepName.CONNECT, f"Connected to {raw.getpeername()[0]} port {config.port}."
-            )
+            connected = f"Connected to {raw.getpeername()[0]} port {config.port}."
 
-        sock: socket.socket = raw
-        if config.implicit_tls:
-            with _step(StepName.TLS):
-                config.check_tls_choice()
-                context = make_context()
-                timing.arm(raw)
-                tls_socket = context.wrap_socket(raw, server_hostname=config.host)
-                sock = tls_socket
-                recorder.passed(StepName.TLS, _tls_detail(tls_socket, config))
-        elif not config.use_tls:
-            recorder.not_used(
-                StepName.TLS, "Not used: Enable TLS is off, so the connection is not encrypted."
-            )
+        with _until_greeted(recorder, connected):
+            sock: socket.socket = raw
+            if config.implicit_tls:
+                with _step(StepName.TLS):
+                    config.check_tls_choice()
+                    context = make_context()
+                    timing.arm(raw)
+                    try:
+                        tls_socket = context.wrap_socket(raw, server_hostname=config.host)
+                    except OSError as error:
+                        if speaks_no_tls(error):
+                            raise NotAMailServer() from error
+                        raise
+                    sock = tls_socket
+                    recorder.passed(StepName.TLS, _tls_detail(tls_socket, config))
+            elif not config.use_tls:
+                recorder.not_used(
+                    StepName.TLS,
+                    "Not used: Enable TLS is off, so the connection is not encrypted.",
+                )
 
+            with _step(StepName.GREETING):
+                smtp = SMTPOverSocket(
+                    sock,
+                    host=config.host,
+                    port=config.port,
+                    local_hostname=DNS_NAME.get_fqdn(),
+                    timeout=config.timeout_seconds,
+                )
+                timing.arm(smtp.sock)
+                _code, banner = smtp.greet()
         with _step(StepName.GREETING):
-            smtp = SMTPOverSocket(
-                sock,
-                host=config.host,
-                port=config.port,
-                local_hostname=DNS_NAME.get_fqdn(),
-                timeout=config.timeout_seconds,
-            )
-            timing.arm(smtp.sock)
-            _code, banner = smtp.greet()
             _hello(smtp, timing, helo_allowed=True)
             recorder.passed(StepName.GREETING, reply_text(220, banner))
 
@@ -207,6 +226,24 @@ def open_connection(
         raw.close()
         raise
     return smtp
+
+
+@contextmanager
+def _until_greeted(recorder: StepRecorder, connected: str) -> Iterator[None]:
+    """Count the connection as made only once a mail server has answered on it.
+
+    A port that refuses the connection, one that stays silent, and one where another service
+    answers all fail the Connect step with NotAMailServer and the same words; a port where TLS or
+    SMTP was spoken has a connection, and fails at the later step that went wrong.
+    """
+    try:
+        yield
+    except MailStepError as failure:
+        if isinstance(failure.error, NotAMailServer):
+            raise MailStepError(StepName.CONNECT, failure.error) from failure.error
+        recorder.passed(StepName.CONNECT, connected)
+        raise
+    recorder.passed(StepName.CONNECT, connected)
 
 
 def _oauth_login(

@@ -13,7 +13,7 @@ import time
 
 from django.conf import settings
 
-from .connection import Deadline, ServerConfig
+from .connection import Deadline, NotAMailServer, ServerConfig
 from .conversation import converse, steps_in_order
 from .explanations import explain, is_timeout, technical_detail
 from .steps import Diagnosis, MailStepError, Step, StepName
@@ -114,7 +114,12 @@ def diagnose(
             deadline=deadline,
         )
     except MailStepError as error:
-        if deadline.expired.is_set() or (deadline.remaining() <= 0 and not is_timeout(error.error)):
+        ran_out = deadline.expired.is_set() or (
+            deadline.remaining() <= 0 and not is_timeout(error.error)
+        )
+        # A port that said nothing until the deadline reads as every other port without a mail
+        # server: that the time ran out would tell a silent service from a closed port.
+        if ran_out and not isinstance(error.error, NotAMailServer):
             # However the cut-off connection failed, it failed because the time ran out.
             error = MailStepError(error.step, TimeoutError(RAN_OUT))
         ladder.failed(error)

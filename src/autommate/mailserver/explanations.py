@@ -21,6 +21,7 @@ from .connection import (
     ConflictingTLSSettings,
     InvalidCACertificate,
     MailServerNotConfigured,
+    NotAMailServer,
     ServerConfig,
     load_saved_config,
 )
@@ -120,11 +121,18 @@ def _infer_step(error: BaseException) -> StepName:
 
 
 def reply_text(code: int, reply: bytes | str) -> str:
+    """Return a server's reply for quoting: code and text on one line, cut to a readable length.
+
+    A line without an SMTP reply code is not quoted at all: whatever sent it is not a mail server,
+    and repeating it would show what else listens on the network.
+    """
+    if not 200 <= code <= 599:
+        return "(an answer that is not an SMTP reply)"
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
     text = " ".join(text.split())
     if len(text) > MAX_REPLY_CHARS:
         text = text[: MAX_REPLY_CHARS - 1] + "…"
-    return f"{code} {text}".strip() if code >= 0 else text
+    return f"{code} {text}".strip()
 
 
 def _ssl_reason(error: ssl.SSLError) -> str:
@@ -151,6 +159,21 @@ def _is_connection_lost(error: BaseException) -> bool:
         | smtplib.SMTPServerDisconnected
         | ssl.SSLEOFError,
     ) or (isinstance(error, ssl.SSLError) and "EOF" in str(error).upper())
+
+
+def speaks_no_tls(error: BaseException) -> bool:
+    """Return whether a failed TLS handshake met something other than a TLS server.
+
+    Silence until the timeout, a connection closed or reset, or plain text where a handshake
+    was expected: for SMTPS, all of them mean that no mail server answered on the port.
+    """
+    if is_timeout(error) or _is_connection_lost(error):
+        return True
+    if isinstance(error, ssl.SSLError):
+        return _ssl_reason(error).upper() in _PLAIN_TEXT_REASONS or (
+            "WRONG VERSION NUMBER" in str(error).upper()
+        )
+    return False
 
 
 # OpenSSL's words for "the other side does not speak TLS", seen when SMTPS meets a plain port.
@@ -202,13 +225,14 @@ class _Explainer:
                 "Enter the server name and sender email on the mail settings page and save.",
                 temporary=False,
             )
-        if isinstance(error, DestinationRefused):
+        if isinstance(error, DestinationRefused) and self.step != StepName.TOKEN:
             return self.result(
                 str(error),
-                "Use a mail server at an allowed address. An operator can change the allowed "
-                "destinations with AUTOMMATE_MAIL_ALLOWED_DESTINATIONS.",
+                f"Use a mail server at an allowed address. {error.how_to_allow}",
                 temporary=False,
             )
+        if isinstance(error, NotAMailServer):
+            return self.not_a_mail_server()
         if isinstance(error, UndecryptableSecret):
             return self.result(
                 f"The saved {error.label} cannot be decrypted with the configured encryption keys.",
@@ -326,20 +350,8 @@ class _Explainer:
 
     def connect(self) -> Explanation:
         error = self.error
-        if isinstance(error, ConnectionRefusedError):
-            return self.result(
-                f"{self.where} refused the connection: no mail server is listening on that port.",
-                f"Check the server name and port. {_PORT_ADVICE} Also check that the mail "
-                "server is running and that no firewall rejects the connection.",
-                temporary=True,
-            )
-        if is_timeout(error):
-            return self.result(
-                f"{self.where} did not answer the connection attempt in time.",
-                "Check the server name and port, and that a firewall allows outgoing connections "
-                "to that port (many networks block port 25).",
-                temporary=True,
-            )
+        if isinstance(error, ConnectionRefusedError | ConnectionResetError) or is_timeout(error):
+            return self.not_a_mail_server()
         if isinstance(error, OSError) and error.errno in {
             errno.ENETUNREACH,
             errno.EHOSTUNREACH,
@@ -456,32 +468,21 @@ class _Explainer:
         )
 
     def greeting(self) -> Explanation:
+        # The server has greeted in SMTP by now (anything else fails to connect); what is left is
+        # a greeting that turns this machine away (421, 554), or EHLO going wrong.
         error = self.error
-        plain_on_tls = (
-            " This is what happens when SMTP is chosen for a port that expects SMTPS (TLS from "
-            "the first byte), such as 465."
-            if not (self.config and self.config.implicit_tls)
-            else ""
-        )
         if is_timeout(error):
             return self.result(
-                f"{self.where} accepted the connection but sent no SMTP greeting.{plain_on_tls}",
-                "For port 465 choose SMTPS; for SMTP use port 587 or 25. If the settings are "
-                "right, the server may be overloaded: try again later.",
+                f"{self.where} greeted but did not answer EHLO in time.",
+                "Try again later. If it keeps happening, the server may be overloaded or "
+                "refusing this machine: ask the mail server's administrator.",
                 temporary=True,
-            )
-        if isinstance(error, smtplib.SMTPConnectError) and error.smtp_code < 0:
-            return self.result(
-                f"{self.where} did not answer with an SMTP greeting: the port belongs to another "
-                f"service or expects TLS first.{plain_on_tls}",
-                f"Check the protocol and port. {_PORT_ADVICE}",
-                temporary=False,
             )
         if _is_connection_lost(error):
             return self.result(
-                f"{self.where} closed the connection before greeting.{plain_on_tls}",
-                f"Check the protocol and port ({_PORT_ADVICE}). If they are right, the server "
-                "may be refusing this machine or be overloaded: try again later.",
+                f"{self.where} closed the connection after its greeting.",
+                "Try again later. If it keeps happening, the server may be refusing this "
+                "machine or be overloaded: ask the mail server's administrator.",
                 temporary=True,
             )
         if isinstance(error, smtplib.SMTPResponseException):
@@ -491,6 +492,31 @@ class _Explainer:
                 doing="talk to this machine",
             )
         return self.unexpected()
+
+    def not_a_mail_server(self) -> Explanation:
+        """One answer for a closed port, a silent one and one where another service listens.
+
+        Telling them apart would turn the test mail into a port scanner; the fix names the
+        likely mistakes from the settings alone, never from what the port did.
+        """
+        config = self.config
+        where = f"{config.host} port {config.port}" if config else "the configured server and port"
+        hint = ""
+        if config and not config.implicit_tls and config.port == 465:
+            hint = "Port 465 usually expects SMTPS (TLS from the first byte): choose SMTPS. "
+        elif config and config.implicit_tls and config.port in {25, 587}:
+            hint = (
+                f"Port {config.port} usually expects SMTP, with Enable TLS for STARTTLS: "
+                "choose SMTP. "
+            )
+        return self.result(
+            f"No mail server answered at {where}: the port is closed, another service listens "
+            "on it, or nothing answered in time.",
+            f"{hint}Check the server name and port. {_PORT_ADVICE} If they are right, check that "
+            "the mail server is running and that no firewall holds the connection up, then try "
+            "again later.",
+            temporary=True,
+        )
 
     # Get access token: the token endpoint, its answers, and the provider's words for them.
 
@@ -545,8 +571,7 @@ class _Explainer:
         if isinstance(error, DestinationRefused):
             return self.result(
                 str(error),
-                f"Ask an operator to allow {self.token_host} in "
-                "AUTOMMATE_MAIL_ALLOWED_DESTINATIONS, or correct the token URL.",
+                f"Check the token URL. {error.how_to_allow}",
                 temporary=False,
             )
         if isinstance(error, socket.gaierror):

@@ -287,7 +287,7 @@ def _post_form(
     port = parts.port or 443
     per_step = config.timeout_seconds or MAX_REQUEST_SECONDS
     addresses = resolve_within(host, port, deadline.next_timeout(per_step))
-    check_destination(host, addresses, role="token URL")
+    check_destination(host, addresses, port=port, role="token URL")
     raw = open_socket(addresses, port, deadline.next_timeout(per_step))
     with deadline.watching(raw):
         try:
