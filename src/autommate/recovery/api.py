@@ -91,13 +91,16 @@ def password_reset_request(request: HttpRequest, payload: ResetRequestIn) -> Sta
 @router.post(
     "/password-reset/confirm",
     auth=None,
-    response=responses({204: None}, HTTPStatus.TOO_MANY_REQUESTS, public=True),
+    response=responses(
+        {204: None}, HTTPStatus.NOT_FOUND, HTTPStatus.TOO_MANY_REQUESTS, public=True
+    ),
     summary="Set a new password with a reset token",
 )
 def password_reset_confirm(request: HttpRequest, payload: ResetConfirmIn) -> Status[None]:
     """Set a new password with the token of a reset link: `204`, or `400` with every message of
     the password policy in `fields.new_password`, or `400 invalid_reset_link` for a used,
-    expired or unknown token."""
+    expired or unknown token, or `404 forgot_password_disabled` while the feature is off
+    (switching it off voids every link issued before)."""
     address = client_address(request)
     services.link_open(token=payload.token, client_address=address)
     services.reset_complete(
