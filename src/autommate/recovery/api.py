@@ -41,7 +41,8 @@ def forgot_password_read(request: HttpRequest) -> dict[str, Any]:
 )
 def forgot_password_save(request: HttpRequest, payload: ForgotPasswordIn) -> dict[str, Any]:
     """Save the switch and the link lifetime. Enabling is refused with `409 mail_not_verified`
-    until the delivery of a test mail has been confirmed for the saved mail settings."""
+    until the delivery of a test mail has been confirmed for the saved mail settings. Switching
+    off voids every reset link already sent, for good, and drops the reset mails still queued."""
     current = forgot_password_settings_get()
     lifetime = payload.link_lifetime_minutes
     form = ForgotPasswordSettingsForm(
