@@ -93,6 +93,7 @@ def test_client_locks_across_addresses(regular_user: User, settings) -> None:
     assert user == regular_user
 
 
+@pytest.mark.usefixtures("forgot_password_on")
 def test_completed_password_reset_lifts_the_account_lock(regular_user: User) -> None:
     fail(regular_user.email, 3)
     token = link_issue(user=regular_user, expires_at=timezone.now() + timedelta(hours=1))

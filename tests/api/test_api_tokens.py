@@ -20,8 +20,16 @@ pytestmark = pytest.mark.django_db
 SECRET = re.compile(r"amt_[A-Za-z0-9_-]{43}")
 
 
-def test_created_token_shows_its_secret_once_and_works(user_api: ApiClient) -> None:
-    response = user_api.post("/api-tokens", {"name": "  deploy pipeline  "})
+@pytest.fixture
+def user_session(user_client: Client) -> ApiClient:
+    """The API as the signed-in user's browser calls it: tokens are made and revoked so."""
+    return ApiClient(user_client)
+
+
+def test_created_token_shows_its_secret_once_and_works(
+    user_session: ApiClient, user_api: ApiClient
+) -> None:
+    response = user_session.post("/api-tokens", {"name": "  deploy pipeline  "})
     assert response.status_code == HTTPStatus.CREATED, response.content
     created = response.json()
     secret = created["secret"]
@@ -45,19 +53,23 @@ def test_created_token_shows_its_secret_once_and_works(user_api: ApiClient) -> N
     )
 
 
-def test_token_with_expiry(user_api: ApiClient) -> None:
+def test_token_with_expiry(user_session: ApiClient) -> None:
     expires = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
-    body = user_api.post("/api-tokens", {"name": "ci", "expires_at": expires.isoformat()}).json()
+    body = user_session.post(
+        "/api-tokens", {"name": "ci", "expires_at": expires.isoformat()}
+    ).json()
     assert datetime.fromisoformat(body["token"]["expires_at"]) == expires
 
 
-def test_expiry_without_zone_is_utc(user_api: ApiClient) -> None:
-    body = user_api.post("/api-tokens", {"name": "ci", "expires_at": "2099-01-01T00:00:00"}).json()
+def test_expiry_without_zone_is_utc(user_session: ApiClient) -> None:
+    body = user_session.post(
+        "/api-tokens", {"name": "ci", "expires_at": "2099-01-01T00:00:00"}
+    ).json()
     assert datetime.fromisoformat(body["token"]["expires_at"]) == datetime(2099, 1, 1, tzinfo=UTC)
 
 
-def test_expiry_with_any_offset_is_kept_in_utc(user_api: ApiClient) -> None:
-    body = user_api.post(
+def test_expiry_with_any_offset_is_kept_in_utc(user_session: ApiClient) -> None:
+    body = user_session.post(
         "/api-tokens", {"name": "ci", "expires_at": "2099-01-01T00:00:00-22:31"}
     ).json()
     assert datetime.fromisoformat(body["token"]["expires_at"]) == datetime(
@@ -77,9 +89,9 @@ def test_expiry_with_any_offset_is_kept_in_utc(user_api: ApiClient) -> None:
         ({}, "name"),
     ],
 )
-def test_invalid_token_fields_are_400(user_api: ApiClient, body, field) -> None:
+def test_invalid_token_fields_are_400(user_session: ApiClient, body, field) -> None:
     error = assert_error(
-        user_api.post("/api-tokens", body), HTTPStatus.BAD_REQUEST, "validation_failed"
+        user_session.post("/api-tokens", body), HTTPStatus.BAD_REQUEST, "validation_failed"
     )
     assert list(error["fields"]) == [field]
 
@@ -93,18 +105,20 @@ def test_list_shows_only_own_tokens(
     assert ApiToken.objects.get(pk=items[0]["id"]).user == regular_user
 
 
-def test_other_users_token_is_not_found(user_api: ApiClient, admin_user: User) -> None:
+def test_other_users_token_is_not_found(
+    user_session: ApiClient, user_api: ApiClient, admin_user: User
+) -> None:
     token_for(admin_user)
     other = ApiToken.objects.get(user=admin_user)
     assert_error(user_api.get(f"/api-tokens/{other.pk}"), HTTPStatus.NOT_FOUND, "not_found")
-    assert_error(user_api.delete(f"/api-tokens/{other.pk}"), HTTPStatus.NOT_FOUND, "not_found")
+    assert_error(user_session.delete(f"/api-tokens/{other.pk}"), HTTPStatus.NOT_FOUND, "not_found")
     other.refresh_from_db()
     assert other.revoked_at is None
 
 
-def test_revoke_own_token(user_api: ApiClient, regular_user: User) -> None:
+def test_revoke_own_token(user_session: ApiClient, user_api: ApiClient, regular_user: User) -> None:
     token, secret = api_token_create(user=regular_user, name="old laptop", expires_at=None)
-    response = user_api.delete(f"/api-tokens/{token.pk}")
+    response = user_session.delete(f"/api-tokens/{token.pk}")
     assert response.status_code == HTTPStatus.NO_CONTENT
     assert_error(
         ApiClient(token=secret).get("/api-tokens"), HTTPStatus.UNAUTHORIZED, "invalid_token"
@@ -113,15 +127,25 @@ def test_revoke_own_token(user_api: ApiClient, regular_user: User) -> None:
     assert body["active"] is False
     assert body["revoked_at"] is not None
     # Revoking again changes nothing.
-    assert user_api.delete(f"/api-tokens/{token.pk}").status_code == HTTPStatus.NO_CONTENT
+    assert user_session.delete(f"/api-tokens/{token.pk}").status_code == HTTPStatus.NO_CONTENT
     assert AuditEvent.objects.filter(action=Action.API_TOKEN_REVOKED).count() == 1
 
 
-def test_token_can_revoke_itself(regular_user: User) -> None:
+def test_a_token_cannot_revoke_tokens_not_even_itself(regular_user: User) -> None:
     token, secret = api_token_create(user=regular_user, name="self", expires_at=None)
     api = ApiClient(token=secret)
-    assert api.delete(f"/api-tokens/{token.pk}").status_code == HTTPStatus.NO_CONTENT
-    assert_error(api.get("/api-tokens"), HTTPStatus.UNAUTHORIZED, "invalid_token")
+    body = assert_error(
+        api.delete(f"/api-tokens/{token.pk}"), HTTPStatus.FORBIDDEN, "session_required"
+    )
+    assert "/account/tokens/" in body["message"]
+    assert api.get("/api-tokens").status_code == HTTPStatus.OK
+
+
+def test_a_token_cannot_create_tokens(user_api: ApiClient) -> None:
+    assert_error(
+        user_api.post("/api-tokens", {"name": "child"}), HTTPStatus.FORBIDDEN, "session_required"
+    )
+    assert ApiToken.objects.count() == 1
 
 
 def test_revoke_all_leaves_other_users_alone(regular_user: User, admin_user: User) -> None:
@@ -132,11 +156,11 @@ def test_revoke_all_leaves_other_users_alone(regular_user: User, admin_user: Use
     assert ApiClient(token=admin_secret).get("/users").status_code == HTTPStatus.OK
 
 
-def test_a_user_has_at_most_a_hundred_active_tokens(user_api: ApiClient, regular_user) -> None:
-    for index in range(99):
+def test_a_user_has_at_most_a_hundred_active_tokens(user_session: ApiClient, regular_user) -> None:
+    for index in range(100):
         api_token_create(user=regular_user, name=f"t{index}", expires_at=None)
     body = assert_error(
-        user_api.post("/api-tokens", {"name": "one more"}),
+        user_session.post("/api-tokens", {"name": "one more"}),
         HTTPStatus.BAD_REQUEST,
         "validation_failed",
     )

@@ -34,6 +34,11 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/api-tokens/{token_id}"),
     ("delete", "/api/v1/api-tokens/{token_id}"),
 }
+# Creating and revoking API tokens takes a signed-in session, never a token.
+SESSION_ONLY_OPERATIONS = {
+    ("post", "/api/v1/api-tokens"),
+    ("delete", "/api/v1/api-tokens/{token_id}"),
+}
 PUBLIC_OPERATIONS = {
     ("post", "/api/v1/password-reset/request"),
     ("post", "/api/v1/password-reset/confirm"),
@@ -166,6 +171,8 @@ def test_security_schemes_and_public_operations(document) -> None:
     for method, path, operation in operations(document):
         if (method, path) in PUBLIC_OPERATIONS:
             assert "security" not in operation
+        elif (method, path) in SESSION_ONLY_OPERATIONS:
+            assert operation["security"] == [{"SessionAuth": []}]
         else:
             assert operation["security"] == [{"BearerTokenAuth": []}, {"SessionAuth": []}]
 

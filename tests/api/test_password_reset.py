@@ -99,6 +99,7 @@ def test_too_many_requests_from_a_client_get_429(
     assert int(response["Retry-After"]) >= 1
 
 
+@pytest.mark.usefixtures("forgot_password_on")
 def test_confirm_sets_the_new_password_and_revokes_tokens(
     anonymous_api: ApiClient, regular_user: User, user_token: str
 ) -> None:
@@ -118,6 +119,7 @@ def test_confirm_sets_the_new_password_and_revokes_tokens(
     )
 
 
+@pytest.mark.usefixtures("forgot_password_on")
 def test_confirm_lists_every_policy_message(anonymous_api: ApiClient, regular_user: User) -> None:
     token = issue_link(regular_user)
     response = anonymous_api.post(
@@ -131,6 +133,7 @@ def test_confirm_lists_every_policy_message(anonymous_api: ApiClient, regular_us
     assert ResetLink.objects.get().used_at is None
 
 
+@pytest.mark.usefixtures("forgot_password_on")
 def test_confirm_refuses_an_overlong_password(anonymous_api: ApiClient, regular_user, settings):
     token = issue_link(regular_user)
     password = "x" * (settings.PASSWORD_MAX_LENGTH + 1)
@@ -141,6 +144,7 @@ def test_confirm_refuses_an_overlong_password(anonymous_api: ApiClient, regular_
     assert any("too long" in message for message in body["fields"]["new_password"])
 
 
+@pytest.mark.usefixtures("forgot_password_on")
 @pytest.mark.parametrize("token", ["", "not-a-token", "x" * 500])
 def test_confirm_with_an_unknown_token_is_400(anonymous_api: ApiClient, token: str) -> None:
     response = anonymous_api.post(
@@ -149,6 +153,7 @@ def test_confirm_with_an_unknown_token_is_400(anonymous_api: ApiClient, token: s
     assert_error(response, HTTPStatus.BAD_REQUEST, "invalid_reset_link")
 
 
+@pytest.mark.usefixtures("forgot_password_on")
 def test_a_token_works_once(anonymous_api: ApiClient, regular_user: User) -> None:
     token = issue_link(regular_user)
     body = {"token": token, "new_password": NEW_PASSWORD}
@@ -159,6 +164,7 @@ def test_a_token_works_once(anonymous_api: ApiClient, regular_user: User) -> Non
     assert_error(again, HTTPStatus.BAD_REQUEST, "invalid_reset_link")
 
 
+@pytest.mark.usefixtures("forgot_password_on")
 def test_an_expired_token_is_400(anonymous_api: ApiClient, regular_user: User) -> None:
     token = issue_link(regular_user)
     ResetLink.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
@@ -168,6 +174,7 @@ def test_an_expired_token_is_400(anonymous_api: ApiClient, regular_user: User) -
     assert_error(response, HTTPStatus.BAD_REQUEST, "invalid_reset_link")
 
 
+@pytest.mark.usefixtures("forgot_password_on")
 def test_too_many_bad_tokens_get_429(anonymous_api: ApiClient, regular_user, settings) -> None:
     settings.LIMIT_RESET_LINK_FAILURES = "2/h"
     for _ in range(2):
@@ -184,6 +191,7 @@ def test_too_many_bad_tokens_get_429(anonymous_api: ApiClient, regular_user, set
     assert int(response["Retry-After"]) >= 1
 
 
+@pytest.mark.usefixtures("forgot_password_on")
 def test_reset_calls_ignore_a_bad_authorization_header(regular_user: User) -> None:
     token = issue_link(regular_user)
     response = Client().post(

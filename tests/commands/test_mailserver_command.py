@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from tests.commands.conftest import reason
 from tests.credentials import (
@@ -65,6 +66,25 @@ def test_set_then_show_never_prints_the_password(autommate, smtp_server) -> None
     assert "password" not in as_json
     for output in (done, shown):
         assert SECRET not in output.stdout + output.stderr
+
+
+def test_show_and_set_after_the_encryption_key_was_lost(autommate, smtp_server) -> None:
+    configure(autommate, smtp_server, "--username", "mailer", "--password-stdin", stdin=SECRET)
+    autommate.environment["AUTOMMATE_ENCRYPTION_KEYS"] = Fernet.generate_key().decode()
+
+    shown = autommate("mailserver", "show")
+    assert shown.returncode == 0, shown.stderr
+    assert "The saved password cannot be read with the current encryption keys" in shown.stdout
+    assert f"{'Password:':<24}saved, but cannot be read" in shown.stdout
+    as_json = json.loads(autommate("mailserver", "show", "--json").stdout)
+    assert as_json["unreadable_secrets"] == ["password"]
+
+    kept = autommate("mailserver", "set", "--sender-name", "Ops")
+    assert "password: The saved password cannot be read" in reason(kept)
+
+    typed = autommate("mailserver", "set", "--password-stdin", stdin="a-new-password")
+    assert typed.returncode == 0, typed.stderr
+    assert "cannot be read" not in typed.stdout
 
 
 def test_set_changes_only_the_given_settings(autommate, smtp_server) -> None:

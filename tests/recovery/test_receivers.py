@@ -13,7 +13,8 @@ from autommate.recovery.models import ResetLink
 from autommate.recovery.selectors import link_find
 from autommate.recovery.services import link_issue
 
-pytestmark = pytest.mark.django_db
+# Reset links are issued only while Forgot Password is switched on.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("forgot_password_on")]
 
 
 def issue_link(user: User) -> str:

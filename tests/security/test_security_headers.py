@@ -215,3 +215,25 @@ def test_check_deploy_passes_with_production_settings(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "no issues" in checked.stdout
+
+
+def test_check_deploy_warns_while_the_encryption_key_is_derived_from_the_secret_key(
+    tmp_path: Path,
+) -> None:
+    environment = production_environment(tmp_path, "https://accounts.example.com")
+    del environment["AUTOMMATE_ENCRYPTION_KEYS"]
+
+    checked = subprocess.run(
+        [str(Path(sys.executable).with_name("autommate")), "check", "--deploy"],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    report = checked.stdout + checked.stderr
+    assert "(autommate.W001) AUTOMMATE_ENCRYPTION_KEYS is not set" in report
+    assert "1 issue" in report

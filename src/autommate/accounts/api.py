@@ -8,6 +8,7 @@ from typing import Any
 from django.http import Http404, HttpRequest
 from ninja import Path, Query, Router, Status
 
+from autommate.api.auth import session_only
 from autommate.api.conventions import (
     ID_MAX,
     PageParams,
@@ -134,9 +135,17 @@ def api_token_list(request: HttpRequest, query: Query[PageParams]) -> dict[str, 
     return page_of(tokens.api_tokens_of(caller(request)), query)
 
 
-@tokens_router.post("", response=responses({201: ApiTokenCreated}), summary="Create an API token")
+@tokens_router.post(
+    "",
+    auth=session_only,
+    response=responses({201: ApiTokenCreated}),
+    summary="Create an API token",
+)
 def api_token_create(request: HttpRequest, payload: ApiTokenIn) -> Status[dict[str, Any]]:
-    """Create a token for yourself. The response holds its secret, which is never shown again."""
+    """Create a token for yourself. The response holds its secret, which is never shown again.
+
+    Only from a signed-in session (the cookie and its CSRF token): a request with an API token
+    is `403 session_required`, so that no token makes tokens that outlive its revocation."""
     token, secret = tokens.api_token_create(
         user=caller(request),
         name=payload.name,
@@ -157,11 +166,15 @@ def api_token_read(request: HttpRequest, token_id: int = TokenId) -> ApiToken:
 
 @tokens_router.delete(
     "/{int:token_id}",
+    auth=session_only,
     response=responses({204: None}, HTTPStatus.NOT_FOUND),
     summary="Revoke one of your API tokens",
 )
 def api_token_revoke(request: HttpRequest, token_id: int = TokenId) -> Status[None]:
-    """Revoke a token from now on; revoking it again changes nothing."""
+    """Revoke a token from now on; revoking it again changes nothing.
+
+    Only from a signed-in session (the cookie and its CSRF token): a request with an API token
+    is `403 session_required`."""
     tokens.api_token_revoke(
         token=_own_token(request, token_id),
         actor=caller(request),

@@ -7,6 +7,7 @@ from django.contrib.auth import password_validation
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 
 def email_key(address: str) -> str:
@@ -57,6 +58,9 @@ class User(AbstractBaseUser):
     role = models.CharField("Role", max_length=10, choices=Role.choices, default=Role.USER)
     is_active = models.BooleanField("Active", default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Raised to end every session of the account (at deactivation). It is part of the session
+    # hash, so a session signed in before never matches again, not even after reactivation.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
 
     objects: ClassVar[UserManager] = UserManager()
 
@@ -95,6 +99,23 @@ class User(AbstractBaseUser):
 
     def has_module_perms(self, app_label: str) -> bool:
         return self.is_admin
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        """Return the hash a session must carry: Django's (an HMAC of the password hash), bound
+        to the session generation as well once that has been raised.
+
+        At generation 0 it is Django's own, so that sessions signed in before the generation
+        existed stay valid; Django's sign-in and fallback keys both come through here.
+        """
+        digest: str = super()._get_session_auth_hash(secret=secret)  # type: ignore[misc]
+        if not self.session_generation:
+            return digest
+        return salted_hmac(
+            "autommate.accounts.User.session_generation",
+            f"{digest}:{self.session_generation}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     def get_full_name(self) -> str:
         return self.full_name or self.email

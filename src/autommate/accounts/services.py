@@ -60,7 +60,11 @@ def user_update(
     client_address: str | None = None,
     **changes: Any,
 ) -> User:
-    """Change email, full name, role or active flag; record which fields changed."""
+    """Change email, full name, role or active flag; record which fields changed.
+
+    Deactivating ends every session of the account for good; its API tokens are refused while
+    it is inactive but not revoked (their owner sees and revokes them on /account/tokens/).
+    """
     allowed = {"email", "full_name", "role", "is_active"}
     unknown = set(changes) - allowed
     if unknown:
@@ -86,8 +90,14 @@ def user_update(
     if "role" in changed or "is_active" in changed:
         _check_an_administrator_remains(user)
     user.full_clean(exclude=["password", "email_key"])
+    ends_sessions = "is_active" in changed and not user.is_active
+    saved = list(changed)
+    if ends_sessions:
+        # Deactivation ends every session for good: reactivating must not revive them.
+        user.session_generation += 1
+        saved.append("session_generation")
     with transaction.atomic():
-        user.save(update_fields=changed)
+        user.save(update_fields=saved)
         if "email" in changed or "is_active" in changed:
             credentials_changed.send(sender=User, user=user, fields=changed)
         audit_record(
@@ -98,6 +108,7 @@ def user_update(
             client_address=client_address,
             target=user.email,
             fields=changed,
+            **({"sessions_ended": True} if ends_sessions else {}),
         )
     return user
 

@@ -11,6 +11,7 @@ import hashlib
 import re
 import secrets
 from datetime import datetime, timedelta
+from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -23,6 +24,7 @@ from ninja.security import HttpBearer
 
 from autommate.audit.models import Action
 from autommate.audit.services import audit_record
+from autommate.errors import DomainError
 
 from .models import ApiToken, User
 
@@ -35,6 +37,19 @@ ACTIVE_TOKENS_MAX = 100
 # Recording every use would turn each read into a write; once a minute says enough.
 LAST_USED_PRECISION = timedelta(minutes=1)
 _SECRET = re.compile(rf"^{PREFIX}[A-Za-z0-9_-]{{43}}$")
+
+
+class SessionRequired(DomainError):
+    """A request with an API token asked to create or revoke API tokens."""
+
+    code = "session_required"
+    status = HTTPStatus.FORBIDDEN
+    default_message = (
+        "API tokens are created and revoked only from a signed-in session: on /account/tokens/, "
+        "or through this API with the session cookie and its CSRF token, without an "
+        "Authorization header. An API token cannot make or revoke tokens, so that revoking a "
+        "token leaves no token it made behind."
+    )
 
 
 class InvalidToken(AuthenticationError):

@@ -11,7 +11,7 @@ from ninja.errors import AuthorizationError, HttpError
 from ninja.security import APIKeyCookie
 from ninja.utils import check_csrf
 
-from autommate.accounts.tokens import BearerTokenAuth
+from autommate.accounts.tokens import BearerTokenAuth, SessionRequired
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 
@@ -26,15 +26,23 @@ class CsrfFailed(HttpError):
 
 
 class SessionAuth(APIKeyCookie):
-    """Authenticate by the browser session; unsafe methods also need the CSRF token."""
+    """Authenticate by the browser session; unsafe methods also need the CSRF token.
+
+    With `tokens_refused`, the session is the only way in: a request that carries an
+    Authorization header is refused with SessionRequired, even with a session cookie, since a
+    script is then the caller.
+    """
 
     param_name = settings.SESSION_COOKIE_NAME
 
-    def __init__(self, *, admin_only: bool = False) -> None:
+    def __init__(self, *, admin_only: bool = False, tokens_refused: bool = False) -> None:
         self.admin_only = admin_only
+        self.tokens_refused = tokens_refused
         super().__init__(csrf=True)
 
     def __call__(self, request: HttpRequest) -> Any:
+        if self.tokens_refused and request.headers.get("Authorization") is not None:
+            raise SessionRequired
         user = request.user
         if not user.is_authenticated or not user.is_active:
             return None
@@ -49,4 +57,6 @@ class SessionAuth(APIKeyCookie):
 
 
 signed_in = [BearerTokenAuth(), SessionAuth()]
+# For what an API token must not do: create or revoke API tokens.
+session_only = [SessionAuth(tokens_refused=True)]
 administrators = [BearerTokenAuth(admin_only=True), SessionAuth(admin_only=True)]

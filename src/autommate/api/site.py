@@ -82,10 +82,11 @@ api = AutommateAPI(
     version="1",
     description=(
         "Everything the administration pages do, for scripts and pipelines.\n\n"
-        "**Authentication.** Send a personal API token (created on /account/tokens/ or with "
-        "`POST /api/v1/api-tokens`) as `Authorization: Bearer amt_…`, or use a signed-in "
-        "browser session; a session needs the CSRF token in `X-CSRFToken` for every method "
-        "that changes something.\n\n"
+        "**Authentication.** Send a personal API token (created on /account/tokens/, or with "
+        "`POST /api/v1/api-tokens` from a signed-in session) as `Authorization: Bearer amt_…`, "
+        "or use a signed-in browser session; a session needs the CSRF token in `X-CSRFToken` "
+        "for every method that changes something. Tokens are created and revoked only from a "
+        "session: with a token, those two operations are `403 session_required`.\n\n"
         '**Errors.** Every failure is JSON: `{"code": …, "message": …, "fields": {…}}`. '
         "`code` is stable; `message` is for people; `fields` maps a field to its messages. "
         "Invalid input is `400 validation_failed` (never 422). Bodies must be JSON "

@@ -1,8 +1,10 @@
-"""System checks of the mail server's destinations, shown by `autommate check` and at start.
+"""System checks of the mail server, shown by `autommate check` and at start.
 
 Loopback, private and other special-purpose addresses are refused unless an operator allows
 them. An installation whose saved mail server (or token URL) is on such an address would stop
-sending after an upgrade; these checks say so, and what to set, before any mail fails.
+sending after an upgrade; these checks say so, and what to set, before any mail fails. With
+`--deploy`, a warning while the secrets at rest are encrypted with a key derived from the secret
+key.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.core.checks import CheckMessage, Error, Warning, register
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.db import DatabaseError
 
 from .connection import resolve_within
@@ -85,3 +88,21 @@ def _saved_targets() -> list[tuple[str, str, int]]:
         if parts.hostname:
             targets.append(("token URL", parts.hostname, port))
     return targets
+
+
+ENCRYPTION_KEYS_DERIVED = Warning(
+    "AUTOMMATE_ENCRYPTION_KEYS is not set: the mail server's secrets are encrypted with a key "
+    "derived from AUTOMMATE_SECRET_KEY.",
+    hint="Set AUTOMMATE_ENCRYPTION_KEYS to a Fernet key of its own, generated with: python3 -c "
+    "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'. Then "
+    "enter the mail server's password (or other secret) again, since it was saved under the "
+    "derived key. A key of its own lets the secret key be rotated without losing the secrets, "
+    "and keeps a leaked secret key from decrypting them.",
+    id="autommate.W001",
+)
+
+
+@register(Tags.security, deploy=True)
+def encryption_keys_configured(**kwargs: Any) -> list[CheckMessage]:
+    """Warn while the secrets at rest are encrypted with the development key."""
+    return [ENCRYPTION_KEYS_DERIVED] if settings.ENCRYPTION_KEYS_DERIVED else []

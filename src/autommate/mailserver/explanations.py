@@ -235,7 +235,8 @@ class _Explainer:
             return self.not_a_mail_server()
         if isinstance(error, UndecryptableSecret):
             return self.result(
-                f"The saved {error.label} cannot be decrypted with the configured encryption keys.",
+                f"The saved {error.label} cannot be read with the current encryption keys: it "
+                "was saved under a key that AUTOMMATE_ENCRYPTION_KEYS no longer holds.",
                 f"Enter the {error.label} again and save the mail settings.",
                 temporary=False,
             )

@@ -129,11 +129,35 @@ class MailServerSettings(models.Model):
             return {}
         return {name: self.secret(name) for name in METHOD_SECRETS[self.auth_method]}
 
+    def unreadable_secrets(self) -> list[str]:
+        """Return the names of the saved secrets in use that the configured encryption keys
+        cannot decrypt (saved under a key that is lost or no longer configured)."""
+        from .secrets import UndecryptableSecret
+
+        unreadable = []
+        for name in METHOD_SECRETS[self.auth_method] if self.use_auth else ():
+            try:
+                self.secret(name)
+            except UndecryptableSecret:
+                unreadable.append(name)
+        return unreadable
+
     @property
     def is_verified(self) -> bool:
-        return bool(self.verified_fingerprint) and hmac.compare_digest(
-            self.verified_fingerprint, self.fingerprint()
+        fingerprint = self.fingerprint_if_readable()
+        return bool(self.verified_fingerprint and fingerprint) and hmac.compare_digest(
+            self.verified_fingerprint, fingerprint
         )
+
+    def fingerprint_if_readable(self) -> str:
+        """Return the fingerprint of the saved settings, or "" while a saved secret in use
+        cannot be decrypted: such settings cannot send, so they match no confirmed test."""
+        from .secrets import UndecryptableSecret
+
+        try:
+            return self.fingerprint()
+        except UndecryptableSecret:
+            return ""
 
     def password(self) -> str:
         return self.secret("password")

@@ -44,6 +44,11 @@ class MailServerOut(Schema):
     service_account_email: str = Field(
         description="The client_email of the saved service account key (not a secret), or empty."
     )
+    unreadable_secrets: list[str] = Field(
+        description="The saved secrets in use (password, client_secret, client_certificate, "
+        "service_account_key) that the current encryption keys cannot decrypt: each must be "
+        "entered again. Empty while every saved secret can be read."
+    )
     ca_certificate: str
     is_configured: bool
     verified: bool = Field(
@@ -55,6 +60,10 @@ class MailServerOut(Schema):
     @staticmethod
     def resolve_verified(mail_server: MailServerSettings) -> bool:
         return mail_server.is_verified
+
+    @staticmethod
+    def resolve_unreadable_secrets(mail_server: MailServerSettings) -> list[str]:
+        return mail_server.unreadable_secrets()
 
     @staticmethod
     def resolve_password_set(mail_server: MailServerSettings) -> bool:

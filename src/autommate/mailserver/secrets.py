@@ -12,13 +12,21 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+SECRET_LABELS = {
+    "password": "password",
+    "client_secret": "client secret",
+    "client_certificate": "client certificate",
+    "service_account_key": "service account key",
+}
+
 
 class UndecryptableSecret(Exception):
     """The stored secret was encrypted with a key that is no longer configured."""
 
-    def __init__(self, message: str, *, label: str = "password") -> None:
+    def __init__(self, message: str, *, name: str = "password") -> None:
         super().__init__(message)
-        self.label = label
+        self.name = name  # The field: password, client_secret, …
+        self.label = SECRET_LABELS.get(name, name)  # In words: password, client secret, …
 
 
 @cache
@@ -37,21 +45,18 @@ def encrypt(plaintext: str) -> str:
     return _fernet(tuple(settings.ENCRYPTION_KEYS)).encrypt(plaintext.encode()).decode()
 
 
-SECRET_LABELS = {
-    "password": "password",
-    "client_secret": "client secret",
-    "client_certificate": "client certificate",
-    "service_account_key": "service account key",
-}
+def unreadable_message(name: str) -> str:
+    """Return what to tell an administrator whose saved secret `name` cannot be decrypted."""
+    label = SECRET_LABELS.get(name, name)
+    return (
+        f"The saved {label} cannot be read with the current encryption keys: it was saved "
+        f"under a key that AUTOMMATE_ENCRYPTION_KEYS no longer holds. Enter the {label} again "
+        "and save."
+    )
 
 
 def decrypt(ciphertext: str, *, name: str = "password") -> str:
     try:
         return _fernet(tuple(settings.ENCRYPTION_KEYS)).decrypt(ciphertext.encode()).decode()
     except InvalidToken:
-        label = SECRET_LABELS.get(name, name)
-        raise UndecryptableSecret(
-            f"The saved {label} cannot be decrypted with the configured encryption keys; "
-            f"enter the {label} again.",
-            label=label,
-        ) from None
+        raise UndecryptableSecret(unreadable_message(name), name=name) from None

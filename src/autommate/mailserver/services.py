@@ -33,7 +33,7 @@ from .models import (
     MailServerSettings,
     TestMailCode,
 )
-from .secrets import encrypt
+from .secrets import UndecryptableSecret, encrypt
 from .selectors import mail_server_get
 from .steps import Diagnosis
 
@@ -96,6 +96,15 @@ def _still_bound(name: str, values: dict[str, Any], saved: MailServerSettings) -
     )
 
 
+def _saved_secret(saved: MailServerSettings, name: str) -> str:
+    """Return a saved secret in clear; one the current encryption keys cannot decrypt must be
+    typed again, which is said on its field."""
+    try:
+        return saved.secret(name)
+    except UndecryptableSecret as error:
+        raise ValidationError({name: str(error)}) from None
+
+
 def _resolve_secrets(values: dict[str, Any]) -> dict[str, str]:
     """Return the secrets in clear to log in with `values`: the typed ones, or the saved ones
     while they would still go where they were saved for."""
@@ -111,7 +120,7 @@ def _resolve_secrets(values: dict[str, Any]) -> dict[str, str]:
             raise ValidationError({"password": "Enter the password for the mail server."})
         if not _still_bound("password", values, saved):
             raise PasswordNeeded
-        return {"password": saved.password()}
+        return {"password": _saved_secret(saved, "password")}
     if method == AuthMethod.OAUTH2:
         if typed["client_secret"] and typed["client_certificate"]:
             raise ValidationError(
@@ -126,14 +135,14 @@ def _resolve_secrets(values: dict[str, Any]) -> dict[str, str]:
             )
         if not all(_still_bound(name, values, saved) for name in stored):
             raise ClientCredentialNeeded
-        return {name: saved.secret(name) for name in METHOD_SECRETS[method]}
+        return {name: _saved_secret(saved, name) for name in METHOD_SECRETS[method]}
     if typed["service_account_key"]:
         return typed
     if not saved.has_secret("service_account_key"):
         raise ValidationError(
             {"service_account_key": "Paste the service account's JSON key, or upload its file."}
         )
-    return {"service_account_key": saved.secret("service_account_key")}
+    return {"service_account_key": _saved_secret(saved, "service_account_key")}
 
 
 def mail_server_save(
@@ -232,7 +241,9 @@ def mail_server_test(
     config = ServerConfig.from_values(candidate, secrets=credentials)
     fingerprint = candidate.fingerprint(secrets=credentials)
     saved = mail_server_get()
-    tested_saved = saved.is_configured and hmac.compare_digest(fingerprint, saved.fingerprint())
+    tested_saved = saved.is_configured and hmac.compare_digest(
+        fingerprint, saved.fingerprint_if_readable()
+    )
 
     code = _new_code()
     link_token = secrets.token_urlsafe(24)
@@ -318,7 +329,7 @@ def mail_server_confirm(
         if not found.is_usable:  # Used by a concurrent confirmation a moment ago.
             raise InvalidConfirmationCode("This code has just been used. Send a new test mail.")
         saved = mail_server_get()
-        if not hmac.compare_digest(found.fingerprint, saved.fingerprint()):
+        if not hmac.compare_digest(found.fingerprint, saved.fingerprint_if_readable()):
             raise InvalidConfirmationCode(
                 "This code was sent with mail settings that differ from the ones saved now. "
                 "Save the settings you tested, or send a new test mail with the saved settings."

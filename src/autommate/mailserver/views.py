@@ -16,7 +16,7 @@ from autommate.forms import add_form_errors
 from . import services
 from .forms import ConfirmDeliveryForm, MailServerForm, TestMailForm
 from .presets import presets_as_dicts
-from .selectors import mail_server_get
+from .selectors import mail_server_get, unreadable_secret_messages
 
 CONFIRMED_MESSAGE = (
     "Delivery confirmed: the mail server settings are verified. You can now enable Forgot Password."
@@ -39,6 +39,7 @@ def _page(
         "confirm_form": confirm_form or ConfirmDeliveryForm(),
         "result": result,
         "saved": saved,
+        "unreadable_secrets": unreadable_secret_messages(saved),
         "presets": presets_as_dicts(),
     }
     response = render(request, "mailserver/settings.html", context, status=status)

@@ -41,7 +41,8 @@ def forgot_password_read(request: HttpRequest) -> dict[str, Any]:
 )
 def forgot_password_save(request: HttpRequest, payload: ForgotPasswordIn) -> dict[str, Any]:
     """Save the switch and the link lifetime. Enabling is refused with `409 mail_not_verified`
-    until the delivery of a test mail has been confirmed for the saved mail settings."""
+    until the delivery of a test mail has been confirmed for the saved mail settings. Switching
+    off voids every reset link already sent, for good, and drops the reset mails still queued."""
     current = forgot_password_settings_get()
     lifetime = payload.link_lifetime_minutes
     form = ForgotPasswordSettingsForm(
@@ -91,13 +92,16 @@ def password_reset_request(request: HttpRequest, payload: ResetRequestIn) -> Sta
 @router.post(
     "/password-reset/confirm",
     auth=None,
-    response=responses({204: None}, HTTPStatus.TOO_MANY_REQUESTS, public=True),
+    response=responses(
+        {204: None}, HTTPStatus.NOT_FOUND, HTTPStatus.TOO_MANY_REQUESTS, public=True
+    ),
     summary="Set a new password with a reset token",
 )
 def password_reset_confirm(request: HttpRequest, payload: ResetConfirmIn) -> Status[None]:
     """Set a new password with the token of a reset link: `204`, or `400` with every message of
     the password policy in `fields.new_password`, or `400 invalid_reset_link` for a used,
-    expired or unknown token."""
+    expired or unknown token, or `404 forgot_password_disabled` while the feature is off
+    (switching it off voids every link issued before)."""
     address = client_address(request)
     services.link_open(token=payload.token, client_address=address)
     services.reset_complete(

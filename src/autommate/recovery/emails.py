@@ -27,7 +27,10 @@ def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
     expires_at = services.reset_link_expires_at(requested_at)
     if expires_at <= timezone.now():
         raise DoNotSend("The reset link expired before the mail could be sent.")
-    token = services.link_issue(user=user, expires_at=expires_at)
+    try:
+        token = services.link_issue(user=user, expires_at=expires_at)
+    except services.ForgotPasswordDisabled:
+        raise DoNotSend(services.DROPPED_SWITCHED_OFF) from None
     lifetime = max(1, round((expires_at - timezone.now()).total_seconds() / 60))
     return render_email(
         "recovery/emails/reset_password",

@@ -55,8 +55,12 @@ class ForgotPasswordSettingsForm(forms.ModelForm):
             )
         }
         help_texts = {
+            "enabled": (
+                "Switching it off ends every reset under way: links already sent stop working "
+                "for good, and reset mails still waiting are not sent."
+            ),
             "link_lifetime_minutes": (
                 f"How long a reset link works, from {LINK_LIFETIME_MIN_MINUTES} to "
                 f"{LINK_LIFETIME_MAX_MINUTES} minutes."
-            )
+            ),
         }

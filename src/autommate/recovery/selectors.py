@@ -11,7 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from autommate.accounts.models import User
-from autommate.mailserver.selectors import mail_server_get
+from autommate.mailserver.selectors import mail_server_get, unreadable_secret_messages
 
 from .models import ForgotPasswordSettings, ResetLink
 
@@ -30,6 +30,9 @@ def mail_not_ready_reason() -> str:
     mail_server = mail_server_get()
     if not mail_server.is_configured:
         return "Configure the mail server first: Forgot Password sends its links by email."
+    unreadable = unreadable_secret_messages(mail_server)
+    if unreadable:
+        return " ".join(unreadable)
     if not mail_server.is_verified:
         return (
             "Confirm the delivery of a test mail for the mail settings as they are saved now: "

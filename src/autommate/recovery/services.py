@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -63,6 +64,12 @@ class MailNotVerified(DomainError):
 class InvalidResetLink(DomainError):
     code = "invalid_reset_link"
     default_message = "This reset link is invalid or has expired."
+
+
+# What the mail log says of a reset mail that was still waiting when the feature was switched off.
+DROPPED_SWITCHED_OFF = (
+    "Not sent: Forgot Password was switched off before this reset mail could be sent."
+)
 
 
 # -- The request -------------------------------------------------------------------------------
@@ -137,10 +144,18 @@ def reset_request_process(request_id: int) -> None:
 
 
 def link_issue(*, user: User, expires_at: datetime) -> str:
-    """Issue a reset link token for `user`, voiding older ones; return the token (not stored)."""
+    """Issue a reset link token for `user`, voiding older ones; return the token (not stored).
+
+    Raise ForgotPasswordDisabled while Forgot Password is switched off. The switch's row is
+    locked while the link is stored, so a link is never issued after a switch-off voided the
+    others.
+    """
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = timezone.now()
     with transaction.atomic():
+        switch = ForgotPasswordSettings.objects.select_for_update().filter(pk=1).first()
+        if switch is None or not switch.enabled:
+            raise ForgotPasswordDisabled
         ResetLink.objects.filter(user=user, used_at=None, voided_at=None).update(voided_at=now)
         ResetLink.objects.create(
             user=user,
@@ -178,9 +193,11 @@ def link_failure(*, client_address: str) -> bool:
 def link_open(*, token: str, client_address: str) -> ResetLink:
     """Return the usable link for `token`; never uses it up.
 
-    Raise RateLimited while `client_address` has used too many wrong links, and count a wrong
-    one before raising InvalidResetLink for it.
+    Raise ForgotPasswordDisabled while Forgot Password is switched off, RateLimited while
+    `client_address` has used too many wrong links, and count a wrong one before raising
+    InvalidResetLink for it.
     """
+    forgot_password_ensure_enabled()
     ratelimits.peek(
         "reset-link-failure", client_address, settings.LIMIT_RESET_LINK_FAILURES
     ).enforce()
@@ -200,10 +217,15 @@ def reset_complete(
     """Set the new password through a reset link, use the link up and notify the owner.
 
     The link is given by its token, or by the token's hash (`token_digest`) as a session keeps it.
-    A password the policy refuses raises ValidationError for the field `new_password`.
+    A password the policy refuses raises ValidationError for the field `new_password`; while
+    Forgot Password is switched off, ForgotPasswordDisabled.
     """
     digest = token_digest or token_hash(token)
     with transaction.atomic():
+        # Locked like link_issue does, so a reset cannot complete after a switch-off.
+        switch = ForgotPasswordSettings.objects.select_for_update().filter(pk=1).first()
+        if switch is None or not switch.enabled:
+            raise ForgotPasswordDisabled
         link = (
             ResetLink.objects.select_for_update()
             .select_related("user")
@@ -243,7 +265,12 @@ def forgot_password_configure(
     actor: User | None = None,
     client_address: str | None = None,
 ) -> ForgotPasswordSettings:
-    """Save the Forgot Password settings; refuse to switch on while mail is unproven."""
+    """Save the Forgot Password settings; refuse to switch on while mail is unproven.
+
+    Switching off voids every issued reset link for good: off means off, and links mailed
+    before stay refused once it is switched on again. Reset mails still in the queue are
+    dropped when the worker comes to them (see `emails.compose_reset`).
+    """
     current = forgot_password_settings_get()
     if enabled and not current.enabled:
         reason = mail_not_ready_reason()
@@ -257,13 +284,22 @@ def forgot_password_configure(
     with transaction.atomic():
         current.save()
         if was_enabled != enabled:
+            detail: dict[str, Any] = {"enabled": enabled}
+            if not enabled:
+                detail["links_voided"] = links_void_all()
             audit_record(
                 Action.FORGOT_PASSWORD_SWITCHED,
                 actor=actor,
                 client_address=client_address,
-                enabled=enabled,
+                **detail,
             )
     return current
+
+
+def links_void_all() -> int:
+    """Void every outstanding reset link of every account; return how many there were."""
+    outstanding = ResetLink.objects.filter(used_at=None, voided_at=None)
+    return outstanding.update(voided_at=timezone.now())
 
 
 def reset_link_expires_at(requested_at: datetime) -> datetime:

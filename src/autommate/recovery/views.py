@@ -15,7 +15,12 @@ from autommate.mailserver.selectors import mail_server_get
 
 from . import services
 from .forms import ForgotPasswordForm, ForgotPasswordSettingsForm
-from .selectors import forgot_password_settings_get, link_find_by_hash, mail_not_ready_reason
+from .selectors import (
+    forgot_password_enabled,
+    forgot_password_settings_get,
+    link_find_by_hash,
+    mail_not_ready_reason,
+)
 from .services import SENT_MESSAGE
 
 # The session keeps the hash of the link's token, never the token itself.
@@ -45,9 +50,22 @@ def forgot_password(request: HttpRequest) -> HttpResponse:
             messages.success(request, SENT_MESSAGE)
             return _private(redirect("forgot-password"))
     except services.ForgotPasswordDisabled:
-        return _private(render(request, "recovery/disabled.html", status=HTTPStatus.NOT_FOUND))
+        return _disabled(request)
     status = HTTPStatus.BAD_REQUEST if request.method == "POST" else HTTPStatus.OK
     return _private(render(request, "recovery/forgot_password.html", {"form": form}, status=status))
+
+
+def _disabled(request: HttpRequest, *, from_link: bool = False) -> HttpResponse:
+    if from_link:
+        request.session.pop(SESSION_TOKEN_KEY, None)
+    return _private(
+        render(
+            request,
+            "recovery/disabled.html",
+            {"from_link": from_link},
+            status=HTTPStatus.NOT_FOUND,
+        )
+    )
 
 
 @never_cache
@@ -59,6 +77,8 @@ def reset_password_link(request: HttpRequest, token: str) -> HttpResponse:
     """
     try:
         link = services.link_open(token=token, client_address=client_address(request))
+    except services.ForgotPasswordDisabled:
+        return _disabled(request, from_link=True)
     except services.InvalidResetLink:
         return _invalid(request)
     request.session[SESSION_TOKEN_KEY] = link.token_hash
@@ -68,6 +88,8 @@ def reset_password_link(request: HttpRequest, token: str) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def reset_password(request: HttpRequest) -> HttpResponse:
+    if not forgot_password_enabled():
+        return _disabled(request, from_link=True)
     digest = request.session.get(SESSION_TOKEN_KEY, "")
     link = link_find_by_hash(digest=digest)
     if link is None:
@@ -80,6 +102,8 @@ def reset_password(request: HttpRequest) -> HttpResponse:
                 password=form.cleaned_data["new_password1"],
                 client_address=client_address(request),
             )
+        except services.ForgotPasswordDisabled:
+            return _disabled(request, from_link=True)
         except services.InvalidResetLink:
             return _invalid(request)
         request.session.flush()

@@ -27,7 +27,7 @@ from autommate.mailserver.models import (
     Protocol,
 )
 from autommate.mailserver.schemas import MailServerOut
-from autommate.mailserver.selectors import mail_server_get
+from autommate.mailserver.selectors import mail_server_get, unreadable_secret_messages
 
 # The options that only OAuth 2.0 uses, and so choose it when no method is given.
 OAUTH2_OPTIONS = ("token_url", "client_id", "client_secret_stdin", "client_certificate")
@@ -177,9 +177,13 @@ class Command(OperatorCommand):
             return
         if note:
             self.stdout.write(note)
+        for message in unreadable_secret_messages(mail_server):
+            self.stdout.write(message)
         for key, label in SHOWN.items():
             value = data[key]
-            if key.endswith("_set"):
+            if key.endswith("_set") and key.removesuffix("_set") in data["unreadable_secrets"]:
+                value = "saved, but cannot be read with the current encryption keys"
+            elif key.endswith("_set"):
                 value = "saved (never shown)" if value else "none"
             elif key == "ca_certificate":
                 value = "set" if value else "none"
