@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from email.headerregistry import Address
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+from .fingerprints import released_values, settings_fingerprint
 
 
 class Protocol(models.TextChoices):
@@ -166,33 +166,10 @@ class MailServerSettings(models.Model):
         """Return a keyed digest of everything that decides whether mail gets through.
 
         `secrets` are the secrets in clear of settings not saved yet; by default the saved ones.
-        The digest of password settings is the one they had before other methods existed, so
-        that settings verified then stay verified.
         """
         if secrets is None:
             secrets = self.secrets_in_use()
-        values: dict[str, object] = {
-            "host": self.host.strip().lower(),
-            "port": self.port,
-            "protocol": self.protocol,
-            "use_tls": self.use_tls,
-            "sender_email": self.sender_email.strip().lower(),
-            "use_auth": self.use_auth,
-            "username": self.username if self.use_auth else "",
-            "password": secrets.get("password", "") if self.use_auth else "",
-            "ca_certificate": self.ca_certificate.strip(),
-        }
-        if self.uses_oauth:
-            values |= {
-                "auth_method": self.auth_method,
-                "token_url": self.token_url.strip(),
-                "client_id": self.client_id.strip(),
-                "scope": self.scope.strip(),
-            }
-            values |= {name: secrets.get(name, "") for name in METHOD_SECRETS[self.auth_method]}
-        payload = json.dumps(values, sort_keys=True).encode()
-        key = hashlib.sha256(b"mail-server-fingerprint:" + settings.SECRET_KEY.encode()).digest()
-        return hmac.new(key, payload, hashlib.sha256).hexdigest()
+        return settings_fingerprint(released_values(self, secrets))
 
 
 class TestMailCode(models.Model):
