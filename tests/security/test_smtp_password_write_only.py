@@ -1,4 +1,5 @@
-"""Point 14: the SMTP password is write-only and bound to its server; headers and templates hold.
+"""Point 14: the SMTP password is write-only and bound to its server and to how the connection to
+it is secured; headers and templates hold.
 
 ASVS 5.0 V13.3 (secrets management: encrypted at rest, never returned), V16.2 (no secrets in
 logs), V1.2 (output encoding, injection: CR/LF in mail headers, HTML in templates); OWASP Forgot
@@ -14,6 +15,7 @@ from http import HTTPStatus
 from typing import Any
 
 import pytest
+import trustme
 from django.test import Client
 
 from autommate.accounts.models import User
@@ -44,7 +46,9 @@ def auth_server(smtp_server_factory: SMTPServerFactory) -> SMTPTestServer:
 
 
 def auth_form(server: SMTPTestServer, **overrides: Any) -> dict[str, Any]:
-    return mail_form(server, **{"use_auth": "on", "username": USERNAME, **overrides})
+    # A plain server on this machine: the relay that Allow sign-in without TLS is for.
+    values = {"use_auth": "on", "allow_insecure_login": "on", "username": USERNAME}
+    return mail_form(server, **(values | overrides))
 
 
 @pytest.fixture
@@ -231,3 +235,40 @@ def test_user_data_in_emails_is_html_escaped(mailbox: Mailbox) -> None:
     assert "&lt;b&gt;Mallory&lt;/b&gt;" in html
     assert "attacker.example" not in html
     assert "<b>Mallory</b>" in text_of(message)  # the text part shows it as typed, harmlessly
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"use_tls": None},
+        {"use_tls": None, "allow_insecure_login": "on"},
+        {"protocol": "smtps", "use_tls": None},
+        {"ca_certificate": "another CA"},
+    ],
+    ids=["tls-off", "tls-off-and-allowed", "protocol", "ca-certificate"],
+)
+def test_saved_password_is_bound_to_how_the_connection_is_secured(
+    admin_client: Client, smtp_server_factory, test_ca, change: dict[str, str]
+) -> None:
+    server = smtp_server_factory("starttls", auth=True, username=USERNAME, password=SECRET)
+    secured = mail_form(
+        server, use_tls="on", use_auth="on", username=USERNAME, ca_certificate=test_ca.pem
+    )
+    assert admin_client.post("/settings/mail/", {**secured, "password": SECRET}).status_code == (
+        HTTPStatus.FOUND
+    )
+    if change.get("ca_certificate"):
+        change = {"ca_certificate": trustme.CA().cert_pem.bytes().decode()}
+    values = {key: value for key, value in (secured | change).items() if value is not None}
+
+    tested = admin_client.post("/settings/mail/test/", {**values, "test_recipient": "o@x.org"})
+    kept = admin_client.post("/settings/mail/", values)
+
+    for response in (tested, kept):
+        assert response.status_code == HTTPStatus.BAD_REQUEST
+        assert "Enter the password again" in response.content.decode()
+    assert server.commands == []
+    assert server.logins == []
+    saved = MailServerSettings.objects.get()
+    assert (saved.use_tls, saved.protocol) == (True, "smtp")
+    assert saved.ca_certificate == test_ca.pem.strip()

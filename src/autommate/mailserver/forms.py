@@ -169,6 +169,9 @@ class MailServerForm(forms.ModelForm):
             ),
             "username": "Password: the username the mail server expects. OAuth 2.0: the mailbox "
             "that sends. Google service account: the Workspace user it sends as.",
+            "allow_insecure_login": "Warning: without TLS the password (or access token) "
+            "crosses the network as plain text. Only for a server that offers no TLS on a "
+            "network you trust, such as a relay on this machine; ignored while TLS is used.",
             "client_id": "The application's client ID (Microsoft: Application (client) ID).",
             "scope": f"Microsoft 365: {MICROSOFT_SCOPE}",
         }

@@ -35,6 +35,7 @@ EDITABLE_FIELDS = (
     "use_auth",
     "auth_method",
     "username",
+    "allow_insecure_login",
     "token_url",
     "client_id",
     "scope",
@@ -71,6 +72,8 @@ class MailServerSettings(models.Model):
         default=AuthMethod.PASSWORD,
     )
     username = models.CharField("Username", max_length=254, blank=True)
+    # Without TLS, a login sends the password (or the access token) in clear: only on request.
+    allow_insecure_login = models.BooleanField("Allow sign-in without TLS", default=False)
     password_encrypted = models.TextField(blank=True)
     # OAuth 2.0, the client credentials grant: where tokens come from and who asks for them.
     token_url = models.CharField("Token URL", max_length=2000, blank=True)
@@ -103,6 +106,11 @@ class MailServerSettings(models.Model):
     @property
     def is_configured(self) -> bool:
         return bool(self.host and self.sender_email)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the connection is encrypted: SMTPS, or SMTP with Enable TLS (STARTTLS)."""
+        return self.protocol == Protocol.SMTPS or bool(self.use_tls)
 
     @property
     def has_password(self) -> bool:
@@ -145,7 +153,11 @@ class MailServerSettings(models.Model):
         """
         if secrets is None:
             secrets = self.secrets_in_use()
-        return settings_fingerprint(released_values(self, secrets))
+        values = released_values(self, secrets)
+        # Only when on, so that settings verified before the flag existed stay verified.
+        if self.allow_insecure_login:
+            values["allow_insecure_login"] = True
+        return settings_fingerprint(values)
 
 
 class TestMailCode(models.Model):
