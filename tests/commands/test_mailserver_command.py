@@ -128,6 +128,27 @@ def test_sign_in_without_tls_is_refused_until_allowed(autommate, smtp_server_fac
     assert server.logins == ["mailer"]
 
 
+def test_a_sender_name_that_no_mail_header_can_carry_is_refused(autommate, smtp_server) -> None:
+    configure(autommate, smtp_server)
+
+    refused = autommate("mailserver", "set", "--sender-name", "Autom\u2028Mate")
+
+    assert reason(refused) == (
+        "sender-name: The sender name must be on one line: it holds a line break (U+2028)."
+    )
+    assert f"{'Sender name:':<24}Autom Mate" in autommate("mailserver", "show").stdout
+    # Saved before the rule existed: the test names the field to correct, and sends nothing.
+    autommate(
+        "shell",
+        "-c",
+        "from autommate.mailserver.models import MailServerSettings; "
+        "MailServerSettings.objects.update(sender_name='Autom\\u2028Mate')",
+    )
+    tested = autommate("mailserver", "test", "--to", "ops@example.org")
+    assert reason(tested).startswith("sender-name: The sender name must be on one line")
+    assert smtp_server.commands == []
+
+
 def test_test_as_json(autommate, smtp_server) -> None:
     configure(autommate, smtp_server)
     result = json.loads(autommate("mailserver", "test", "--to", "ops@example.org", "--json").stdout)

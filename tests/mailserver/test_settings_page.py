@@ -249,15 +249,19 @@ def test_confirm_link_verifies_when_opened_by_an_administrator(
     assert MailServerSettings.objects.get().is_verified
 
 
-def test_changing_saved_settings_marks_them_unverified(admin_client: Client, smtp_server) -> None:
+@pytest.mark.parametrize("change", ["port", "sender_name"])
+def test_changing_saved_settings_marks_them_unverified(
+    admin_client: Client, smtp_server, change: str
+) -> None:
     admin_client.post("/settings/mail/", form_data(smtp_server))
     admin_client.post(
         "/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org")
     )
     admin_client.post("/settings/mail/confirm/", {"code": code_from(smtp_server.wait_for(1)[0])})
     assert MailServerSettings.objects.get().is_verified
+    changed = {"port": smtp_server.port + 1, "sender_name": "Autom Mate Support"}[change]
     response = admin_client.post(
-        "/settings/mail/", form_data(smtp_server, port=smtp_server.port + 1), follow=True
+        "/settings/mail/", form_data(smtp_server, **{change: changed}), follow=True
     )
     assert "not verified" in response.content.decode()
     assert not MailServerSettings.objects.get().is_verified

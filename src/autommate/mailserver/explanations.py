@@ -26,6 +26,7 @@ from .connection import (
     load_saved_config,
 )
 from .destinations import DestinationRefused
+from .models import UnusableSenderEmail
 from .secrets import UndecryptableSecret
 from .steps import MailStepError, StepName, step_of
 from .tokens import (
@@ -107,7 +108,7 @@ def _infer_step(error: BaseException) -> StepName:
         return StepName.TOKEN
     if isinstance(error, smtplib.SMTPAuthenticationError | UndecryptableSecret | LoginWithoutTLS):
         return StepName.LOGIN
-    if isinstance(error, smtplib.SMTPSenderRefused):
+    if isinstance(error, smtplib.SMTPSenderRefused | UnusableSenderEmail):
         return StepName.SENDER
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return StepName.RECIPIENT
@@ -214,6 +215,12 @@ class _Explainer:
             return self.result(
                 f"The saved {error.label} cannot be decrypted with the configured encryption keys.",
                 f"Enter the {error.label} again and save the mail settings.",
+                temporary=False,
+            )
+        if isinstance(error, UnusableSenderEmail):
+            return self.result(
+                str(error),
+                "Enter the sender email again on the mail settings page, and save.",
                 temporary=False,
             )
         if isinstance(error, LoginWithoutTLS):

@@ -12,26 +12,12 @@ from typing import Any
 
 from django.db import migrations, models
 
-from autommate.mailserver.fingerprints import released_values, settings_fingerprint
-from autommate.mailserver.secrets import UndecryptableSecret, decrypt
-
-METHOD_SECRETS = {
-    "password": ("password",),
-    "oauth2": ("client_secret", "client_certificate"),
-    "google-service-account": ("service_account_key",),
-}
-
-
-def _secrets(row: Any) -> dict[str, str]:
-    if not row.use_auth:
-        return {}
-    names = METHOD_SECRETS.get(row.auth_method, ())
-    return {
-        name: decrypt(ciphertext, name=name)
-        if (ciphertext := getattr(row, f"{name}_encrypted"))
-        else ""
-        for name in names
-    }
+from autommate.mailserver.fingerprints import (
+    released_secrets,
+    released_values,
+    settings_fingerprint,
+)
+from autommate.mailserver.secrets import UndecryptableSecret
 
 
 def allow_where_logging_in_without_tls(apps: Any, schema_editor: Any) -> None:
@@ -39,7 +25,7 @@ def allow_where_logging_in_without_tls(apps: Any, schema_editor: Any) -> None:
     for row in settings_model.objects.filter(use_auth=True, protocol="smtp", use_tls=False):
         update = ["allow_insecure_login"]
         try:
-            before = released_values(row, _secrets(row))
+            before = released_values(row, released_secrets(row))
         except UndecryptableSecret:
             before = None  # Not verifiable now anyway: the secret must be entered again.
         if before is not None and row.verified_fingerprint == settings_fingerprint(before):

@@ -255,9 +255,16 @@ class Command(OperatorCommand):
             raise CommandError(
                 "to: " + " ".join(str(m) for m in recipient.errors["test_recipient"])
             )
-        values = {name: getattr(saved, name) for name in EDITABLE_FIELDS}
+        # The saved settings pass the same checks as typed ones, so that settings saved before
+        # a check existed are refused with its message rather than half-tested.
+        data = {name: getattr(saved, name) for name in EDITABLE_FIELDS}
+        form = MailServerForm(
+            data=data | dict.fromkeys(SECRET_FIELDS, ""), instance=mail_server_get(), saved=saved
+        )
+        if not form.is_valid():
+            raise CommandError(one_line(ValidationError(form.errors.as_data())))
         result = services.mail_server_test(
-            values=values,
+            values=form.cleaned_data,
             recipient=recipient.cleaned_data["test_recipient"],
             actor=command_actor(options["actor"]),
         )
