@@ -73,6 +73,7 @@ _CONFIG_FIELDS = {
     "use_auth",
     "username",
     "password",
+    "allow_insecure_login",
     "ca_certificate",
     "timeout_seconds",
 }
@@ -253,7 +254,11 @@ class SMTPTestServer:
             controller.stop()
 
     def config(self, **overrides: Any) -> ServerConfig:
-        """Return a ServerConfig that reaches this server (TLS trusted through the test CA)."""
+        """Return a ServerConfig that reaches this server (TLS trusted through the test CA).
+
+        A plain server stands for the relay on the same machine that Allow sign-in without TLS
+        is for, so its config allows a login without TLS unless told otherwise.
+        """
         from autommate.mailserver.connection import ServerConfig
 
         values: dict[str, Any] = {
@@ -264,6 +269,7 @@ class SMTPTestServer:
             "use_auth": self.auth,
             "username": self.username if self.auth else "",
             "password": self.password if self.auth else "",
+            "allow_insecure_login": self.mode == "plain",
             "ca_certificate": self.ca.pem if self.ca is not None and self.mode != "plain" else "",
             "timeout_seconds": 5.0,
         }
@@ -284,6 +290,7 @@ class SMTPTestServer:
             "use_auth": config.use_auth,
             "username": config.username,
             "password_encrypted": encrypt(config.password) if config.password else "",
+            "allow_insecure_login": config.use_auth and config.allow_insecure_login,
             "ca_certificate": config.ca_certificate,
             "timeout_seconds": int(config.timeout_seconds),
             "sender_name": "Autom Mate",

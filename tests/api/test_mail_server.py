@@ -68,6 +68,48 @@ def test_saving_without_password_keeps_the_saved_one(admin_api: ApiClient, smtp_
     assert mail_server_get().password() == SECRET
 
 
+def test_sign_in_without_tls_is_off_unless_asked_for_and_kept_when_absent(
+    admin_api: ApiClient, smtp_server_factory
+) -> None:
+    smtp_server = smtp_server_factory(auth=True, username="mailer", password=SECRET)
+    auth = {"use_auth": True, "username": "mailer", "password": SECRET}
+    assert (
+        admin_api.put("/mail-server", settings_for(smtp_server, **auth)).json()[
+            "allow_insecure_login"
+        ]
+        is False
+    )
+
+    allowed = admin_api.put(
+        "/mail-server", settings_for(smtp_server, **auth, allow_insecure_login=True)
+    )
+    assert allowed.json()["allow_insecure_login"] is True
+    # A client that knows nothing of the field changes nothing about it.
+    renamed = admin_api.put(
+        "/mail-server",
+        settings_for(smtp_server, use_auth=True, username="mailer", sender_name="Ops"),
+    )
+    assert renamed.status_code == HTTPStatus.OK, renamed.content
+    assert renamed.json()["allow_insecure_login"] is True
+    assert mail_server_get().allow_insecure_login
+
+    tested = admin_api.post("/mail-server/test", {"recipient": "ops@example.org"})
+    assert tested.json()["ok"] is True, tested.json()
+
+
+def test_turning_sign_in_without_tls_on_needs_the_password_again(
+    admin_api: ApiClient, smtp_server
+) -> None:
+    auth = {"use_auth": True, "username": "mailer"}
+    admin_api.put("/mail-server", settings_for(smtp_server, **auth, password=SECRET))
+    response = admin_api.put(
+        "/mail-server", settings_for(smtp_server, **auth, allow_insecure_login=True)
+    )
+    body = assert_error(response, HTTPStatus.BAD_REQUEST, "validation_failed")
+    assert "Enter the password again" in body["fields"]["password"][0]
+    assert not mail_server_get().allow_insecure_login
+
+
 def test_moving_the_password_to_another_server_needs_it_again(
     admin_api: ApiClient, smtp_server
 ) -> None:

@@ -123,6 +123,52 @@ def test_test_confirm_then_enable_forgot_password(autommate, smtp_server) -> Non
     assert json.loads(enabled.stdout)["enabled"] is True
 
 
+def test_sign_in_without_tls_is_refused_until_allowed(autommate, smtp_server_factory) -> None:
+    server = smtp_server_factory("plain", auth=True, username="mailer", password=SECRET)
+    configure(autommate, server, "--username", "mailer", "--password-stdin", stdin=SECRET)
+    assert f"{'Allow sign-in without TLS:':<24}no" in autommate("mailserver", "show").stdout
+
+    refused = autommate("mailserver", "test", "--to", "ops@example.org")
+    assert "[failed] Log in" in refused.stdout
+    assert "Allow sign-in without TLS" in refused.stdout
+    assert reason(refused).startswith("The test mail failed at Log in: The connection is not")
+    assert server.logins == []
+
+    # Turning it on is a change to how the password travels, so the password comes again.
+    assert reason(autommate("mailserver", "set", "--allow-insecure-login")).startswith(
+        "password: Enter the password again"
+    )
+    allowed = autommate(
+        "mailserver", "set", "--allow-insecure-login", "--password-stdin", stdin=SECRET
+    )
+    assert allowed.returncode == 0, allowed.stderr
+    assert f"{'Allow sign-in without TLS:':<24}yes" in allowed.stdout
+    tested = autommate("mailserver", "test", "--to", "ops@example.org")
+    assert tested.returncode == 0, tested.stderr
+    assert server.logins == ["mailer"]
+
+
+def test_a_sender_name_that_no_mail_header_can_carry_is_refused(autommate, smtp_server) -> None:
+    configure(autommate, smtp_server)
+
+    refused = autommate("mailserver", "set", "--sender-name", "Autom\u2028Mate")
+
+    assert reason(refused) == (
+        "sender-name: The sender name must be on one line: it holds a line break (U+2028)."
+    )
+    assert f"{'Sender name:':<24}Autom Mate" in autommate("mailserver", "show").stdout
+    # Saved before the rule existed: the test names the field to correct, and sends nothing.
+    autommate(
+        "shell",
+        "-c",
+        "from autommate.mailserver.models import MailServerSettings; "
+        "MailServerSettings.objects.update(sender_name='Autom\\u2028Mate')",
+    )
+    tested = autommate("mailserver", "test", "--to", "ops@example.org")
+    assert reason(tested).startswith("sender-name: The sender name must be on one line")
+    assert smtp_server.commands == []
+
+
 def test_test_as_json(autommate, smtp_server) -> None:
     configure(autommate, smtp_server)
     result = json.loads(autommate("mailserver", "test", "--to", "ops@example.org", "--json").stdout)

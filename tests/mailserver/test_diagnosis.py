@@ -329,10 +329,10 @@ def test_server_requiring_login_is_explained_at_sender(
 def test_login_over_plain_connection_refused_by_server_is_explained(
     smtp_server_factory: SMTPServerFactory,
 ) -> None:
-    # This server offers AUTH only after STARTTLS.
+    # This server offers AUTH only after STARTTLS; the login in clear is allowed, to meet it.
     server = smtp_server_factory("starttls", auth=True)
 
-    diagnosis = _diagnose(server.config(use_tls=False))
+    diagnosis = _diagnose(server.config(use_tls=False, allow_insecure_login=True))
 
     _assert_failed_at(diagnosis, StepName.LOGIN)
     failure = diagnosis.failure

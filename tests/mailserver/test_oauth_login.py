@@ -338,7 +338,14 @@ def test_an_untrusted_token_url_certificate(
     # without the CA certificate that would make it trusted.
     token_endpoint.add_client(CLIENT_ID, secret=CLIENT_SECRET)
     server = smtp_server_factory("plain", oauth=token_endpoint)
-    config = _microsoft(server, token_endpoint, test_ca, use_tls=False, ca_certificate="")
+    config = _microsoft(
+        server,
+        token_endpoint,
+        test_ca,
+        use_tls=False,
+        allow_insecure_login=True,
+        ca_certificate="",
+    )
 
     text = _failure(_diagnose(config), StepName.TOKEN)
 

@@ -442,6 +442,7 @@ def test_test_mail_shows_the_access_token_step_with_cause_and_fix(
         host=smtp_server.host,
         port=smtp_server.port,
         use_tls=None,
+        allow_insecure_login="on",
         token_url=f"https://127.0.0.1:{closed_port}/token",
         client_secret=CLIENT_SECRET,
         test_recipient="ops@example.org",

@@ -109,6 +109,35 @@ def test_changing_the_host_needs_the_password_again(admin_client: Client) -> Non
     assert MailServerSettings.objects.get().host == "smtp.example.org"
 
 
+def test_sign_in_without_tls_is_off_by_default_and_shown_as_a_warning_when_allowed(
+    admin_client: Client,
+) -> None:
+    page = admin_client.get("/settings/mail/").content.decode()
+    assert ">Allow sign-in without TLS</label>" in page
+    assert 'name="allow_insecure_login" id="id_allow_insecure_login" checked' not in page
+    assert "Sign-in without TLS is allowed" not in page
+
+    plain = form_data(use_tls=None, use_auth="on", username="mailer", password="first-secret")
+    admin_client.post("/settings/mail/", {**plain, "allow_insecure_login": "on"})
+
+    assert MailServerSettings.objects.get().allow_insecure_login
+    page = admin_client.get("/settings/mail/").content.decode()
+    assert "Sign-in without TLS is allowed" in page
+    assert "password crosses the network to smtp.example.org as plain text" in page
+
+
+def test_sign_in_without_tls_is_not_kept_while_tls_is_used(admin_client: Client) -> None:
+    tls = form_data(use_auth="on", username="mailer", password="first-secret")
+    admin_client.post("/settings/mail/", {**tls, "allow_insecure_login": "on"})
+
+    saved = MailServerSettings.objects.get()
+    assert saved.use_tls
+    assert not saved.allow_insecure_login
+    assert (
+        "Sign-in without TLS is allowed" not in admin_client.get("/settings/mail/").content.decode()
+    )
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
@@ -220,15 +249,19 @@ def test_confirm_link_verifies_when_opened_by_an_administrator(
     assert MailServerSettings.objects.get().is_verified
 
 
-def test_changing_saved_settings_marks_them_unverified(admin_client: Client, smtp_server) -> None:
+@pytest.mark.parametrize("change", ["port", "sender_name"])
+def test_changing_saved_settings_marks_them_unverified(
+    admin_client: Client, smtp_server, change: str
+) -> None:
     admin_client.post("/settings/mail/", form_data(smtp_server))
     admin_client.post(
         "/settings/mail/test/", form_data(smtp_server, test_recipient="ops@example.org")
     )
     admin_client.post("/settings/mail/confirm/", {"code": code_from(smtp_server.wait_for(1)[0])})
     assert MailServerSettings.objects.get().is_verified
+    changed = {"port": smtp_server.port + 1, "sender_name": "Autom Mate Support"}[change]
     response = admin_client.post(
-        "/settings/mail/", form_data(smtp_server, port=smtp_server.port + 1), follow=True
+        "/settings/mail/", form_data(smtp_server, **{change: changed}), follow=True
     )
     assert "not verified" in response.content.decode()
     assert not MailServerSettings.objects.get().is_verified

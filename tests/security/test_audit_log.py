@@ -54,7 +54,7 @@ def test_every_security_event_is_recorded_without_secrets(
     server = smtp_server_factory(
         auth=True, password=SMTP_SECRET, reject_recipients=["bounce@example.org"]
     )
-    form = mail_form(server, use_auth="on", username=server.username)
+    form = mail_form(server, use_auth="on", allow_insecure_login="on", username=server.username)
     assert admin.post("/settings/mail/", {**form, "password": SMTP_SECRET}).status_code == 302
     admin.post("/settings/mail/test/", {**form, "test_recipient": "ops@example.org"})
     code = CODE.search(str(server.wait_for(1)[0].get_body(("plain",)).get_content()))

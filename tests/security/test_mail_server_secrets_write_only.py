@@ -181,6 +181,7 @@ def test_no_secret_in_answers_output_audit_or_logs(
         "sender_name": "Autom Mate",
         "sender_email": MAILBOX,
         "use_auth": True,
+        "allow_insecure_login": True,
         "ca_certificate": test_ca.pem,
         **login.settings(token_endpoint),
     }

@@ -1,4 +1,5 @@
-"""Point 15: with Enable TLS nothing is said in clear, and certificates are always verified.
+"""Point 15: with Enable TLS nothing is said in clear, certificates are always verified, and no
+password or access token is sent without TLS unless an administrator allowed it.
 
 Answers STARTTLS stripping (a man in the middle removes STARTTLS from the server's EHLO reply to
 read the login and the reset links); ASVS 5.0 V12.3 (TLS for outbound connections, certificates
@@ -138,3 +139,84 @@ def test_system_cas_stay_trusted_beside_the_configured_one(
         page = result_page(admin_client, tls_form(server, ca_certificate=configured))
         assert "Accepted by the server" in page, configured[:30]
     assert server.logins == [server.username] * 2
+
+
+def test_no_password_crosses_a_connection_without_tls_unless_allowed(
+    admin_client: Client, smtp_server_factory
+) -> None:
+    plain = smtp_server_factory("plain", auth=True, password=SECRET)
+    values = tls_form(plain, use_tls=None)
+
+    refused = result_page(admin_client, values)
+
+    assert "Failed</span> at the step “Log in”" in refused
+    assert "not encrypted" in refused
+    assert "Allow sign-in without TLS" in refused
+    assert not {"AUTH", "MAIL"} & set(plain.commands), plain.commands
+    assert plain.logins == []
+
+    allowed = result_page(admin_client, {**values, "allow_insecure_login": "on"})
+
+    assert "Accepted by the server" in allowed
+    assert plain.logins == [plain.username]
+
+
+def test_no_access_token_crosses_a_connection_without_tls_unless_allowed(
+    admin_client: Client, smtp_server_factory, token_endpoint, test_ca
+) -> None:
+    token_endpoint.add_client("client", secret=SECRET)
+    plain = smtp_server_factory("plain", oauth=token_endpoint)
+    values = mail_form(
+        plain,
+        use_auth="on",
+        auth_method="oauth2",
+        username="noreply@example.org",
+        token_url=token_endpoint.microsoft_url(),
+        client_id="client",
+        client_secret=SECRET,
+        scope="https://outlook.office365.com/.default",
+        ca_certificate=test_ca.pem,
+        test_recipient="ops@example.org",
+    )
+
+    refused = result_page(admin_client, values)
+
+    assert "Failed</span> at the step “Log in”" in refused
+    assert "access token was not sent" in refused
+    assert token_endpoint.token_requests == 0
+    assert not {"AUTH", "MAIL"} & set(plain.commands), plain.commands
+
+    allowed = result_page(admin_client, {**values, "allow_insecure_login": "on"})
+
+    assert "Accepted by the server" in allowed
+    assert plain.logins == ["noreply@example.org"]
+
+
+def test_queued_mail_logs_in_without_tls_only_when_allowed(
+    mailbox: Mailbox, regular_user, smtp_server_factory
+) -> None:
+    from autommate.mailserver.models import MailServerSettings
+    from autommate.mailserver.secrets import encrypt
+
+    plain = smtp_server_factory("plain", auth=True, password=SECRET)
+    saved = MailServerSettings.objects.get()
+    saved.port, saved.use_tls, saved.use_auth = plain.port, False, True
+    saved.username, saved.password_encrypted = plain.username, encrypt(SECRET)
+    saved.save()
+
+    request_reset(Client(), regular_user.email)
+    mailbox.run_worker()
+
+    assert not {"AUTH", "MAIL"} & set(plain.commands), plain.commands
+    assert plain.logins == []
+    refused = OutgoingMessage.objects.get(kind=Kind.RESET)
+    assert refused.state == State.FAILED
+    assert "not encrypted" in refused.last_error
+
+    saved.allow_insecure_login = True
+    saved.save()
+    request_reset(Client(REMOTE_ADDR="198.51.100.2"), regular_user.email)
+    mailbox.run_worker()
+
+    assert plain.logins == [plain.username]
+    assert len(plain.messages) == 1

@@ -34,7 +34,8 @@ REAL_GETADDRINFO = socket.getaddrinfo
 @pytest.fixture
 def server(smtp_server_factory: SMTPServerFactory, token_endpoint: TokenEndpoint) -> SMTPTestServer:
     token_endpoint.add_client(CLIENT_ID, secret=CLIENT_SECRET)
-    # Plain SMTP, so that the CA certificate field decides alone whether the token URL is trusted.
+    # Plain SMTP (the login allowed without TLS), so that the CA certificate field decides alone
+    # whether the token URL is trusted.
     return smtp_server_factory("plain", oauth=token_endpoint)
 
 
@@ -45,6 +46,7 @@ def send_test(
         server,
         use_tls=None,
         use_auth="on",
+        allow_insecure_login="on",
         auth_method="oauth2",
         username=MAILBOX,
         token_url=token_url,

@@ -5,9 +5,12 @@ from typing import Any, ClassVar
 
 from django.contrib.auth import password_validation
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+
+from autommate.header_text import check_header_text
 
 
 def email_key(address: str) -> str:
@@ -73,6 +76,18 @@ class User(AbstractBaseUser):
 
     def __str__(self) -> str:
         return self.email
+
+    def clean(self) -> None:
+        """Refuse an address that no To header or RCPT TO command can carry.
+
+        Django's email validation lets quoted local parts and international domains hold
+        line separators and control characters, which would make every mail to the user fail.
+        """
+        super().clean()
+        try:
+            check_header_text(self.email, "The email address")
+        except ValidationError as error:
+            raise ValidationError({"email": error}) from None
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.email_key = email_key(self.email)

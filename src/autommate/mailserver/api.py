@@ -21,8 +21,11 @@ from .selectors import mail_server_get
 router = Router()
 
 
-def _form_data(values: MailServerIn) -> dict[str, Any]:
+def _form_data(values: MailServerIn, saved: MailServerSettings) -> dict[str, Any]:
     data = values.model_dump(mode="json", exclude=set(SECRET_FIELDS))
+    if values.allow_insecure_login is None:
+        # Absent for clients older than the field: what worked for them keeps working.
+        data["allow_insecure_login"] = saved.allow_insecure_login
     # A secret left empty keeps the saved one; the form and the service decide whether it may.
     return data | {name: getattr(values, name) or "" for name in SECRET_FIELDS}
 
@@ -57,7 +60,7 @@ def mail_server_save(request: HttpRequest, payload: MailServerIn) -> MailServerS
     empty keeps the saved one while it would still go where it was saved for; the secrets of the
     other authentication methods are removed."""
     saved = mail_server_get()
-    form = MailServerForm(data=_form_data(payload), instance=mail_server_get(), saved=saved)
+    form = MailServerForm(data=_form_data(payload, saved), instance=mail_server_get(), saved=saved)
     if not form.is_valid():
         raise form_errors(form)
     return services.mail_server_save(
@@ -81,7 +84,7 @@ def mail_server_test(request: HttpRequest, payload: TestMailIn) -> dict[str, Any
         raise ValidationError(
             "No mail server is saved yet: save the settings first, or send them in 'settings'."
         )
-    data = _form_data(payload.settings) if payload.settings else _saved_values(saved)
+    data = _form_data(payload.settings, saved) if payload.settings else _saved_values(saved)
     form = MailServerForm(data=data, instance=mail_server_get(), saved=saved)
     recipient_form = TestMailForm(data={"test_recipient": payload.recipient})
     if not recipient_form.is_valid():

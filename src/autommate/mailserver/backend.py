@@ -23,6 +23,7 @@ from . import connection
 from .connection import (
     ConflictingTLSSettings,
     InvalidCACertificate,
+    LoginWithoutTLS,
     MailServerNotConfigured,
     ServerConfig,
     load_saved_config,
@@ -54,6 +55,7 @@ _CONNECTION_ERRORS = (
     DestinationRefused,
     ConflictingTLSSettings,
     InvalidCACertificate,
+    LoginWithoutTLS,
 )
 # What interrupts a message rather than refusing it.
 _LOST = (TimeoutError, ConnectionError, ssl.SSLError, smtplib.SMTPServerDisconnected)

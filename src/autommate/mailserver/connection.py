@@ -55,6 +55,17 @@ class ConflictingTLSSettings(ValueError):
     """SMTPS (TLS from the first byte) was combined with STARTTLS (TLS negotiated later)."""
 
 
+class LoginWithoutTLS(Exception):
+    """A login would send the password or access token over a connection without TLS, and
+    Allow sign-in without TLS is off; nothing was sent."""
+
+    def __init__(self, credential: str) -> None:
+        super().__init__(
+            f"Not logged in: the connection is not encrypted, so the {credential} was not sent."
+        )
+        self.credential = credential
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     """Everything needed to talk to a mail server, with the secrets already decrypted.
@@ -70,6 +81,8 @@ class ServerConfig:
     auth_method: AuthMethod = "password"
     username: str = ""
     password: str = field(default="", repr=False)
+    # Whether a login may send its credential over a connection without TLS.
+    allow_insecure_login: bool = False
     ca_certificate: str = ""
     timeout_seconds: float = 10.0
     # OAuth 2.0 (client credentials grant) and the Google service account (JWT bearer grant).
@@ -98,6 +111,7 @@ class ServerConfig:
             auth_method=method,
             username=s.username if use_auth else "",
             password=secrets.get("password", "") if method == "password" else "",
+            allow_insecure_login=use_auth and bool(s.allow_insecure_login),
             ca_certificate=s.ca_certificate.strip(),
             timeout_seconds=float(s.timeout_seconds or 10),
             token_url=s.token_url.strip() if oauth2 else "",
@@ -124,6 +138,11 @@ class ServerConfig:
     def socket_timeout(self) -> float | None:
         """Return the timeout for each network operation; None (wait) when none is set."""
         return self.timeout_seconds if self.timeout_seconds > 0 else None
+
+    @property
+    def credential(self) -> str:
+        """Return what a login sends, in words: the password, or an access token."""
+        return "access token" if self.uses_oauth else "password"
 
     @property
     def implicit_tls(self) -> bool:

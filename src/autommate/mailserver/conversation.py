@@ -23,6 +23,7 @@ from django.core.mail.utils import DNS_NAME
 from . import tokens
 from .connection import (
     Deadline,
+    LoginWithoutTLS,
     NotAMailServer,
     ServerConfig,
     SMTPOverSocket,
@@ -211,6 +212,8 @@ def open_connection(
                     else "The connection is encrypted.",
                 )
 
+        if config.use_auth and not config.allow_insecure_login:
+            _refuse_login_in_clear(smtp, config, recorder)
         if config.uses_oauth:
             _oauth_login(smtp, config, timing, recorder, deadline=deadline, fresh=fresh_token)
         elif config.use_auth:
@@ -244,6 +247,25 @@ def _until_greeted(recorder: StepRecorder, connected: str) -> Iterator[None]:
         recorder.passed(StepName.CONNECT, connected)
         raise
     recorder.passed(StepName.CONNECT, connected)
+
+
+def _refuse_login_in_clear(
+    smtp: SMTPOverSocket, config: ServerConfig, recorder: StepRecorder
+) -> None:
+    """Raise at Log in, before any credential is sent, when the connection has no TLS.
+
+    Whatever the settings say, the socket itself is asked: only a TLS socket carries a login,
+    unless the administrator allowed sign-in without TLS.
+    """
+    if isinstance(smtp.sock, ssl.SSLSocket):
+        return
+    if config.uses_oauth:
+        recorder.not_used(
+            StepName.TOKEN,
+            "Not fetched: an access token is not sent over a connection without TLS.",
+        )
+    with _step(StepName.LOGIN):
+        raise LoginWithoutTLS(config.credential)
 
 
 def _oauth_login(

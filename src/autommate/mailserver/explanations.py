@@ -20,12 +20,14 @@ from autommate.delivery.failures import SendFailure
 from .connection import (
     ConflictingTLSSettings,
     InvalidCACertificate,
+    LoginWithoutTLS,
     MailServerNotConfigured,
     NotAMailServer,
     ServerConfig,
     load_saved_config,
 )
 from .destinations import DestinationRefused
+from .models import UnusableSenderEmail
 from .secrets import UndecryptableSecret
 from .steps import MailStepError, StepName, step_of
 from .tokens import (
@@ -105,9 +107,9 @@ def _infer_step(error: BaseException) -> StepName:
         return StepName.TLS if "STARTTLS" in str(error).upper() else StepName.LOGIN
     if isinstance(error, TokenError):
         return StepName.TOKEN
-    if isinstance(error, smtplib.SMTPAuthenticationError | UndecryptableSecret):
+    if isinstance(error, smtplib.SMTPAuthenticationError | UndecryptableSecret | LoginWithoutTLS):
         return StepName.LOGIN
-    if isinstance(error, smtplib.SMTPSenderRefused):
+    if isinstance(error, smtplib.SMTPSenderRefused | UnusableSenderEmail):
         return StepName.SENDER
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return StepName.RECIPIENT
@@ -240,6 +242,14 @@ class _Explainer:
                 f"Enter the {error.label} again and save the mail settings.",
                 temporary=False,
             )
+        if isinstance(error, UnusableSenderEmail):
+            return self.result(
+                str(error),
+                "Enter the sender email again on the mail settings page, and save.",
+                temporary=False,
+            )
+        if isinstance(error, LoginWithoutTLS):
+            return self.login_without_tls(error)
         if self.step == StepName.TOKEN:
             return self.token()
         if isinstance(error, ConflictingTLSSettings):
@@ -801,6 +811,17 @@ class _Explainer:
             f"The server did not accept the access token for {user} (“{text}”).",
             "Check that the Username is the mailbox the application may send as, and that the "
             "mail server accepts tokens from this token URL and scope.",
+            temporary=False,
+        )
+
+    def login_without_tls(self, error: LoginWithoutTLS) -> Explanation:
+        return self.result(
+            f"The connection is not encrypted (Enable TLS is off), so the {error.credential} was "
+            f"not sent to {self.host}: it would have crossed the network as plain text, "
+            "readable by anyone on the way.",
+            "Turn on Enable TLS (STARTTLS), or choose SMTPS, if the server offers it. Only for a "
+            "server that offers no TLS on a network you trust, such as a relay on this machine, "
+            "tick Allow sign-in without TLS.",
             temporary=False,
         )
 

@@ -16,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 
+from .secrets import decrypt
+
 # The secrets each authentication method logged in with when OAuth 2.0 logins were released, as
 # released_values() covers them; frozen with it, whatever models.METHOD_SECRETS becomes.
 _RELEASED_METHOD_SECRETS: dict[str, tuple[str, ...]] = {
@@ -62,3 +64,19 @@ def released_values(row: Any, secrets: Mapping[str, str]) -> dict[str, object]:
         names = _RELEASED_METHOD_SECRETS[row.auth_method]
         values |= {name: secrets.get(name, "") for name in names}
     return values
+
+
+def released_secrets(row: Any) -> dict[str, str]:
+    """Return the saved secrets of `row`'s method in clear, as released_values() takes them.
+
+    Raises UndecryptableSecret when a secret cannot be read with the configured keys.
+    """
+    if not row.use_auth:
+        return {}
+    names = _RELEASED_METHOD_SECRETS.get(row.auth_method, ())
+    return {
+        name: decrypt(ciphertext, name=name)
+        if (ciphertext := getattr(row, f"{name}_encrypted"))
+        else ""
+        for name in names
+    }

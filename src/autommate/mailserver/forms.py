@@ -7,6 +7,8 @@ from cryptography import x509
 from django import forms
 from django.utils.html import format_html
 
+from autommate.header_text import check_header_text
+
 from .models import EDITABLE_FIELDS, AuthMethod, MailServerSettings, Protocol
 from .presets import MICROSOFT_SCOPE, MICROSOFT_TOKEN_URL, PRESETS
 from .tokens import (
@@ -58,11 +60,6 @@ class WriteOnlyTextarea(forms.Textarea):
 
     def format_value(self, value: Any) -> str | None:
         return None
-
-
-def _no_line_breaks(value: str, label: str) -> None:
-    if "\r" in value or "\n" in value:
-        raise forms.ValidationError(f"{label} must be on one line.", code="line_break")
 
 
 class MailServerForm(forms.ModelForm):
@@ -169,6 +166,9 @@ class MailServerForm(forms.ModelForm):
             ),
             "username": "Password: the username the mail server expects. OAuth 2.0: the mailbox "
             "that sends. Google service account: the Workspace user it sends as.",
+            "allow_insecure_login": "Warning: without TLS the password (or access token) "
+            "crosses the network as plain text. Only for a server that offers no TLS on a "
+            "network you trust, such as a relay on this machine; ignored while TLS is used.",
             "client_id": "The application's client ID (Microsoft: Application (client) ID).",
             "scope": f"Microsoft 365: {MICROSOFT_SCOPE}",
         }
@@ -205,17 +205,17 @@ class MailServerForm(forms.ModelForm):
 
     def clean_sender_name(self) -> str:
         name = str(self.cleaned_data["sender_name"]).strip()
-        _no_line_breaks(name, "The sender name")
+        check_header_text(name, "The sender name")
         return name
 
     def clean_sender_email(self) -> str:
         address = str(self.cleaned_data["sender_email"]).strip()
-        _no_line_breaks(address, "The sender email")
+        check_header_text(address, "The sender email")
         return address
 
     def clean_username(self) -> str:
         username = str(self.cleaned_data.get("username", "")).strip()
-        _no_line_breaks(username, "The username")
+        check_header_text(username, "The username")
         return username
 
     def clean_auth_method(self) -> str:
@@ -224,7 +224,7 @@ class MailServerForm(forms.ModelForm):
     def clean_token_url(self) -> str:
         url = str(self.cleaned_data.get("token_url", "")).strip()
         if url:
-            _no_line_breaks(url, "The token URL")
+            check_header_text(url, "The token URL")
             try:
                 check_token_url(url)
             except InvalidTokenURL as error:
@@ -233,7 +233,7 @@ class MailServerForm(forms.ModelForm):
 
     def clean_client_id(self) -> str:
         client_id = str(self.cleaned_data.get("client_id", "")).strip()
-        _no_line_breaks(client_id, "The client ID")
+        check_header_text(client_id, "The client ID")
         return client_id
 
     def clean_scope(self) -> str:
@@ -242,7 +242,7 @@ class MailServerForm(forms.ModelForm):
 
     def clean_client_secret(self) -> str:
         secret = str(self.cleaned_data.get("client_secret", "")).strip()
-        _no_line_breaks(secret, "The client secret")
+        check_header_text(secret, "The client secret")
         return secret
 
     def clean_client_certificate(self) -> str:
@@ -374,7 +374,7 @@ class TestMailForm(forms.Form):
 
     def clean_test_recipient(self) -> str:
         address = str(self.cleaned_data["test_recipient"]).strip()
-        _no_line_breaks(address, "The test recipient")
+        check_header_text(address, "The test recipient")
         return address
 
 

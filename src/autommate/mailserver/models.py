@@ -5,10 +5,17 @@ from collections.abc import Mapping
 from email.headerregistry import Address
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from autommate.header_text import check_header_text, first_unsafe_character, header_safe
+
 from .fingerprints import released_values, settings_fingerprint
+
+
+class UnusableSenderEmail(ValueError):
+    """The saved sender email holds a character that no mail header can carry."""
 
 
 class Protocol(models.TextChoices):
@@ -35,11 +42,19 @@ EDITABLE_FIELDS = (
     "use_auth",
     "auth_method",
     "username",
+    "allow_insecure_login",
     "token_url",
     "client_id",
     "scope",
     "ca_certificate",
 )
+
+# The fields that go into a mail header or an SMTP command, with their names in messages.
+HEADER_FIELDS = {
+    "sender_name": "The sender name",
+    "sender_email": "The sender email",
+    "username": "The username",
+}
 
 # The write-only secrets, each stored encrypted in `<name>_encrypted`.
 SECRET_FIELDS = ("password", "client_secret", "client_certificate", "service_account_key")
@@ -71,6 +86,8 @@ class MailServerSettings(models.Model):
         default=AuthMethod.PASSWORD,
     )
     username = models.CharField("Username", max_length=254, blank=True)
+    # Without TLS, a login sends the password (or the access token) in clear: only on request.
+    allow_insecure_login = models.BooleanField("Allow sign-in without TLS", default=False)
     password_encrypted = models.TextField(blank=True)
     # OAuth 2.0, the client credentials grant: where tokens come from and who asks for them.
     token_url = models.CharField("Token URL", max_length=2000, blank=True)
@@ -96,13 +113,40 @@ class MailServerSettings(models.Model):
 
     @property
     def sender_address(self) -> str:
-        """Return the From header: the configured sender name and email, safely encoded."""
+        """Return the From header: the configured sender name and email, safely encoded.
+
+        A sender name saved before line breaks and control characters were refused has them
+        turned into spaces, so that it cannot stop every mail; a sender email with one cannot
+        be mended, and raises UnusableSenderEmail, which says what to do.
+        """
+        if first_unsafe_character(self.sender_email) is not None:
+            raise UnusableSenderEmail(
+                "The saved sender email holds a line break or control character, which no mail "
+                "can carry."
+            )
         local, _, domain = self.sender_email.rpartition("@")
-        return str(Address(display_name=self.sender_name, username=local, domain=domain))
+        name = header_safe(self.sender_name)
+        return str(Address(display_name=name, username=local, domain=domain))
+
+    def clean(self) -> None:
+        """Refuse header fields that no mail header or SMTP command can carry."""
+        errors: dict[str, ValidationError] = {}
+        for name, label in HEADER_FIELDS.items():
+            try:
+                check_header_text(str(getattr(self, name)), label)
+            except ValidationError as error:
+                errors[name] = error
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_configured(self) -> bool:
         return bool(self.host and self.sender_email)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the connection is encrypted: SMTPS, or SMTP with Enable TLS (STARTTLS)."""
+        return self.protocol == Protocol.SMTPS or bool(self.use_tls)
 
     @property
     def has_password(self) -> bool:
@@ -169,7 +213,13 @@ class MailServerSettings(models.Model):
         """
         if secrets is None:
             secrets = self.secrets_in_use()
-        return settings_fingerprint(released_values(self, secrets))
+        values = released_values(self, secrets)
+        # Every mail carries the sender name, so a name that cannot be sent is never verified.
+        values["sender_name"] = self.sender_name.strip()
+        # Only when on, so that settings verified before the flag existed stay verified.
+        if self.allow_insecure_login:
+            values["allow_insecure_login"] = True
+        return settings_fingerprint(values)
 
 
 class TestMailCode(models.Model):

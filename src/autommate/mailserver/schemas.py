@@ -27,6 +27,11 @@ class MailServerOut(Schema):
         description="Password: the login name. OAuth 2.0: the mailbox that sends. Google "
         "service account: the Workspace user it sends as."
     )
+    allow_insecure_login: bool = Field(
+        description="Allow sign-in without TLS: whether the password or access token may be sent "
+        "over a connection without TLS (SMTP with use_tls off). Off unless an administrator "
+        "turned it on; otherwise such a login is refused before anything is sent."
+    )
     token_url: str = Field(description="OAuth 2.0: where access tokens come from.")
     client_id: str = Field(description="OAuth 2.0: the application's client ID.")
     scope: str = Field(description="OAuth 2.0: the scope asked for.")
@@ -119,6 +124,14 @@ class MailServerIn(Schema):
         description="Write-only. Empty or absent keeps the saved password, which is only ever "
         "sent to the server, port and username it was saved for.",
         json_schema_extra=WRITE_ONLY,
+    )
+    allow_insecure_login: bool | None = Field(
+        None,
+        description="Allow sign-in without TLS: send the password or access token over a "
+        "connection without TLS (SMTP with use_tls off), in clear. Only for a server on a "
+        "network you trust. Absent keeps the saved value; it is turned off whenever the "
+        "connection uses TLS or there is no login. Turning it on or off needs the password "
+        "again.",
     )
     token_url: str = Field(
         "",

@@ -37,14 +37,27 @@ from .secrets import UndecryptableSecret, encrypt
 from .selectors import mail_server_get
 from .steps import Diagnosis
 
-# Changing where a secret would be sent requires typing it again.
+# Changing where a secret would be sent, or how the connection carrying it is secured, requires
+# typing it again: whoever can change the settings must not be able to send a saved secret to a
+# server of their choosing, or in clear.
 SECRET_BOUND_FIELDS: dict[str, tuple[str, ...]] = {
-    "password": ("host", "port", "username"),
+    "password": (
+        "host",
+        "port",
+        "username",
+        "protocol",
+        "use_tls",
+        "ca_certificate",
+        "allow_insecure_login",
+    ),
+    # The token URL is https only, whatever the mail server's connection.
     "client_secret": ("token_url", "client_id"),
     "client_certificate": ("token_url", "client_id"),
     # The key names its own token URL, and goes nowhere else.
     "service_account_key": (),
 }
+# Compared without regard to case: a server name, a login name, a URL's host.
+_CASELESS_BOUND_FIELDS = {"host", "username", "token_url", "client_id"}
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 
@@ -53,8 +66,10 @@ class PasswordNeeded(ValidationError):
     def __init__(self) -> None:
         super().__init__(
             {
-                "password": "Enter the password again: the server name, port or username "
-                "changed, and the saved password is only ever sent to the server it was saved for."
+                "password": "Enter the password again: the server name, port, username, "
+                "protocol, Enable TLS, CA certificate or Allow sign-in without TLS changed, and "
+                "the saved password is only ever sent to the server, and over the kind of "
+                "connection, it was saved for."
             }
         )
 
@@ -79,19 +94,33 @@ class InvalidConfirmationCode(DomainError):
 
 
 def _candidate(values: dict[str, Any]) -> MailServerSettings:
+    """Return the settings `values` describe, with the saved secrets, as they would be saved."""
     saved = mail_server_get()
     candidate = MailServerSettings(pk=1)
     for name in SECRET_FIELDS:
         setattr(candidate, f"{name}_encrypted", getattr(saved, f"{name}_encrypted"))
     for name in EDITABLE_FIELDS:
         setattr(candidate, name, values.get(name, getattr(saved, name)))
+    # The permission means something only for a login over a connection without TLS; kept
+    # elsewhere, it would apply unnoticed the day TLS is switched off.
+    if not candidate.use_auth or candidate.encrypted:
+        candidate.allow_insecure_login = False
     return candidate
 
 
-def _still_bound(name: str, values: dict[str, Any], saved: MailServerSettings) -> bool:
-    """Whether a saved secret may be used with these values: it goes where it went before."""
+def _bound_value(mail_server: MailServerSettings, name: str) -> object:
+    value = getattr(mail_server, name)
+    if isinstance(value, str):
+        value = value.strip()
+        return value.lower() if name in _CASELESS_BOUND_FIELDS else value
+    return value
+
+
+def _still_bound(name: str, candidate: MailServerSettings, saved: MailServerSettings) -> bool:
+    """Whether a saved secret may be used with these values: it goes where it went before, over
+    the same kind of connection."""
     return all(
-        str(values.get(bound, "")).strip().lower() == str(getattr(saved, bound)).strip().lower()
+        _bound_value(candidate, bound) == _bound_value(saved, bound)
         for bound in SECRET_BOUND_FIELDS[name]
     )
 
@@ -113,12 +142,13 @@ def _resolve_secrets(values: dict[str, Any]) -> dict[str, str]:
     method = values.get("auth_method") or AuthMethod.PASSWORD
     typed = {name: str(values.get(name) or "") for name in METHOD_SECRETS[method]}
     saved = mail_server_get()
+    candidate = _candidate(values)
     if method == AuthMethod.PASSWORD:
         if typed["password"]:
             return typed
         if not saved.has_password:
             raise ValidationError({"password": "Enter the password for the mail server."})
-        if not _still_bound("password", values, saved):
+        if not _still_bound("password", candidate, saved):
             raise PasswordNeeded
         return {"password": _saved_secret(saved, "password")}
     if method == AuthMethod.OAUTH2:
@@ -133,7 +163,7 @@ def _resolve_secrets(values: dict[str, Any]) -> dict[str, str]:
             raise ValidationError(
                 {"client_secret": "Enter the client secret, or a client certificate instead."}
             )
-        if not all(_still_bound(name, values, saved) for name in stored):
+        if not all(_still_bound(name, candidate, saved) for name in stored):
             raise ClientCredentialNeeded
         return {name: _saved_secret(saved, name) for name in METHOD_SECRETS[method]}
     if typed["service_account_key"]:
@@ -160,8 +190,6 @@ def mail_server_save(
     """
     saved = mail_server_get()
     in_use = _resolve_secrets(values)
-    changed = [name for name in EDITABLE_FIELDS if getattr(saved, name) != values.get(name)]
-    changed += [name for name in SECRET_FIELDS if values.get(name)]
     updated = _candidate(values)
     updated.verified_fingerprint = saved.verified_fingerprint
     updated.verified_at = saved.verified_at
@@ -171,6 +199,8 @@ def mail_server_save(
         updated.auth_method = AuthMethod.PASSWORD
     if updated.auth_method != AuthMethod.OAUTH2 or not updated.use_auth:
         updated.token_url = updated.client_id = updated.scope = ""
+    changed = [name for name in EDITABLE_FIELDS if getattr(saved, name) != getattr(updated, name)]
+    changed += [name for name in SECRET_FIELDS if values.get(name)]
     for name in SECRET_FIELDS:
         typed = values.get(name)
         if name not in in_use:

@@ -41,6 +41,7 @@ SHOWN = {
     "use_auth": "Use authentication",
     "auth_method": "Authentication method",
     "username": "Username",
+    "allow_insecure_login": "Allow sign-in without TLS",
     "password_set": "Password",
     "token_url": "Token URL",
     "client_id": "Client ID",
@@ -75,7 +76,9 @@ class Command(OperatorCommand):
             description="Change the given settings; the others stay as they are. Secrets are "
             "read from standard input or from files, never from arguments; a secret not given "
             "stays saved while the server, token URL and client ID it was saved for stay the "
-            "same. Choosing an authentication method removes the secrets of the others.",
+            "same (and for the password, the protocol, TLS, CA certificate and "
+            "--allow-insecure-login). Choosing an authentication method removes the secrets of "
+            "the others.",
         )
         change.add_argument("--host", help="Server name, such as smtp.example.org.")
         change.add_argument("--port", type=int)
@@ -100,6 +103,13 @@ class Command(OperatorCommand):
             "--username",
             help="The login name; with oauth2 the mailbox that sends, with "
             "google-service-account the Workspace user it sends as.",
+        )
+        change.add_argument(
+            "--allow-insecure-login",
+            action=BooleanOptionalAction,
+            help="Allow sign-in without TLS: send the password or access token in clear when "
+            "Enable TLS is off. Only for a server that offers no TLS on a network you trust, "
+            "such as a relay on this machine.",
         )
         change.add_argument(
             "--password-stdin",
@@ -208,6 +218,7 @@ class Command(OperatorCommand):
             ("sender_name", "sender_name"),
             ("sender_email", "sender_email"),
             ("username", "username"),
+            ("allow_insecure_login", "allow_insecure_login"),
             ("token_url", "token_url"),
             ("client_id", "client_id"),
             ("scope", "scope"),
@@ -248,9 +259,16 @@ class Command(OperatorCommand):
             raise CommandError(
                 "to: " + " ".join(str(m) for m in recipient.errors["test_recipient"])
             )
-        values = {name: getattr(saved, name) for name in EDITABLE_FIELDS}
+        # The saved settings pass the same checks as typed ones, so that settings saved before
+        # a check existed are refused with its message rather than half-tested.
+        data = {name: getattr(saved, name) for name in EDITABLE_FIELDS}
+        form = MailServerForm(
+            data=data | dict.fromkeys(SECRET_FIELDS, ""), instance=mail_server_get(), saved=saved
+        )
+        if not form.is_valid():
+            raise CommandError(one_line(ValidationError(form.errors.as_data())))
         result = services.mail_server_test(
-            values=values,
+            values=form.cleaned_data,
             recipient=recipient.cleaned_data["test_recipient"],
             actor=command_actor(options["actor"]),
         )
