@@ -38,6 +38,9 @@ from .selectors import (
 )
 
 TOKEN_BYTES = 32  # 256 bits from the operating system's CSPRNG.
+# The limits of Forgot Password, by what they count.
+CLIENT_SCOPE = "reset-client"
+ADDRESS_SCOPE = "reset-address"
 # What every front door answers an accepted request with, whether or not the address has an account.
 SENT_MESSAGE = (
     "A reset email has been sent to the address you entered, if it belongs to an account. "
@@ -75,22 +78,25 @@ def forgot_password_ensure_enabled() -> None:
 
 
 def reset_request(*, address: str, client_address: str) -> None:
-    """Accept a forgot-password request for `address`, whether or not it has an account."""
+    """Accept a forgot-password request for `address`, whether or not it has an account.
+
+    Only accepted requests count toward the limits, so refused ones never make a limit last
+    longer.
+    """
     forgot_password_ensure_enabled()
-    client = ratelimits.hit("reset-client", client_address, settings.LIMIT_RESET_PER_CLIENT)
-    per_address = ratelimits.hit(
-        "reset-address", email_key(address), settings.LIMIT_RESET_PER_ADDRESS
+    key = email_key(address)
+    decision = ratelimits.attempt(
+        ratelimits.Counter(CLIENT_SCOPE, client_address, settings.LIMIT_RESET_PER_CLIENT),
+        ratelimits.Counter(ADDRESS_SCOPE, key, settings.LIMIT_RESET_PER_ADDRESS),
     )
-    if not (client.allowed and per_address.allowed):
+    if not decision.allowed:
         audit_record(
             Action.RATE_LIMITED,
             client_address=client_address,
-            limit="reset-client" if not client.allowed else "reset-address",
-            address=address_fingerprint(email_key(address)),
+            limit=CLIENT_SCOPE if CLIENT_SCOPE in decision.full else ADDRESS_SCOPE,
+            address=address_fingerprint(key),
         )
-        raise ratelimits.RateLimited(
-            max(client.retry_after_seconds, per_address.retry_after_seconds)
-        )
+        raise ratelimits.RateLimited(decision.retry_after_seconds)
     # Not at the top: tasks imports this module, and this module's own reset_request_process
     # would shadow the task.
     from .tasks import reset_request_process
@@ -100,7 +106,7 @@ def reset_request(*, address: str, client_address: str) -> None:
         audit_record(
             Action.RESET_REQUESTED,
             client_address=client_address,
-            address=address_fingerprint(email_key(address)),
+            address=address_fingerprint(key),
         )
         reset_request_process.enqueue(request.pk)
 
@@ -163,7 +169,7 @@ def link_failure(*, client_address: str) -> bool:
         "reset-link-failure", client_address, settings.LIMIT_RESET_LINK_FAILURES
     )
     audit_record(Action.RESET_LINK_INVALID, client_address=client_address)
-    return not decision.allowed
+    return not decision.allowed or bool(decision.full)
 
 
 def link_open(*, token: str, client_address: str) -> ResetLink:
