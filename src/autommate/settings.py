@@ -89,6 +89,13 @@ if DEBUG and not _hosts:
     ALLOWED_HOSTS += ["localhost", "127.0.0.1", "[::1]"]
 
 TRUSTED_PROXIES = _env_int("AUTOMMATE_TRUSTED_PROXIES", 0)
+# Per-client limits count an IPv6 client by its network of this many bits: a subscriber is
+# usually given a whole /64 and may use any address in it.
+IPV6_CLIENT_PREFIX = _env_int("AUTOMMATE_IPV6_CLIENT_PREFIX", 64)
+if not 1 <= IPV6_CLIENT_PREFIX <= 128:
+    raise ImproperlyConfigured(
+        f"AUTOMMATE_IPV6_CLIENT_PREFIX must be between 1 and 128, not {IPV6_CLIENT_PREFIX}."
+    )
 PASSWORD_MIN_LENGTH = max(8, _env_int("AUTOMMATE_PASSWORD_MIN_LENGTH", 15))
 # Long enough for any passphrase or manager-generated password, short enough that hashing an
 # oversized field cannot be used to burn CPU.

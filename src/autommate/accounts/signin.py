@@ -1,8 +1,13 @@
-"""Sign-in: the check of an email and password, throttled per account and per client address.
+"""Sign-in: the check of an email and password, throttled per account and per client network.
 
-Both limits are keyed by what was typed, so an address without an account is throttled exactly
-like one with an account and the lock message reveals nothing. A lock never blocks Forgot
-Password, and completing a reset lifts the account's lock.
+Two allowances of failed sign-ins, each a sliding window (`AUTOMMATE_LIMIT_SIGN_IN_*`): per
+account, 10 in any 15 minutes, and per client network (`client_network`), across accounts, 50.
+
+An attempt takes its place in the allowance before the password is checked, in one atomic
+step, so parallel guesses cannot overshoot it; a right password gives the place back. The
+account's allowance is keyed by what was typed, so an address without an account is throttled
+exactly like one with an account and the lock message reveals nothing. A lock never blocks
+Forgot Password; completing a reset lifts it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from django.http import HttpRequest
 
 from autommate.audit.models import Action
 from autommate.audit.services import address_fingerprint, audit_record
-from autommate.client_address import client_address
+from autommate.client_address import client_address, client_network
 from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
@@ -37,46 +42,62 @@ class InvalidSignIn(DomainError):
 
 
 def sign_in_attempt(
-    *, email: str, password: str, client_address: str, request: HttpRequest | None = None
+    *,
+    email: str,
+    password: str,
+    client_address: str,
+    request: HttpRequest | None = None,
 ) -> User:
     """Return the active user `email` and `password` belong to, counting a failure otherwise.
 
-    Raise RateLimited while the address or the client is locked, whatever the password, and
-    InvalidSignIn for a wrong email or password or an inactive account, after counting and
+    Raise RateLimited while the account's or the client's allowance is spent, whatever the
+    password, and InvalidSignIn for a wrong email or password or an inactive account, after
     recording the failure. An address without an account is counted like one with an account.
     """
-    retry_after = sign_in_retry_after(email=email, client=client_address)
-    if retry_after:
+    place = _take_place(email=email, client=client_address)
+    user = authenticate(request, username=email, password=password)
+    if isinstance(user, User) and user.is_active:
+        ratelimits.release(place)
+        return user
+    fingerprint = address_fingerprint(email_key(email))
+    audit_record(Action.SIGN_IN_FAILED, client_address=client_address, address=fingerprint)
+    # A limit of N allows N failures; the one that reaches it locks further attempts.
+    if place.full:
+        audit_record(
+            Action.SIGN_IN_LOCKED,
+            client_address=client_address,
+            address=fingerprint,
+            limits=[_LOCK_NAMES[_family(scope)] for scope in place.full],
+        )
+    raise InvalidSignIn
+
+
+_LOCK_NAMES = {ACCOUNT_SCOPE: "account", CLIENT_SCOPE: "client"}
+
+
+def _family(scope: str) -> str:
+    return scope.split(":", 1)[0]
+
+
+def _take_place(*, email: str, client: str) -> ratelimits.Decision:
+    """Count the attempt in the account's and the client's allowances, or raise RateLimited."""
+    place = ratelimits.attempt(*_counters(email=email, client=client))
+    if not place.allowed:
         raise ratelimits.RateLimited(
             # In whole minutes: the page for an address without an account must read the same
             # as for one with an account, even when the two are asked for seconds apart.
-            math.ceil(retry_after / 60) * 60,
+            math.ceil(place.retry_after_seconds / 60) * 60,
             reason="Too many failed sign-ins.",
             otherwise="or use Forgot Password if it is available",
         )
-    user = authenticate(request, username=email, password=password)
-    if not isinstance(user, User) or not user.is_active:
-        sign_in_failed(email=email, client=client_address)
-        raise InvalidSignIn
-    return user
+    return place
 
 
-def sign_in_retry_after(*, email: str, client: str) -> int:
-    """Return how many seconds sign-in stays locked for this address or client (0: not locked)."""
-    account = ratelimits.peek(ACCOUNT_SCOPE, email_key(email), settings.LIMIT_SIGN_IN_PER_ACCOUNT)
-    by_client = ratelimits.peek(CLIENT_SCOPE, client, settings.LIMIT_SIGN_IN_PER_CLIENT)
-    return max(account.retry_after_seconds, by_client.retry_after_seconds)
-
-
-def sign_in_failed(*, email: str, client: str) -> None:
-    """Count a failed sign-in and record it; record the lock when this failure causes one."""
-    key = email_key(email)
-    ratelimits.hit(ACCOUNT_SCOPE, key, settings.LIMIT_SIGN_IN_PER_ACCOUNT)
-    ratelimits.hit(CLIENT_SCOPE, client, settings.LIMIT_SIGN_IN_PER_CLIENT)
-    audit_record(Action.SIGN_IN_FAILED, client_address=client, address=address_fingerprint(key))
-    # A limit of N allows N failures; the one that reaches it locks further attempts.
-    if sign_in_retry_after(email=email, client=client):
-        audit_record(Action.SIGN_IN_LOCKED, client_address=client, address=address_fingerprint(key))
+def _counters(*, email: str, client: str) -> list[ratelimits.Counter]:
+    return [
+        ratelimits.Counter(ACCOUNT_SCOPE, email_key(email), settings.LIMIT_SIGN_IN_PER_ACCOUNT),
+        ratelimits.Counter(CLIENT_SCOPE, client_network(client), settings.LIMIT_SIGN_IN_PER_CLIENT),
+    ]
 
 
 def sign_in_unlock(*, user: User) -> None:

@@ -22,6 +22,7 @@ from autommate.accounts.signin import sign_in_unlock
 from autommate.accounts.tokens import api_tokens_revoke_all
 from autommate.audit.models import Action
 from autommate.audit.services import address_fingerprint, audit_record
+from autommate.client_address import client_network
 from autommate.delivery.models import Kind
 from autommate.delivery.services import message_record
 from autommate.errors import DomainError
@@ -41,6 +42,7 @@ TOKEN_BYTES = 32  # 256 bits from the operating system's CSPRNG.
 # The limits of Forgot Password, by what they count.
 CLIENT_SCOPE = "reset-client"
 ADDRESS_SCOPE = "reset-address"
+LINK_FAILURE_SCOPE = "reset-link-failure"
 # What every front door answers an accepted request with, whether or not the address has an account.
 SENT_MESSAGE = (
     "A reset email has been sent to the address you entered, if it belongs to an account. "
@@ -86,7 +88,9 @@ def reset_request(*, address: str, client_address: str) -> None:
     forgot_password_ensure_enabled()
     key = email_key(address)
     decision = ratelimits.attempt(
-        ratelimits.Counter(CLIENT_SCOPE, client_address, settings.LIMIT_RESET_PER_CLIENT),
+        ratelimits.Counter(
+            CLIENT_SCOPE, client_network(client_address), settings.LIMIT_RESET_PER_CLIENT
+        ),
         ratelimits.Counter(ADDRESS_SCOPE, key, settings.LIMIT_RESET_PER_ADDRESS),
     )
     if not decision.allowed:
@@ -166,7 +170,7 @@ def link_url(token: str) -> str:
 def link_failure(*, client_address: str) -> bool:
     """Count a wrong or expired link from `client_address`; return whether it is now throttled."""
     decision = ratelimits.hit(
-        "reset-link-failure", client_address, settings.LIMIT_RESET_LINK_FAILURES
+        LINK_FAILURE_SCOPE, client_network(client_address), settings.LIMIT_RESET_LINK_FAILURES
     )
     audit_record(Action.RESET_LINK_INVALID, client_address=client_address)
     return not decision.allowed or bool(decision.full)
@@ -179,7 +183,7 @@ def link_open(*, token: str, client_address: str) -> ResetLink:
     one before raising InvalidResetLink for it.
     """
     ratelimits.peek(
-        "reset-link-failure", client_address, settings.LIMIT_RESET_LINK_FAILURES
+        LINK_FAILURE_SCOPE, client_network(client_address), settings.LIMIT_RESET_LINK_FAILURES
     ).enforce()
     link = link_find(token=token)
     if link is None:
