@@ -107,6 +107,9 @@ LIMIT_RESET_LINK_FAILURES = os.environ.get("AUTOMMATE_LIMIT_RESET_LINK_FAILURES"
 LIMIT_TEST_MAIL = os.environ.get("AUTOMMATE_LIMIT_TEST_MAIL", "10/m")
 LIMIT_SIGN_IN_PER_ACCOUNT = os.environ.get("AUTOMMATE_LIMIT_SIGN_IN_PER_ACCOUNT", "10/15m")
 LIMIT_SIGN_IN_PER_CLIENT = os.environ.get("AUTOMMATE_LIMIT_SIGN_IN_PER_CLIENT", "50/15m")
+# How long a browser that signed in to an account keeps its own allowance of failed sign-ins
+# there (the device cookie), counted from its last sign-in.
+SIGN_IN_DEVICE_LIFETIME_DAYS = 180
 MAIL_ALLOWED_DESTINATIONS = os.environ.get("AUTOMMATE_MAIL_ALLOWED_DESTINATIONS", "")
 
 # How long the whole test-mail conversation may take, in seconds.

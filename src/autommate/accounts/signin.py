@@ -1,7 +1,12 @@
-"""Sign-in: the check of an email and password, throttled per account and per client network.
+"""Sign-in: the check of an email and password, throttled so that no stranger can lock owners out.
 
-Two allowances of failed sign-ins, each a sliding window (`AUTOMMATE_LIMIT_SIGN_IN_*`): per
-account, 10 in any 15 minutes, and per client network (`client_network`), across accounts, 50.
+Three allowances of failed sign-ins, each a sliding window (`AUTOMMATE_LIMIT_SIGN_IN_*`):
+
+- per account, for browsers that have never signed in to it (strangers): 10 in any 15 minutes;
+- per account and known browser (a device cookie, `devices.py`): each its own 10, so a
+  stranger who locks the account out does not lock its owner out of a browser they used before;
+  a browser that uses its own allowance up is a stranger again;
+- per client network (`client_network`), across accounts, for strangers: 50 in any 15 minutes.
 
 An attempt takes its place in the allowance before the password is checked, in one atomic
 step, so parallel guesses cannot overshoot it; a right password gives the place back. The
@@ -27,9 +32,11 @@ from autommate.client_address import client_address, client_network
 from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
+from .devices import Device, account_digest, device_for
 from .models import User, email_key
 
 ACCOUNT_SCOPE = "sign-in-account"
+DEVICE_SCOPE = "sign-in-device"
 CLIENT_SCOPE = "sign-in-client"
 
 
@@ -46,15 +53,16 @@ def sign_in_attempt(
     email: str,
     password: str,
     client_address: str,
+    device_cookie: str = "",
     request: HttpRequest | None = None,
 ) -> User:
     """Return the active user `email` and `password` belong to, counting a failure otherwise.
 
-    Raise RateLimited while the account's or the client's allowance is spent, whatever the
+    Raise RateLimited while every allowance this browser may use is spent, whatever the
     password, and InvalidSignIn for a wrong email or password or an inactive account, after
     recording the failure. An address without an account is counted like one with an account.
     """
-    place = _take_place(email=email, client=client_address)
+    place = _take_place(email=email, client=client_address, device_cookie=device_cookie)
     user = authenticate(request, username=email, password=password)
     if isinstance(user, User) and user.is_active:
         ratelimits.release(place)
@@ -72,28 +80,39 @@ def sign_in_attempt(
     raise InvalidSignIn
 
 
-_LOCK_NAMES = {ACCOUNT_SCOPE: "account", CLIENT_SCOPE: "client"}
+_LOCK_NAMES = {ACCOUNT_SCOPE: "account", DEVICE_SCOPE: "known browser", CLIENT_SCOPE: "client"}
 
 
 def _family(scope: str) -> str:
     return scope.split(":", 1)[0]
 
 
-def _take_place(*, email: str, client: str) -> ratelimits.Decision:
-    """Count the attempt in the account's and the client's allowances, or raise RateLimited."""
-    place = ratelimits.attempt(*_counters(email=email, client=client))
-    if not place.allowed:
+def _take_place(*, email: str, client: str, device_cookie: str) -> ratelimits.Decision:
+    """Count the attempt in the first allowance that has room, or raise RateLimited."""
+    device = device_for(cookie=device_cookie, address=email)
+    if device is not None:
+        own = ratelimits.attempt(_device_counter(device))
+        if own.allowed:
+            return own
+    strangers = ratelimits.attempt(*_stranger_counters(email=email, client=client))
+    if not strangers.allowed:
         raise ratelimits.RateLimited(
             # In whole minutes: the page for an address without an account must read the same
             # as for one with an account, even when the two are asked for seconds apart.
-            math.ceil(place.retry_after_seconds / 60) * 60,
+            math.ceil(strangers.retry_after_seconds / 60) * 60,
             reason="Too many failed sign-ins.",
             otherwise="or use Forgot Password if it is available",
         )
-    return place
+    return strangers
 
 
-def _counters(*, email: str, client: str) -> list[ratelimits.Counter]:
+def _device_counter(device: Device) -> ratelimits.Counter:
+    return ratelimits.Counter(
+        f"{DEVICE_SCOPE}:{device.account}", device.nonce, settings.LIMIT_SIGN_IN_PER_ACCOUNT
+    )
+
+
+def _stranger_counters(*, email: str, client: str) -> list[ratelimits.Counter]:
     return [
         ratelimits.Counter(ACCOUNT_SCOPE, email_key(email), settings.LIMIT_SIGN_IN_PER_ACCOUNT),
         ratelimits.Counter(CLIENT_SCOPE, client_network(client), settings.LIMIT_SIGN_IN_PER_CLIENT),
@@ -101,8 +120,10 @@ def _counters(*, email: str, client: str) -> list[ratelimits.Counter]:
 
 
 def sign_in_unlock(*, user: User) -> None:
-    """Lift the account's sign-in lock (after a completed password reset)."""
+    """Lift every sign-in lock of the account (after a completed password reset): the
+    strangers' and each known browser's."""
     ratelimits.reset(ACCOUNT_SCOPE, user.email_key)
+    ratelimits.reset_scope(f"{DEVICE_SCOPE}:{account_digest(user.email)}")
 
 
 @receiver(user_logged_in)

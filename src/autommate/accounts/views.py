@@ -14,6 +14,7 @@ from autommate.client_address import client_address
 from autommate.forms import add_form_errors
 
 from . import selectors, services
+from .devices import remember_device
 from .forms import SignInForm, UserForm
 from .models import User
 from .permissions import admin_required, signed_in_user
@@ -23,6 +24,12 @@ class SignInView(LoginView):
     form_class = SignInForm
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+
+    def form_valid(self, form: SignInForm) -> HttpResponse:  # type: ignore[override]
+        """Sign in, and mark the browser as one that has signed in to the account."""
+        response = super().form_valid(form)
+        remember_device(self.request, response, address=form.get_user().email)
+        return response
 
 
 @require_POST

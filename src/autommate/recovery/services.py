@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from autommate.accounts.devices import device_for
 from autommate.accounts.models import User, email_key
 from autommate.accounts.services import password_set
 from autommate.accounts.signin import sign_in_unlock
@@ -42,6 +43,7 @@ TOKEN_BYTES = 32  # 256 bits from the operating system's CSPRNG.
 # The limits of Forgot Password, by what they count.
 CLIENT_SCOPE = "reset-client"
 ADDRESS_SCOPE = "reset-address"
+DEVICE_SCOPE = "reset-device"
 LINK_FAILURE_SCOPE = "reset-link-failure"
 # What every front door answers an accepted request with, whether or not the address has an account.
 SENT_MESSAGE = (
@@ -79,20 +81,31 @@ def forgot_password_ensure_enabled() -> None:
         raise ForgotPasswordDisabled
 
 
-def reset_request(*, address: str, client_address: str) -> None:
+def reset_request(*, address: str, client_address: str, device_cookie: str = "") -> None:
     """Accept a forgot-password request for `address`, whether or not it has an account.
 
     Only accepted requests count toward the limits, so refused ones never make a limit last
-    longer.
+    longer. A browser that has signed in to the account before (its device cookie) first uses
+    its own allowance of reset mails, which strangers cannot spend; the mails a stranger can
+    cause stay within the address's limit.
     """
     forgot_password_ensure_enabled()
     key = email_key(address)
-    decision = ratelimits.attempt(
-        ratelimits.Counter(
-            CLIENT_SCOPE, client_network(client_address), settings.LIMIT_RESET_PER_CLIENT
-        ),
-        ratelimits.Counter(ADDRESS_SCOPE, key, settings.LIMIT_RESET_PER_ADDRESS),
-    )
+    decision = None
+    device = device_for(cookie=device_cookie, address=address)
+    if device is not None:
+        decision = ratelimits.attempt(
+            ratelimits.Counter(
+                f"{DEVICE_SCOPE}:{device.account}", device.nonce, settings.LIMIT_RESET_PER_ADDRESS
+            )
+        )
+    if decision is None or not decision.allowed:
+        decision = ratelimits.attempt(
+            ratelimits.Counter(
+                CLIENT_SCOPE, client_network(client_address), settings.LIMIT_RESET_PER_CLIENT
+            ),
+            ratelimits.Counter(ADDRESS_SCOPE, key, settings.LIMIT_RESET_PER_ADDRESS),
+        )
     if not decision.allowed:
         audit_record(
             Action.RATE_LIMITED,
