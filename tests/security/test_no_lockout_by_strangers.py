@@ -153,3 +153,43 @@ def test_the_owners_browser_gets_a_reset_mail_when_strangers_spent_the_address_a
 
     assert request_reset(browser, regular_user.email).status_code == HTTPStatus.FOUND
     assert reset_link(mailbox.deliver_one())
+
+
+def test_an_administrator_unlocks_the_account_on_the_users_page(
+    mailbox: Mailbox, admin_user: User, regular_user: User, clock: Clock
+) -> None:
+    admin = Client(REMOTE_ADDR="192.0.2.10")
+    admin.force_login(admin_user)
+    for number in range(10):  # the address's reset mails for the day spent
+        request_reset(stranger(number), regular_user.email)
+        clock.advance(5 * 60)
+    lock_out(regular_user.email, clock, hours=0)
+    refused = request_reset(Client(REMOTE_ADDR=OWNER_ADDRESS), regular_user.email)
+    assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    page = admin.get(f"/users/{regular_user.pk}/").content.decode()
+    assert "Locked" in page
+    assert ">Unlock</button>" in page
+
+    unlocked = admin.post(f"/users/{regular_user.pk}/unlock/", follow=True)
+
+    assert f"Sign-in of {regular_user.email} has been unlocked." in unlocked.content.decode()
+    assert "Locked" not in unlocked.content.decode()
+    event = AuditEvent.objects.get(action=Action.SIGN_IN_UNLOCKED)
+    assert (event.actor, event.target, event.client_address) == (
+        admin_user,
+        regular_user.email,
+        "192.0.2.10",
+    )
+    owner = Client(REMOTE_ADDR=OWNER_ADDRESS)
+    assert request_reset(owner, regular_user.email).status_code == HTTPStatus.FOUND
+    assert sign_in(owner, regular_user.email, USER_PASSWORD).status_code == HTTPStatus.FOUND
+
+
+def test_only_administrators_unlock(user_client: Client, client: Client, admin_user: User) -> None:
+    assert user_client.post(f"/users/{admin_user.pk}/unlock/").status_code == HTTPStatus.FORBIDDEN
+    assert client.post(f"/users/{admin_user.pk}/unlock/").status_code == HTTPStatus.FOUND
+    assert user_client.get(f"/users/{admin_user.pk}/unlock/").status_code in {
+        HTTPStatus.FORBIDDEN,
+        HTTPStatus.METHOD_NOT_ALLOWED,
+    }
+    assert not AuditEvent.objects.filter(action=Action.SIGN_IN_UNLOCKED).exists()

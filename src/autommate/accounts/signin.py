@@ -12,7 +12,7 @@ An attempt takes its place in the allowance before the password is checked, in o
 step, so parallel guesses cannot overshoot it; a right password gives the place back. The
 account's allowance is keyed by what was typed, so an address without an account is throttled
 exactly like one with an account and the lock message reveals nothing. A lock never blocks
-Forgot Password; completing a reset lifts it.
+Forgot Password; completing a reset, or an administrator's Unlock, lifts it.
 """
 
 from __future__ import annotations
@@ -119,9 +119,14 @@ def _stranger_counters(*, email: str, client: str) -> list[ratelimits.Counter]:
     ]
 
 
+def sign_in_locked_seconds(*, user: User) -> int:
+    """Return how long sign-in stays locked for browsers new to `user` (0: not locked)."""
+    counter = ratelimits.Counter(ACCOUNT_SCOPE, user.email_key, settings.LIMIT_SIGN_IN_PER_ACCOUNT)
+    return ratelimits.peek_all(counter).retry_after_seconds
+
+
 def sign_in_unlock(*, user: User) -> None:
-    """Lift every sign-in lock of the account (after a completed password reset): the
-    strangers' and each known browser's."""
+    """Lift every sign-in lock of the account: the strangers' and each known browser's."""
     ratelimits.reset(ACCOUNT_SCOPE, user.email_key)
     ratelimits.reset_scope(f"{DEVICE_SCOPE}:{account_digest(user.email)}")
 

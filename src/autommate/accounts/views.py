@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from autommate.client_address import client_address
+from autommate.errors import wait_in_words
 from autommate.forms import add_form_errors
 
 from . import selectors, services
@@ -73,6 +74,7 @@ def user_add(request: HttpRequest) -> HttpResponse:
 @admin_required
 def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(User, pk=pk)
+    locked = selectors.user_sign_in_locked_seconds(user=user)
     form = UserForm(request.POST or None, instance=User.objects.get(pk=pk), with_password=False)
     if request.method == "POST" and form.is_valid():
         try:
@@ -90,8 +92,24 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "accounts/user_form.html",
-        {"form": form, "title": f"Edit {user.email}", "edited": user},
+        {
+            "form": form,
+            "title": f"Edit {user.email}",
+            "edited": user,
+            "locked_for": wait_in_words(locked) if locked else "",
+        },
     )
+
+
+@admin_required
+@require_POST
+def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(User, pk=pk)
+    services.user_unlock(
+        user=user, actor=signed_in_user(request), client_address=client_address(request)
+    )
+    messages.success(request, f"Sign-in of {user.email} has been unlocked.")
+    return redirect("user-edit", pk=user.pk)
 
 
 @admin_required

@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from autommate.accounts.devices import device_for
+from autommate.accounts.devices import account_digest, device_for
 from autommate.accounts.models import User, email_key
 from autommate.accounts.services import password_set
 from autommate.accounts.signin import sign_in_unlock
@@ -145,6 +145,12 @@ def reset_request_process(request_id: int) -> None:
                 user=user,
                 context={"requested_at": request.created_at.isoformat()},
             )
+
+
+def reset_limits_lift(*, user: User) -> None:
+    """Forget the reset mails counted for the address of `user`, from strangers and its browsers."""
+    ratelimits.reset(ADDRESS_SCOPE, user.email_key)
+    ratelimits.reset_scope(f"{DEVICE_SCOPE}:{account_digest(user.email)}")
 
 
 # -- The link and its token --------------------------------------------------------------------
