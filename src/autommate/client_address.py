@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 
 from django.conf import settings
 from django.http import HttpRequest
+
+# An address with a port, as some proxies write X-Forwarded-For: "192.0.2.7:4711" or
+# "[2001:db8::7]:4711" (a bracketed IPv6 address may also come without a port).
+_WITH_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\](?::\d{1,5})?|(?P<v4>[0-9.]+):\d{1,5})$")
 
 
 def client_address(request: HttpRequest) -> str:
@@ -13,7 +18,7 @@ def client_address(request: HttpRequest) -> str:
 
     With `AUTOMMATE_TRUSTED_PROXIES=N`, the N-th address from the right of `X-Forwarded-For`
     is the client (each trusted proxy appends the address it saw); entries further left were
-    written by the client and are ignored.
+    written by the client and are ignored. An entry with a port is read without it.
     """
     remote = request.META.get("REMOTE_ADDR", "") or "0.0.0.0"  # noqa: S104 - unknown client, not a bind
     proxies = settings.TRUSTED_PROXIES
@@ -26,11 +31,41 @@ def client_address(request: HttpRequest) -> str:
     ]
     if len(forwarded) < proxies:
         return remote
-    candidate = forwarded[-proxies]
+    return forwarded_address(forwarded[-proxies]) or remote
+
+
+def forwarded_address(entry: str) -> str | None:
+    """Return the IP address an `X-Forwarded-For` entry names, with or without a port."""
+    candidates = [entry]
+    match = _WITH_PORT.match(entry)
+    if match:
+        candidates.insert(0, match["v6"] or match["v4"])
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
+
+
+def client_network(address: str) -> str:
+    """Return what a per-client limit counts for a client address.
+
+    An IPv6 client is its network of `AUTOMMATE_IPV6_CLIENT_PREFIX` bits (64 by default):
+    one subscriber usually holds a whole /64 and can use any address in it, so counting single
+    addresses would give every client billions of allowances. An IPv4 address (also one mapped
+    into IPv6) counts alone.
+    """
     try:
-        return str(ipaddress.ip_address(candidate))
+        ip = ipaddress.ip_address(address)
     except ValueError:
-        return remote
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        network = ipaddress.IPv6Network((ip, settings.IPV6_CLIENT_PREFIX), strict=False)
+        return str(network)
+    return str(ip)
 
 
 def in_monitoring_network(address: str) -> bool:

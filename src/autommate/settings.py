@@ -115,6 +115,13 @@ TRUSTED_PROXIES = _env_int("AUTOMMATE_TRUSTED_PROXIES", 0)
 # Shown to anyone, the counters would tell which addresses have accounts (a reset request for one
 # moves them a few seconds later; one for an unknown address moves nothing).
 MONITORING_NETWORKS = _env_networks("AUTOMMATE_MONITORING_NETWORKS", "127.0.0.0/8,::1/128")
+# Per-client limits count an IPv6 client by its network of this many bits: a subscriber is
+# usually given a whole /64 and may use any address in it.
+IPV6_CLIENT_PREFIX = _env_int("AUTOMMATE_IPV6_CLIENT_PREFIX", 64)
+if not 1 <= IPV6_CLIENT_PREFIX <= 128:
+    raise ImproperlyConfigured(
+        f"AUTOMMATE_IPV6_CLIENT_PREFIX must be between 1 and 128, not {IPV6_CLIENT_PREFIX}."
+    )
 PASSWORD_MIN_LENGTH = max(8, _env_int("AUTOMMATE_PASSWORD_MIN_LENGTH", 15))
 # Long enough for any passphrase or manager-generated password, short enough that hashing an
 # oversized field cannot be used to burn CPU.
@@ -126,6 +133,9 @@ LIMIT_RESET_LINK_FAILURES = os.environ.get("AUTOMMATE_LIMIT_RESET_LINK_FAILURES"
 LIMIT_TEST_MAIL = os.environ.get("AUTOMMATE_LIMIT_TEST_MAIL", "10/m")
 LIMIT_SIGN_IN_PER_ACCOUNT = os.environ.get("AUTOMMATE_LIMIT_SIGN_IN_PER_ACCOUNT", "10/15m")
 LIMIT_SIGN_IN_PER_CLIENT = os.environ.get("AUTOMMATE_LIMIT_SIGN_IN_PER_CLIENT", "50/15m")
+# How long a browser that signed in to an account keeps its own allowance of failed sign-ins
+# there (the device cookie), counted from its last sign-in.
+SIGN_IN_DEVICE_LIFETIME_DAYS = 180
 MAIL_ALLOWED_DESTINATIONS = os.environ.get("AUTOMMATE_MAIL_ALLOWED_DESTINATIONS", "")
 
 # How long the whole test-mail conversation may take, in seconds.

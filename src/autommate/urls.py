@@ -19,6 +19,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("users/add/", accounts.user_add, name="user-add"),
     path("users/<int:pk>/", accounts.user_edit, name="user-edit"),
     path("users/<int:pk>/deactivate/", accounts.user_deactivate, name="user-deactivate"),
+    path("users/<int:pk>/unlock/", accounts.user_unlock, name="user-unlock"),
     path("forgot-password/", recovery.forgot_password, name="forgot-password"),
     path("reset-password/<str:token>/", recovery.reset_password_link, name="reset-password-link"),
     path("reset-password/", recovery.reset_password, name="reset-password"),

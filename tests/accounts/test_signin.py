@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from autommate.accounts.devices import device_cookie_value
 from autommate.accounts.models import User
 from autommate.accounts.signin import InvalidSignIn, sign_in_attempt
 from autommate.audit.models import Action, AuditEvent
@@ -104,3 +105,40 @@ def test_completed_password_reset_lifts_the_account_lock(regular_user: User) -> 
         email=regular_user.email, password=NEW_PASSWORD, client_address="198.51.100.4"
     )
     assert user == regular_user
+
+
+def test_right_passwords_give_their_place_back(regular_user: User) -> None:
+    for _ in range(10):
+        sign_in_attempt(email=regular_user.email, password=USER_PASSWORD, client_address=CLIENT)
+    fail(regular_user.email, 3)
+    assert AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED).count() == 1
+
+
+def test_a_lock_names_the_allowance_it_spent(regular_user: User, settings) -> None:
+    settings.LIMIT_SIGN_IN_PER_CLIENT = "3/15m"
+    settings.LIMIT_SIGN_IN_PER_ACCOUNT = "5/15m"
+    fail("a@example.org", 3)
+    event = AuditEvent.objects.get(action=Action.SIGN_IN_LOCKED)
+    assert event.detail["limits"] == ["client"]
+
+
+def test_a_known_browser_has_its_own_allowance(regular_user: User) -> None:
+    cookie = device_cookie_value(cookie="", address=regular_user.email)
+    fail(regular_user.email, 3)  # strangers are locked out now
+    for _ in range(3):
+        with pytest.raises(InvalidSignIn):
+            sign_in_attempt(
+                email=regular_user.email,
+                password=WRONG,
+                client_address=CLIENT,
+                device_cookie=cookie,
+            )
+    with pytest.raises(RateLimited):
+        sign_in_attempt(
+            email=regular_user.email,
+            password=USER_PASSWORD,
+            client_address=CLIENT,
+            device_cookie=cookie,
+        )
+    locks = AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED).order_by("id")
+    assert [event.detail["limits"] for event in locks] == [["account"], ["known browser"]]

@@ -27,6 +27,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/v1/users/{user_id}"),
     ("patch", "/api/v1/users/{user_id}"),
     ("post", "/api/v1/users/{user_id}/deactivate"),
+    ("post", "/api/v1/users/{user_id}/unlock"),
     ("get", "/api/v1/mail-log"),
     ("get", "/api/v1/audit-events"),
     ("get", "/api/v1/api-tokens"),

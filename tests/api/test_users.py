@@ -5,10 +5,12 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import pytest
+from django.test import Client
 
 from autommate.accounts.models import Role, User
 from autommate.audit.models import Action, AuditEvent
 from tests.api.conftest import ApiClient, assert_error
+from tests.conftest import USER_PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +176,28 @@ def test_deactivate_user(admin_api: ApiClient, regular_user: User, user_token: s
 
 def test_deactivate_missing_user_is_404(admin_api: ApiClient) -> None:
     assert_error(admin_api.post("/users/999999/deactivate"), HTTPStatus.NOT_FOUND, "not_found")
+
+
+def test_unlock_user_lifts_the_sign_in_lock(admin_api: ApiClient, regular_user: User) -> None:
+    form = {"username": regular_user.email, "password": "a wrong password, long enough"}
+    for number in range(10):
+        Client(REMOTE_ADDR=f"198.51.100.{number}").post("/login/", form)
+    owner = {"username": regular_user.email, "password": USER_PASSWORD}
+    assert Client().post("/login/", owner).status_code == HTTPStatus.OK  # locked
+
+    response = admin_api.post(f"/users/{regular_user.pk}/unlock")
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["email"] == regular_user.email
+    assert AuditEvent.objects.filter(action=Action.SIGN_IN_UNLOCKED).count() == 1
+    assert Client().post("/login/", owner).status_code == HTTPStatus.FOUND
+
+
+def test_unlock_is_for_administrators_and_known_users(
+    admin_api: ApiClient, user_api: ApiClient, regular_user: User
+) -> None:
+    assert_error(
+        user_api.post(f"/users/{regular_user.pk}/unlock"), HTTPStatus.FORBIDDEN, "permission_denied"
+    )
+    assert_error(admin_api.post("/users/999999/unlock"), HTTPStatus.NOT_FOUND, "not_found")
+    assert not AuditEvent.objects.filter(action=Action.SIGN_IN_UNLOCKED).exists()

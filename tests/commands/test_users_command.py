@@ -1,10 +1,34 @@
-"""`autommate users list|add|deactivate`, run as an operator would."""
+"""`autommate users list|add|deactivate|unlock`, run as an operator would."""
 
 from __future__ import annotations
 
 import json
 
-from tests.commands.conftest import ADMIN_EMAIL, reason
+from tests.commands.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, reason
+
+# Signs in from a shell as the sign-in page does: ten wrong passwords from ten addresses, then
+# the right one from an eleventh; prints what each attempt answered.
+SIGN_IN = """
+from autommate.accounts.signin import sign_in_attempt
+from autommate.errors import DomainError
+for number in range({wrong}):
+    try:
+        client = "198.51.100." + str(number)
+        sign_in_attempt(email="{email}", password="wrong" * 5, client_address=client)
+    except DomainError as error:
+        print(error.code)
+try:
+    sign_in_attempt(email="{email}", password="{password}", client_address="203.0.113.7")
+    print("signed in")
+except DomainError as error:
+    print(error.code)
+"""
+# Prints who unlocked whom, as the audit log holds it.
+AUDITED = """
+from autommate.audit.models import AuditEvent
+for event in AuditEvent.objects.filter(action="{action}"):
+    print(event.actor_label, event.target)
+"""
 
 
 def test_list_shows_the_administrator(autommate) -> None:
@@ -88,3 +112,35 @@ def test_unknown_actor_fails(autommate) -> None:
 def test_usage_errors_exit_non_zero(autommate) -> None:
     assert autommate("users").returncode != 0
     assert autommate("users", "promote", "x@example.org").returncode != 0
+
+
+def test_unlock_lets_the_only_administrator_sign_in_again(autommate) -> None:
+    locked = autommate(
+        "shell",
+        "--verbosity",
+        "0",
+        "-c",
+        SIGN_IN.format(wrong=10, email=ADMIN_EMAIL, password=ADMIN_PASSWORD),
+    )
+    assert locked.stdout.split()[-1] == "rate_limited", locked.stderr
+
+    done = autommate("users", "unlock", "Admin@Example.org")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == f"Sign-in of {ADMIN_EMAIL} is unlocked."
+    again = autommate(
+        "shell",
+        "--verbosity",
+        "0",
+        "-c",
+        SIGN_IN.format(wrong=0, email=ADMIN_EMAIL, password=ADMIN_PASSWORD),
+    )
+    assert again.stdout.strip() == "signed in", again.stderr
+    events = autommate("shell", "--verbosity", "0", "-c", AUDITED.format(action="sign_in_unlocked"))
+    assert events.stdout.split() == [ADMIN_EMAIL, ADMIN_EMAIL]
+
+
+def test_unlock_unknown_user_fails(autommate) -> None:
+    assert reason(autommate("users", "unlock", "nobody@example.org")) == (
+        "There is no user nobody@example.org."
+    )

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
+from autommate.audit.models import Action, AuditEvent
 from autommate.ratelimits.models import RateCounter
 
 from .conftest import Clock, Mailbox, request_reset, without_csrf_token
@@ -130,6 +131,49 @@ def test_forwarded_for_is_trusted_through_the_declared_proxies_only(
     assert other.status_code == HTTPStatus.FOUND
 
 
+def test_ipv6_clients_are_counted_by_their_network(
+    mailbox: Mailbox, clock: Clock, settings
+) -> None:
+    # One subscriber holds a whole /64: walking through its addresses gains nothing.
+    for number in range(20):
+        client = Client(REMOTE_ADDR=f"2001:db8:1:2::{number + 1:x}")
+        assert request_reset(client, f"someone{number}@example.org").status_code == 302
+
+    same_network = Client(REMOTE_ADDR="2001:db8:1:2:ffff:ffff:ffff:ffff")
+    assert_limited(request_reset(same_network, "one.more@example.org"), at_most_seconds=3600)
+    next_network = Client(REMOTE_ADDR="2001:db8:1:3::1")
+    assert request_reset(next_network, "one.more@example.org").status_code == HTTPStatus.FOUND
+
+    settings.IPV6_CLIENT_PREFIX = 128
+    assert request_reset(same_network, "one.more@example.org").status_code == HTTPStatus.FOUND
+
+
+@pytest.mark.parametrize(
+    ("written", "client"),
+    [("198.51.100.{n}:4711", "198.51.100.{n}"), ("[2001:db8:{n}::7]:443", "2001:db8:{n}::7")],
+)
+def test_forwarded_for_entries_with_a_port_name_their_client(
+    mailbox: Mailbox, clock: Clock, settings, written: str, client: str
+) -> None:
+    settings.TRUSTED_PROXIES = 1
+
+    def behind_proxy(number: int, port_free: bool = False) -> Client:
+        entry = (client if port_free else written).format(n=number)
+        return Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=f"203.0.113.99, {entry}")
+
+    for number in range(20):
+        response = request_reset(behind_proxy(1), f"someone{number}@example.org")
+        assert response.status_code == HTTPStatus.FOUND
+
+    limited = request_reset(behind_proxy(1, port_free=True), "x@example.org")
+    assert_limited(limited, at_most_seconds=3600)
+    # Not the proxy's address, which would put every client behind it in one bucket.
+    assert request_reset(behind_proxy(2), "x@example.org").status_code == HTTPStatus.FOUND
+    first = AuditEvent.objects.filter(action=Action.RESET_REQUESTED).order_by("id").first()
+    assert first is not None
+    assert first.client_address == client.format(n=1)
+
+
 def test_limits_are_configurable(mailbox: Mailbox, regular_user, clock: Clock, settings) -> None:
     settings.LIMIT_RESET_PER_ADDRESS = "1/h"
     settings.LIMIT_RESET_PER_CLIENT = "2/m"
@@ -151,12 +195,14 @@ def test_limits_are_read_from_the_environment(tmp_path: Path) -> None:
         "AUTOMMATE_LIMIT_RESET_PER_CLIENT": "7/h",
         "AUTOMMATE_LIMIT_RESET_LINK_FAILURES": "9/h",
         "AUTOMMATE_LIMIT_TEST_MAIL": "3/m",
+        "AUTOMMATE_IPV6_CLIENT_PREFIX": "56",
     }
     names = [
         "LIMIT_RESET_PER_ADDRESS",
         "LIMIT_RESET_PER_CLIENT",
         "LIMIT_RESET_LINK_FAILURES",
         "LIMIT_TEST_MAIL",
+        "IPV6_CLIENT_PREFIX",
     ]
     script = (
         "import json, django; from django.conf import settings; django.setup(); "
@@ -165,7 +211,7 @@ def test_limits_are_read_from_the_environment(tmp_path: Path) -> None:
     shown = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
-    assert json.loads(shown.stdout) == ["2/5m,4/d", "7/h", "9/h", "3/m"]
+    assert json.loads(shown.stdout) == ["2/5m,4/d", "7/h", "9/h", "3/m", 56]
 
 
 def test_counters_live_in_the_store_every_process_shares(

@@ -22,6 +22,7 @@ from cryptography.fernet import Fernet
 from django.conf import settings as django_settings
 from django.test import Client
 
+from autommate.accounts.devices import DEVICE_COOKIE
 from autommate.accounts.models import User
 from tests.conftest import USER_PASSWORD
 
@@ -128,9 +129,12 @@ def test_session_and_csrf_cookies_are_samesite_lax(regular_user: User) -> None:
 
     csrf = form.cookies[django_settings.CSRF_COOKIE_NAME]
     session = signed.cookies[django_settings.SESSION_COOKIE_NAME]
+    device = signed.cookies[DEVICE_COOKIE]
     assert csrf["samesite"] == "Lax"
     assert session["samesite"] == "Lax"
     assert session["httponly"]
+    assert device["samesite"] == "Lax"
+    assert device["httponly"]
 
 
 def production_environment(tmp_path: Path, base_url: str) -> dict[str, str]:
@@ -188,6 +192,7 @@ def test_https_base_url_brings_secure_cookies_hsts_and_redirects(
     assert "includeSubDomains" in hsts
     assert form.cookies[settings.CSRF_COOKIE_NAME]["secure"]
     assert signed.cookies[settings.SESSION_COOKIE_NAME]["secure"]
+    assert signed.cookies[DEVICE_COOKIE]["secure"]
     assert_headers(form)
 
 

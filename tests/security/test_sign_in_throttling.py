@@ -8,12 +8,18 @@ never blocks Forgot Password, and completing a reset lifts it.
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 import pytest
+from django.contrib.auth import authenticate
+from django.db import connections
 from django.test import Client
 
 from autommate.accounts.models import User
+from autommate.audit.models import Action, AuditEvent
 from tests.conftest import USER_PASSWORD
 
 from .conftest import NEW_PASSWORD, Mailbox, choose_password, open_link, request_link
@@ -71,3 +77,45 @@ def test_a_lock_never_blocks_a_password_reset(mailbox: Mailbox, regular_user: Us
     assert choose_password(client).status_code == HTTPStatus.FOUND
 
     assert attempt(regular_user.email, NEW_PASSWORD, 61).status_code == HTTPStatus.FOUND
+
+
+def test_ipv6_clients_are_locked_by_their_network(regular_user: User) -> None:
+    for number in range(50):
+        client = Client(REMOTE_ADDR=f"2001:db8:5:6::{number + 1:x}")
+        client.post("/login/", {"username": f"guess{number}@example.org", "password": WRONG})
+
+    same_network = Client(REMOTE_ADDR="2001:db8:5:6:ffff::1")
+    form = {"username": regular_user.email, "password": USER_PASSWORD}
+    assert LOCKED in same_network.post("/login/", form).content.decode()
+    assert Client(REMOTE_ADDR="2001:db8:5:7::1").post("/login/", form).status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_guesses_are_checked_no_more_often_than_the_limit(
+    regular_user: User, monkeypatch
+) -> None:
+    checked = []
+
+    def slow_check(*args, **kwargs):  # as slow as a real password hash, about
+        checked.append(1)
+        time.sleep(0.05)
+        return authenticate(*args, **kwargs)
+
+    monkeypatch.setattr("autommate.accounts.signin.authenticate", slow_check)
+    start = threading.Barrier(60)
+
+    def guess(number: int) -> str:
+        client = Client(REMOTE_ADDR=f"198.51.100.{number}")
+        start.wait()
+        try:
+            response = client.post("/login/", {"username": regular_user.email, "password": WRONG})
+            return response.content.decode()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=60) as pool:
+        pages = list(pool.map(guess, range(60)))
+
+    assert len(checked) == 10
+    assert AuditEvent.objects.filter(action=Action.SIGN_IN_FAILED).count() == 10
+    assert sum(LOCKED in page for page in pages) == 50

@@ -48,6 +48,17 @@ def test_a_hundred_failures_an_hour_then_the_client_is_refused(
     open_link(Client(REMOTE_ADDR="198.51.100.1"), link)  # the owner, elsewhere, is not blocked
 
 
+def test_ipv6_clients_are_throttled_by_their_network(mailbox: Mailbox, regular_user: User) -> None:
+    link = request_link(Client(), mailbox, regular_user.email)
+    for number in range(100):
+        guesser = Client(REMOTE_ADDR=f"2001:db8:9:9::{number + 1:x}")
+        guesser.get(f"/reset-password/{secrets.token_urlsafe(32)}/")
+
+    neighbour = Client(REMOTE_ADDR="2001:db8:9:9:abcd::1")
+    assert neighbour.get(path_of(link)).status_code == HTTPStatus.TOO_MANY_REQUESTS
+    open_link(Client(REMOTE_ADDR="2001:db8:9:a::1"), link)
+
+
 def test_every_kind_of_failure_says_the_same_and_only_that(
     mailbox: Mailbox, regular_user: User
 ) -> None:

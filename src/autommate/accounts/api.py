@@ -116,6 +116,19 @@ def user_deactivate(request: HttpRequest, user_id: int = UserId) -> User:
     )
 
 
+@users_router.post(
+    "/{int:user_id}/unlock",
+    response=responses({200: UserOut}, HTTPStatus.NOT_FOUND),
+    summary="Unlock a user",
+)
+def user_unlock(request: HttpRequest, user_id: int = UserId) -> User:
+    """Lift the locks strangers can put on a user: the sign-in locks of failed sign-ins, and the
+    limit of reset mails to their address."""
+    return services.user_unlock(
+        user=_user(user_id), actor=caller(request), client_address=client_address(request)
+    )
+
+
 # -- The caller's own API tokens ---------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from autommate.client_address import client_address
 from autommate.errors import DomainError
 
+from .devices import DEVICE_COOKIE
 from .models import Role, User
 from .signin import sign_in_attempt
 
@@ -33,9 +34,14 @@ class SignInForm(AuthenticationForm):
         password = self.cleaned_data.get("password")
         if email and password:
             client = client_address(self.request) if self.request is not None else "0.0.0.0"  # noqa: S104 - unknown client, not a bind
+            cookies = self.request.COOKIES if self.request is not None else {}
             try:
                 self.user_cache = sign_in_attempt(
-                    email=email, password=password, client_address=client, request=self.request
+                    email=email,
+                    password=password,
+                    client_address=client,
+                    device_cookie=cookies.get(DEVICE_COOKIE, ""),
+                    request=self.request,
                 )
             except DomainError as error:
                 raise forms.ValidationError(error.message, code=error.code) from None

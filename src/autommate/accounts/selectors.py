@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from .models import User
+from .signin import sign_in_locked_seconds
 
 
 def user_list(
@@ -23,3 +24,8 @@ def user_list(
     if is_active is not None:
         users = users.filter(is_active=is_active)
     return users
+
+
+def user_sign_in_locked_seconds(*, user: User) -> int:
+    """Return how long sign-in to `user` stays locked for browsers new to it (0: not locked)."""
+    return sign_in_locked_seconds(user=user)

@@ -12,7 +12,8 @@ from autommate.audit.models import Action
 from autommate.audit.services import audit_record
 
 from .models import Role, User, email_key
-from .signals import credentials_changed
+from .signals import account_unlocked, credentials_changed
+from .signin import sign_in_unlock
 
 
 def user_create(
@@ -117,6 +118,20 @@ def user_deactivate(
     *, user: User, actor: User | None = None, client_address: str | None = None
 ) -> User:
     return user_update(user=user, actor=actor, client_address=client_address, is_active=False)
+
+
+def user_unlock(
+    *, user: User, actor: User | None = None, client_address: str | None = None
+) -> User:
+    """Lift every lock strangers can put on the account: its sign-in locks and, through
+    `account_unlocked`, the limit of reset mails to its address."""
+    with transaction.atomic():
+        sign_in_unlock(user=user)
+        account_unlocked.send(sender=User, user=user)
+        audit_record(
+            Action.SIGN_IN_UNLOCKED, actor=actor, client_address=client_address, target=user.email
+        )
+    return user
 
 
 def password_set(

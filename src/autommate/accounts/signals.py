@@ -9,3 +9,7 @@ from django.dispatch import Signal
 # A receiver that raises rolls the change back. A new password needs no announcement: it ends
 # sessions and reset links by itself, through the session hash and the links' account state.
 credentials_changed = Signal()
+
+# Sent by `services.user_unlock` when an administrator lifts the locks of an account; argument:
+# `user`. Receivers lift the limits they keep for it (Forgot Password: the address's mails).
+account_unlocked = Signal()

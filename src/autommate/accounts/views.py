@@ -14,9 +14,11 @@ from django.urls import Resolver404, resolve
 from django.views.decorators.http import require_POST
 
 from autommate.client_address import client_address
+from autommate.errors import wait_in_words
 from autommate.forms import add_form_errors
 
 from . import selectors, services
+from .devices import remember_device
 from .forms import SignInForm, UserForm
 from .models import User
 from .permissions import admin_required, signed_in_user
@@ -35,6 +37,12 @@ class SignInView(LoginView):
         """
         target = super().get_redirect_url(request)
         return "" if target and _signs_in_or_out(target) else target
+
+    def form_valid(self, form: SignInForm) -> HttpResponse:  # type: ignore[override]
+        """Sign in, and mark the browser as one that has signed in to the account."""
+        response = super().form_valid(form)
+        remember_device(self.request, response, address=form.get_user().email)
+        return response
 
 
 def _signs_in_or_out(target: str) -> bool:
@@ -88,6 +96,7 @@ def user_add(request: HttpRequest) -> HttpResponse:
 @admin_required
 def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(User, pk=pk)
+    locked = selectors.user_sign_in_locked_seconds(user=user)
     form = UserForm(request.POST or None, instance=User.objects.get(pk=pk), with_password=False)
     if request.method == "POST" and form.is_valid():
         try:
@@ -105,8 +114,24 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "accounts/user_form.html",
-        {"form": form, "title": f"Edit {user.email}", "edited": user},
+        {
+            "form": form,
+            "title": f"Edit {user.email}",
+            "edited": user,
+            "locked_for": wait_in_words(locked) if locked else "",
+        },
     )
+
+
+@admin_required
+@require_POST
+def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(User, pk=pk)
+    services.user_unlock(
+        user=user, actor=signed_in_user(request), client_address=client_address(request)
+    )
+    messages.success(request, f"Sign-in of {user.email} has been unlocked.")
+    return redirect("user-edit", pk=user.pk)
 
 
 @admin_required

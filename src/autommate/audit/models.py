@@ -9,6 +9,7 @@ class Action(models.TextChoices):
     SIGN_IN = "sign_in", "Signed in"
     SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
     SIGN_IN_LOCKED = "sign_in_locked", "Sign-in locked"
+    SIGN_IN_UNLOCKED = "sign_in_unlocked", "Sign-in unlocked"
     SIGN_OUT = "sign_out", "Signed out"
     USER_CREATED = "user_created", "User created"
     USER_CHANGED = "user_changed", "User changed"

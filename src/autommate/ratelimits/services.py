@@ -1,8 +1,12 @@
 """Count events against limits written as readable strings ("3/15m,10/d").
 
-A limit is checked and counted in one step, atomically, in a store every process shares: Redis
-(`REDIS_URL`) or the database. A per-process memory cache is never used, because N processes
-would then allow N times the limit.
+Every rate is a sliding window: an event counts for exactly one period after it happened, so a
+lock lasts at most one period after the oldest event that causes it, and no boundary lets two
+bursts through back to back. Only events a limit allows are counted: a refused request never
+makes a lock last longer. Checking and counting is one atomic step, over several counters at
+once (every one allows the event and it is counted in each, or it is counted in none), in a
+store every process shares: Redis (`REDIS_URL`) or the database. A per-process memory cache is
+never used, because N processes would then allow N times the limit.
 """
 
 from __future__ import annotations
@@ -12,17 +16,17 @@ import logging
 import math
 import random
 import re
+import secrets
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from http import HTTPStatus
+from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db import transaction
 
 from autommate.errors import DomainError, wait_in_words
 
@@ -64,9 +68,35 @@ class RateLimited(DomainError):
 
 
 @dataclass(frozen=True)
+class Counter:
+    """One thing counted under one limit: `key` (an address, a client) within `scope`."""
+
+    scope: str
+    key: str
+    limit: str
+
+    @property
+    def name(self) -> str:
+        # Counters are named by a keyed digest: the store never holds an address or a client.
+        return f"{_scope_prefix(self.scope)}{_digest(self.key)}"
+
+    @property
+    def rates(self) -> tuple[Rate, ...]:
+        return parse_limit(self.limit)
+
+
+@dataclass(frozen=True)
 class Decision:
+    """What a limit said: allowed or not, how long to wait, and which scopes are now full.
+
+    `full` names the scopes that refused the event, or, when it was allowed, those it filled
+    (the next event would be refused). `receipt` is what `release` needs to take the event back.
+    """
+
     allowed: bool
     retry_after_seconds: int = 0
+    full: tuple[str, ...] = ()
+    receipt: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     def enforce(self, *, reason: str = "Too many requests.") -> None:
         """Raise RateLimited, saying `reason`, unless the request is within the limit."""
@@ -99,83 +129,296 @@ def parse_limit(text: str) -> tuple[Rate, ...]:
     return tuple(rates)
 
 
+# -- What callers use ---------------------------------------------------------------------------
+
+
+def attempt(*counters: Counter) -> Decision:
+    """Count one event in every counter if each one allows it; count nothing otherwise."""
+    limited = [c for c in counters if c.rates]
+    if not limited:
+        return Decision(allowed=True)
+    return _store().attempt(limited, now=_now(), event=secrets.token_hex(8))
+
+
 def hit(scope: str, key: str, limit: str) -> Decision:
-    """Count one event for `key` under `limit`; say whether it stays within every rate."""
-    retry_after = 0
-    for rate, counter_key, seconds_left in _windows(scope, key, parse_limit(limit)):
-        if _increment(counter_key, expires_in=seconds_left + 1) > rate.count:
-            retry_after = max(retry_after, seconds_left)
-    return Decision(allowed=retry_after == 0, retry_after_seconds=retry_after)
+    """Count one event for `key` under `limit` if the limit allows it; say whether it did."""
+    return attempt(Counter(scope, key, limit))
 
 
 def peek(scope: str, key: str, limit: str) -> Decision:
-    """Say whether `key` is over `limit` now, without counting an event."""
-    retry_after = 0
-    for rate, counter_key, seconds_left in _windows(scope, key, parse_limit(limit)):
-        if _current(counter_key) >= rate.count:
-            retry_after = max(retry_after, seconds_left)
-    return Decision(allowed=retry_after == 0, retry_after_seconds=retry_after)
+    """Say whether one more event for `key` would be allowed now, without counting it."""
+    return peek_all(Counter(scope, key, limit))
 
 
-def _digest(key: str) -> str:
-    # Counters are named by a keyed digest: the store never holds an address or a client.
-    return hashlib.sha256(f"{settings.SECRET_KEY}:{key}".encode()).hexdigest()[:32]
+def peek_all(*counters: Counter) -> Decision:
+    """Say whether one more event would be allowed in every counter, without counting it."""
+    limited = [c for c in counters if c.rates]
+    if not limited:
+        return Decision(allowed=True)
+    return _store().peek(limited, now=_now())
 
 
-def _windows(scope: str, key: str, rates: tuple[Rate, ...]) -> Iterator[tuple[Rate, str, int]]:
-    """Yield each rate with the counter of its current window and the seconds that window has."""
-    digest = _digest(key)
-    now = time.time()
-    for rate in rates:
-        window = int(now // rate.period_seconds)
-        seconds_left = math.ceil((window + 1) * rate.period_seconds - now)
-        yield rate, f"rl:{scope}:{digest}:{rate.period_seconds}:{window}", seconds_left
-
-
-def _current(key: str) -> int:
-    if settings.REDIS_URL:
-        value = _redis().get(key)
-        return int(value) if value else 0
-    return RateCounter.objects.filter(key=key).values_list("count", flat=True).first() or 0
+def release(decision: Decision) -> None:
+    """Take back the event an allowed decision counted (a sign-in that turned out right)."""
+    if decision.receipt:
+        _store().release(decision.receipt)
 
 
 def reset(scope: str, key: str) -> None:
-    """Forget the counts of `key` (for tests and for an administrator's unlock)."""
-    prefix = f"rl:{scope}:{_digest(key)}:"
+    """Forget the counts of `key` in `scope` (for an administrator's unlock, and for tests)."""
+    _store().forget(Counter(scope, key, "off").name)
+
+
+def reset_scope(scope: str) -> None:
+    """Forget the counts of every key in `scope`."""
+    _store().forget_prefix(_scope_prefix(scope))
+
+
+# -- Sliding windows ----------------------------------------------------------------------------
+
+
+def _verdict(rates: Sequence[Rate], stamps: Sequence[float], now: float) -> tuple[float, int]:
+    """Return the seconds until one more event fits under `rates` (0: now) and the room after it.
+
+    `stamps` are the times of the events counted so far, oldest first. A rate of N per P is full
+    while N events lie within the last P seconds; the wait is until the one whose departure
+    leaves N - 1 of them is P seconds old.
+    """
+    wait, room = 0.0, math.inf
+    for rate in rates:
+        within = [stamp for stamp in stamps if stamp > now - rate.period_seconds]
+        if len(within) >= rate.count:
+            wait = max(wait, within[len(within) - rate.count] + rate.period_seconds - now)
+        else:
+            room = min(room, rate.count - len(within) - 1)
+    return wait, (0 if wait > 0 or room == math.inf else int(room))
+
+
+def _decide(
+    verdicts: Sequence[tuple[Counter, float, int]], *, counted: bool, event: str = ""
+) -> Decision:
+    refused = [(counter.scope, wait) for counter, wait, _ in verdicts if wait > 0]
+    if refused:
+        longest = max(wait for _, wait in refused)
+        return Decision(False, max(1, math.ceil(longest)), full=tuple(s for s, _ in refused))
+    filled = tuple(counter.scope for counter, _, room in verdicts if room == 0)
+    receipt = tuple((counter.name, event) for counter, _, _ in verdicts) if counted else ()
+    return Decision(True, 0, full=filled, receipt=receipt)
+
+
+def _now() -> float:
+    # To the microsecond, as Redis keeps it: both stores then see the same times.
+    return round(time.time(), 6)
+
+
+def _longest(counter: Counter) -> int:
+    return max(rate.period_seconds for rate in counter.rates)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(f"{settings.SECRET_KEY}:{key}".encode()).hexdigest()[:32]
+
+
+def _scope_prefix(scope: str) -> str:
+    return f"rl:{scope}:"
+
+
+# -- The stores ---------------------------------------------------------------------------------
+
+
+class _Store(Protocol):
+    def attempt(self, counters: Sequence[Counter], *, now: float, event: str) -> Decision: ...
+    def peek(self, counters: Sequence[Counter], *, now: float) -> Decision: ...
+    def release(self, receipt: Sequence[tuple[str, str]]) -> None: ...
+    def forget(self, name: str) -> None: ...
+    def forget_prefix(self, prefix: str) -> None: ...
+
+
+def _store() -> _Store:
     if settings.REDIS_URL:
-        client = _redis()
-        for name in client.scan_iter(match=prefix + "*"):
-            client.delete(name)
-    else:
+        return _redis_store()
+    return DatabaseStore()
+
+
+class DatabaseStore:
+    """Counters as rows holding the times of their events, changed under the row's lock.
+
+    Each row is locked (PostgreSQL) or the database is (SQLite, whose transactions here take
+    the write lock when they begin) before its events are read, so two processes never both
+    see room for the last event.
+    """
+
+    def attempt(self, counters: Sequence[Counter], *, now: float, event: str) -> Decision:
+        names = sorted({counter.name for counter in counters})
+        with transaction.atomic():
+            RateCounter.objects.bulk_create(
+                [RateCounter(key=name, expires_at=_moment(now)) for name in names],
+                ignore_conflicts=True,
+            )
+            rows = {
+                row.key: row
+                for row in RateCounter.objects.select_for_update()
+                .filter(key__in=names)
+                .order_by("key")
+            }
+            verdicts = []
+            for counter in counters:
+                row = rows[counter.name]
+                row.events = _recent(row.events, now - _longest(counter))
+                wait, room = _verdict(counter.rates, [stamp for stamp, _ in row.events], now)
+                verdicts.append((counter, wait, room))
+            decision = _decide(verdicts, counted=True, event=event)
+            if decision.allowed:
+                for counter in counters:
+                    row = rows[counter.name]
+                    row.events = [*row.events, [now, event]]
+                    row.expires_at = _moment(now + _longest(counter))
+                    row.save(update_fields=["events", "expires_at"])
+        if random.random() < 0.01:
+            RateCounter.objects.filter(expires_at__lt=_moment(now)).delete()
+        return decision
+
+    def peek(self, counters: Sequence[Counter], *, now: float) -> Decision:
+        stored = dict(
+            RateCounter.objects.filter(key__in=[c.name for c in counters]).values_list(
+                "key", "events"
+            )
+        )
+        verdicts = []
+        for counter in counters:
+            events = _recent(stored.get(counter.name) or [], now - _longest(counter))
+            wait, room = _verdict(counter.rates, [stamp for stamp, _ in events], now)
+            verdicts.append((counter, wait, room))
+        return _decide(verdicts, counted=False)
+
+    def release(self, receipt: Sequence[tuple[str, str]]) -> None:
+        with transaction.atomic():
+            for row in RateCounter.objects.select_for_update().filter(
+                key__in=[name for name, _ in receipt]
+            ):
+                taken = {event for name, event in receipt if name == row.key}
+                row.events = [entry for entry in row.events if entry[1] not in taken]
+                row.save(update_fields=["events"])
+
+    def forget(self, name: str) -> None:
+        RateCounter.objects.filter(key=name).delete()
+
+    def forget_prefix(self, prefix: str) -> None:
         RateCounter.objects.filter(key__startswith=prefix).delete()
 
 
-def _increment(key: str, *, expires_in: int) -> int:
-    if settings.REDIS_URL:
-        pipe = _redis().pipeline()
-        pipe.incr(key)
-        pipe.expire(key, expires_in, nx=True)
-        count, _ = pipe.execute()
-        return int(count)
-    return _increment_in_database(key, expires_in=expires_in)
+def _recent(events: list[Any], since: float) -> list[list[Any]]:
+    """Return the events after `since`, oldest first, as [time, id] pairs."""
+    kept = [[float(entry[0]), str(entry[1])] for entry in events if float(entry[0]) > since]
+    return sorted(kept, key=lambda entry: entry[0])
 
 
-def _increment_in_database(key: str, *, expires_in: int) -> int:
-    expires_at = timezone.now() + timedelta(seconds=expires_in)
-    for _ in range(3):
-        with transaction.atomic():
-            updated = RateCounter.objects.filter(key=key).update(count=F("count") + 1)
-            if updated:
-                return RateCounter.objects.values_list("count", flat=True).get(key=key)
-            try:
-                with transaction.atomic():
-                    RateCounter.objects.create(key=key, count=1, expires_at=expires_at)
-            except IntegrityError:
-                continue  # Another process created it first: count on top of theirs.
-        if random.random() < 0.01:
-            RateCounter.objects.filter(expires_at__lt=timezone.now()).delete()
-        return 1
-    raise RuntimeError(f"Could not count rate-limit event for {key}")
+def _moment(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+# Checks and counts in one step inside Redis, as DatabaseStore does under its locks. Each
+# counter is a sorted set of event ids scored by their time. KEYS: the counters. ARGV: now, the
+# event's id, then for each counter its number of rates followed by each rate's count and
+# period. Returns {1, "0", the counters it filled} or {0, the wait, the counters that refused},
+# counters as their 1-based positions in KEYS.
+_ATTEMPT_SCRIPT = """
+local now = tonumber(ARGV[1])
+local event = ARGV[2]
+local at = 3
+local longest = {}
+local wait = 0
+local refused = {}
+local filled = {}
+for i, key in ipairs(KEYS) do
+  local rates = {}
+  local n = tonumber(ARGV[at])
+  at = at + 1
+  longest[i] = 0
+  for j = 1, n do
+    rates[j] = {tonumber(ARGV[at]), tonumber(ARGV[at + 1])}
+    at = at + 2
+    if rates[j][2] > longest[i] then longest[i] = rates[j][2] end
+  end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.6f', now - longest[i]))
+  local refuses, fills = false, false
+  for j = 1, n do
+    local count, period = rates[j][1], rates[j][2]
+    local since = '(' .. string.format('%.6f', now - period)
+    local within = redis.call('ZCOUNT', key, since, '+inf')
+    if within >= count then
+      local oldest = redis.call('ZRANGEBYSCORE', key, since, '+inf', 'WITHSCORES',
+                                'LIMIT', within - count, 1)
+      local this_wait = tonumber(oldest[2]) + period - now
+      if this_wait > wait then wait = this_wait end
+      refuses = true
+    elseif within + 1 >= count then
+      fills = true
+    end
+  end
+  if refuses then refused[#refused + 1] = i end
+  if fills then filled[#filled + 1] = i end
+end
+if #refused > 0 then
+  return {0, string.format('%.6f', wait), refused}
+end
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, string.format('%.6f', now), event)
+  redis.call('PEXPIRE', key, math.ceil(longest[i] * 1000))
+end
+return {1, '0', filled}
+"""
+
+
+class RedisStore:
+    """Counters as sorted sets of event ids scored by time, changed by one script each time."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.script = client.register_script(_ATTEMPT_SCRIPT)
+
+    def attempt(self, counters: Sequence[Counter], *, now: float, event: str) -> Decision:
+        arguments: list[Any] = [f"{now:.6f}", event]
+        for counter in counters:
+            arguments.append(len(counter.rates))
+            for rate in counter.rates:
+                arguments += [rate.count, rate.period_seconds]
+        allowed, wait, positions = self.script(keys=[c.name for c in counters], args=arguments)
+        scopes = tuple(counters[int(position) - 1].scope for position in positions)
+        if not int(allowed):
+            return Decision(False, max(1, math.ceil(float(wait))), full=scopes)
+        receipt = tuple((counter.name, event) for counter in counters)
+        return Decision(True, 0, full=scopes, receipt=receipt)
+
+    def peek(self, counters: Sequence[Counter], *, now: float) -> Decision:
+        verdicts = []
+        for counter in counters:
+            stamps = [
+                float(score)
+                for _, score in self.client.zrangebyscore(
+                    counter.name, f"({now - _longest(counter):.6f}", "+inf", withscores=True
+                )
+            ]
+            verdicts.append((counter, *_verdict(counter.rates, stamps, now)))
+        return _decide(verdicts, counted=False)
+
+    def release(self, receipt: Sequence[tuple[str, str]]) -> None:
+        pipe = self.client.pipeline()
+        for name, event in receipt:
+            pipe.zrem(name, event)
+        pipe.execute()
+
+    def forget(self, name: str) -> None:
+        self.client.delete(name)
+
+    def forget_prefix(self, prefix: str) -> None:
+        for name in self.client.scan_iter(match=prefix + "*"):
+            self.client.delete(name)
+
+
+@cache
+def _redis_store() -> RedisStore:
+    return RedisStore(_redis())
 
 
 @cache

@@ -8,6 +8,7 @@ from typing import Any
 from django.http import HttpRequest, QueryDict
 from ninja import Router, Status
 
+from autommate.accounts.devices import DEVICE_COOKIE
 from autommate.api.conventions import caller, form_errors, responses
 from autommate.client_address import client_address
 
@@ -84,7 +85,9 @@ def password_reset_request(request: HttpRequest, payload: ResetRequestIn) -> Sta
     if not form.is_valid():
         raise form_errors(form)
     services.reset_request(
-        address=form.cleaned_data["email"], client_address=client_address(request)
+        address=form.cleaned_data["email"],
+        client_address=client_address(request),
+        device_cookie=request.COOKIES.get(DEVICE_COOKIE, ""),
     )
     return Status(HTTPStatus.ACCEPTED, {"message": services.SENT_MESSAGE})
 

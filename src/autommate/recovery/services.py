@@ -17,12 +17,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from autommate.accounts.devices import account_digest, device_for
 from autommate.accounts.models import User, email_key
 from autommate.accounts.services import password_set
 from autommate.accounts.signin import sign_in_unlock
 from autommate.accounts.tokens import api_tokens_revoke_all
 from autommate.audit.models import Action
 from autommate.audit.services import address_fingerprint, audit_record, audit_record_repeated
+from autommate.client_address import client_network
 from autommate.delivery.models import Kind
 from autommate.delivery.services import message_record
 from autommate.errors import DomainError
@@ -39,6 +41,11 @@ from .selectors import (
 )
 
 TOKEN_BYTES = 32  # 256 bits from the operating system's CSPRNG.
+# The limits of Forgot Password, by what they count.
+CLIENT_SCOPE = "reset-client"
+ADDRESS_SCOPE = "reset-address"
+DEVICE_SCOPE = "reset-device"
+LINK_FAILURE_SCOPE = "reset-link-failure"
 # What every front door answers an accepted request with, whether or not the address has an account.
 SENT_MESSAGE = (
     "A reset email has been sent to the address you entered, if it belongs to an account. "
@@ -81,32 +88,47 @@ def forgot_password_ensure_enabled() -> None:
         raise ForgotPasswordDisabled
 
 
-def reset_request(*, address: str, client_address: str) -> None:
-    """Accept a forgot-password request for `address`, whether or not it has an account."""
+def reset_request(*, address: str, client_address: str, device_cookie: str = "") -> None:
+    """Accept a forgot-password request for `address`, whether or not it has an account.
+
+    Only accepted requests count toward the limits, so refused ones never make a limit last
+    longer. A browser that has signed in to the account before (its device cookie) first uses
+    its own allowance of reset mails, which strangers cannot spend; the mails a stranger can
+    cause stay within the address's limit.
+    """
     forgot_password_ensure_enabled()
-    client = ratelimits.hit("reset-client", client_address, settings.LIMIT_RESET_PER_CLIENT)
-    per_address = ratelimits.hit(
-        "reset-address", email_key(address), settings.LIMIT_RESET_PER_ADDRESS
-    )
-    if not client.allowed:
-        audit_record_repeated(
-            Action.RATE_LIMITED,
-            repeats=f"reset-client:{client_address}",
-            client_address=client_address,
-            limit="reset-client",
+    key = email_key(address)
+    decision = None
+    device = device_for(cookie=device_cookie, address=address)
+    if device is not None:
+        decision = ratelimits.attempt(
+            ratelimits.Counter(
+                f"{DEVICE_SCOPE}:{device.account}", device.nonce, settings.LIMIT_RESET_PER_ADDRESS
+            )
         )
-    elif not per_address.allowed:
-        audit_record_repeated(
-            Action.RATE_LIMITED,
-            repeats=f"reset-address:{email_key(address)}",
-            client_address=client_address,
-            limit="reset-address",
-            address=address_fingerprint(email_key(address)),
+    if decision is None or not decision.allowed:
+        network = client_network(client_address)
+        decision = ratelimits.attempt(
+            ratelimits.Counter(CLIENT_SCOPE, network, settings.LIMIT_RESET_PER_CLIENT),
+            ratelimits.Counter(ADDRESS_SCOPE, key, settings.LIMIT_RESET_PER_ADDRESS),
         )
-    if not (client.allowed and per_address.allowed):
-        raise ratelimits.RateLimited(
-            max(client.retry_after_seconds, per_address.retry_after_seconds)
-        )
+    if not decision.allowed:
+        if CLIENT_SCOPE in decision.full:
+            audit_record_repeated(
+                Action.RATE_LIMITED,
+                repeats=f"{CLIENT_SCOPE}:{network}",
+                client_address=client_address,
+                limit=CLIENT_SCOPE,
+            )
+        else:
+            audit_record_repeated(
+                Action.RATE_LIMITED,
+                repeats=f"{ADDRESS_SCOPE}:{key}",
+                client_address=client_address,
+                limit=ADDRESS_SCOPE,
+                address=address_fingerprint(key),
+            )
+        raise ratelimits.RateLimited(decision.retry_after_seconds)
     # Not at the top: tasks imports this module, and this module's own reset_request_process
     # would shadow the task.
     from .tasks import reset_request_process
@@ -116,7 +138,7 @@ def reset_request(*, address: str, client_address: str) -> None:
         audit_record(
             Action.RESET_REQUESTED,
             client_address=client_address,
-            address=address_fingerprint(email_key(address)),
+            address=address_fingerprint(key),
         )
         reset_request_process.enqueue(request.pk)
 
@@ -138,6 +160,12 @@ def reset_request_process(request_id: int) -> None:
                 user=user,
                 context={"requested_at": request.created_at.isoformat()},
             )
+
+
+def reset_limits_lift(*, user: User) -> None:
+    """Forget the reset mails counted for the address of `user`, from strangers and its browsers."""
+    ratelimits.reset(ADDRESS_SCOPE, user.email_key)
+    ratelimits.reset_scope(f"{DEVICE_SCOPE}:{account_digest(user.email)}")
 
 
 # -- The link and its token --------------------------------------------------------------------
@@ -184,10 +212,10 @@ def link_url(token: str) -> str:
 def link_failure(*, client_address: str) -> bool:
     """Count a wrong or expired link from `client_address`; return whether it is now throttled."""
     decision = ratelimits.hit(
-        "reset-link-failure", client_address, settings.LIMIT_RESET_LINK_FAILURES
+        LINK_FAILURE_SCOPE, client_network(client_address), settings.LIMIT_RESET_LINK_FAILURES
     )
     audit_record(Action.RESET_LINK_INVALID, client_address=client_address)
-    return not decision.allowed
+    return not decision.allowed or bool(decision.full)
 
 
 def link_open(*, token: str, client_address: str) -> ResetLink:
@@ -199,7 +227,7 @@ def link_open(*, token: str, client_address: str) -> ResetLink:
     """
     forgot_password_ensure_enabled()
     ratelimits.peek(
-        "reset-link-failure", client_address, settings.LIMIT_RESET_LINK_FAILURES
+        LINK_FAILURE_SCOPE, client_network(client_address), settings.LIMIT_RESET_LINK_FAILURES
     ).enforce()
     link = link_find(token=token)
     if link is None:

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from autommate.accounts.devices import DEVICE_COOKIE, remember_device
 from autommate.accounts.forms import PasswordForm
 from autommate.accounts.permissions import admin_required, signed_in_user
 from autommate.client_address import client_address
@@ -45,7 +46,9 @@ def forgot_password(request: HttpRequest) -> HttpResponse:
         services.forgot_password_ensure_enabled()
         if request.method == "POST" and form.is_valid():
             services.reset_request(
-                address=form.cleaned_data["email"], client_address=client_address(request)
+                address=form.cleaned_data["email"],
+                client_address=client_address(request),
+                device_cookie=request.COOKIES.get(DEVICE_COOKIE, ""),
             )
             messages.success(request, SENT_MESSAGE)
             return _private(redirect("forgot-password"))
@@ -97,7 +100,7 @@ def reset_password(request: HttpRequest) -> HttpResponse:
     form = PasswordForm(link.user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.reset_complete(
+            user = services.reset_complete(
                 token_digest=digest,
                 password=form.cleaned_data["new_password1"],
                 client_address=client_address(request),
@@ -108,7 +111,11 @@ def reset_password(request: HttpRequest) -> HttpResponse:
             return _invalid(request)
         request.session.flush()
         messages.success(request, CHANGED_MESSAGE)
-        return _private(redirect("login"))
+        response = redirect("login")
+        # Completing the reset proves control of the account as a sign-in does: this browser
+        # may sign in with the new password even while strangers have the account locked.
+        remember_device(request, response, address=user.email)
+        return _private(response)
     status = HTTPStatus.BAD_REQUEST if request.method == "POST" else HTTPStatus.OK
     return _private(
         render(

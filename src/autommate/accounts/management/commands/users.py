@@ -1,4 +1,4 @@
-"""`autommate users list|add|deactivate`: user management from a shell."""
+"""`autommate users list|add|deactivate|unlock`: user management from a shell."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from autommate.accounts.schemas import UserOut
 
 
 class Command(OperatorCommand):
-    help = "List, add and deactivate users."
+    help = "List, add, deactivate and unlock users."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -51,6 +51,14 @@ class Command(OperatorCommand):
         deactivate.add_argument("email")
         add_output_options(deactivate, acts=True)
 
+        unlock = actions.add_parser(
+            "unlock",
+            help="Lift the locks strangers can put on a user: failed sign-ins and the limit "
+            "of reset mails to their address.",
+        )
+        unlock.add_argument("email")
+        add_output_options(unlock, acts=True)
+
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "list":
@@ -58,14 +66,25 @@ class Command(OperatorCommand):
             self._print(list(users), as_json=options["json"])
         elif action == "add":
             self._add(options)
+        elif action == "unlock":
+            user = self._user(options["email"])
+            # The one administrator may be the one locked out: unlocking needs nobody to act as.
+            services.user_unlock(user=user, actor=command_actor_if_any(options["actor"]))
+            if not options["json"]:
+                self.stdout.write(f"Sign-in of {user.email} is unlocked.")
+            self._print([user], as_json=options["json"], single=True)
         else:
-            user = User.objects.filter(email_key=email_key(options["email"])).first()
-            if user is None:
-                raise CommandError(f"There is no user {options['email']}.")
+            user = self._user(options["email"])
             services.user_deactivate(user=user, actor=command_actor(options["actor"]))
             if not options["json"]:
                 self.stdout.write(f"User {user.email} is deactivated.")
             self._print([user], as_json=options["json"], single=True)
+
+    def _user(self, email: str) -> User:
+        user = User.objects.filter(email_key=email_key(email)).first()
+        if user is None:
+            raise CommandError(f"There is no user {email}.")
+        return user
 
     def _add(self, options: dict[str, Any]) -> None:
         form = UserForm(
