@@ -68,12 +68,18 @@ def client_network(address: str) -> str:
     return str(ip)
 
 
-def in_monitoring_network(address: str) -> bool:
-    """Say whether the client `address` is in `AUTOMMATE_MONITORING_NETWORKS`."""
+def client_ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """Return the client `address` as an IP address (an IPv4-mapped one as IPv4), or None."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in settings.MONITORING_NETWORKS)
+        return ip.ipv4_mapped
+    return ip
+
+
+def in_monitoring_network(address: str) -> bool:
+    """Say whether the client `address` is in `AUTOMMATE_MONITORING_NETWORKS`."""
+    ip = client_ip(address)
+    return ip is not None and any(ip in network for network in settings.MONITORING_NETWORKS)

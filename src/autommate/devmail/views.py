@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Callable
 from functools import wraps
 from http import HTTPStatus
@@ -16,7 +15,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_safe
 
-from autommate.client_address import client_address
+from autommate.client_address import client_address, client_ip
 
 from . import store
 
@@ -65,13 +64,8 @@ def debug_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
 
 
 def _on_this_machine(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_loopback
+    ip = client_ip(address)
+    return ip is not None and ip.is_loopback
 
 
 def _caught_or_404(message_id: str) -> store.CaughtMessage:
