@@ -18,7 +18,8 @@ from tests.conftest import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.browser
 
-PHONE_WIDTH, PHONE_HEIGHT = 320, 568
+# A phone's first screen, and a 1280 x 900 window zoomed to 200 %.
+SMALL_SCREENS = [(320, 568), (640, 450)]
 
 
 def focused_id(page: Page) -> str:
@@ -143,18 +144,19 @@ def test_skip_link_is_the_first_tab_stop_and_moves_focus_to_main(
     assert page.evaluate("document.querySelector('main').contains(document.activeElement)")
 
 
+@pytest.mark.parametrize(("width", "height"), SMALL_SCREENS)
 @pytest.mark.django_db(transaction=True)
-def test_on_a_phone_the_content_starts_on_the_first_screen(
-    journey: Journey, admin_user: User
+def test_on_a_small_screen_the_content_starts_on_the_first_screen(
+    journey: Journey, admin_user: User, width: int, height: int
 ) -> None:
     page = journey.page
-    page.set_viewport_size({"width": PHONE_WIDTH, "height": PHONE_HEIGHT})
+    page.set_viewport_size({"width": width, "height": height})
     sign_in_as(journey, admin_user)
     journey.goto("/users/")
 
     heading = page.get_by_role("heading", level=1).bounding_box()
     assert heading is not None
-    assert heading["y"] + heading["height"] <= PHONE_HEIGHT, heading
+    assert heading["y"] + heading["height"] <= height, heading
     expect(page.get_by_role("link", name="Mail log")).to_be_hidden()
     journey.shot("phone-menu-closed")
 
@@ -166,6 +168,12 @@ def test_on_a_phone_the_content_starts_on_the_first_screen(
     expect(page.get_by_role("link", name="Mail log")).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     journey.shot("phone-menu-open")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Users")).to_be_focused()
+    page.keyboard.press("Escape")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    expect(menu).to_be_focused()
+    expect(page.get_by_role("link", name="Mail log")).to_be_hidden()
 
 
 def tab_through(page: Page, limit: int = 60) -> list[tuple[str, str, float, str]]:

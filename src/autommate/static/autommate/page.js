@@ -26,10 +26,18 @@
   var toggle = document.querySelector("[data-menu-toggle]");
   if (header && toggle) {
     header.classList.add("menu-enhanced");
-    toggle.addEventListener("click", function () {
-      var open = toggle.getAttribute("aria-expanded") !== "true";
+    var setOpen = function (open) {
       toggle.setAttribute("aria-expanded", open ? "true" : "false");
       header.classList.toggle("menu-open", open);
+    };
+    toggle.addEventListener("click", function () {
+      setOpen(toggle.getAttribute("aria-expanded") !== "true");
+    });
+    // Escape closes an open menu and gives focus back to its button, as a disclosure should.
+    header.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || toggle.getAttribute("aria-expanded") !== "true") { return; }
+      setOpen(false);
+      toggle.focus();
     });
   }
 })();
