@@ -207,3 +207,50 @@ def test_every_control_shows_the_products_focus_ring(journey: Journey, admin_use
         assert outline_style == "solid", name
         assert outline_width >= 3, name
         assert "255, 191, 71" in halo, (name, halo)
+
+
+def assert_errors_wired(page: Page) -> None:
+    """Each summary link reaches a visible field, and each invalid field names its messages."""
+    summary = page.locator("[data-error-summary]")
+    expect(summary).to_be_focused()
+    links = summary.get_by_role("link")
+    assert links.count() >= 1
+    for index in range(links.count()):
+        target = (links.nth(index).get_attribute("href") or "").removeprefix("#")
+        field = page.locator(f"[id='{target}']")
+        expect(field).to_be_visible()
+        links.nth(index).click()
+        expect(field).to_be_focused()
+    invalid = page.locator("[aria-invalid='true']")
+    for index in range(invalid.count()):
+        for element_id in (invalid.nth(index).get_attribute("aria-describedby") or "").split():
+            expect(page.locator(f"[id='{element_id}']")).not_to_be_empty()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_errors_are_wired_on_the_administrators_forms(journey: Journey, admin_user: User) -> None:
+    page = journey.page
+    sign_in_as(journey, admin_user)
+
+    journey.goto("/users/add/")
+    page.get_by_label("Email", exact=True).fill("not an address")
+    page.get_by_role("button", name="Save").click()
+    assert_errors_wired(page)
+    journey.shot("add-user-errors")
+
+    journey.goto("/settings/mail/")
+    page.get_by_label("Port").fill("0")
+    page.get_by_role("button", name="Save").click()
+    assert_errors_wired(page)
+    journey.shot("mail-server-errors")
+
+    journey.goto("/settings/mail/")
+    page.get_by_label("Confirmation code").fill("ABCD-EFGH")
+    page.get_by_role("button", name="Confirm delivery").click()
+    assert_errors_wired(page)
+    journey.shot("wrong-code-summarised")
+
+    journey.goto("/account/tokens/")
+    page.get_by_role("button", name="Create token").click()
+    assert_errors_wired(page)
+    journey.shot("token-errors")
