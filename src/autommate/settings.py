@@ -194,6 +194,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "autommate.recovery.context.forgot_password",
             ],
+            "libraries": {"error_summary": "autommate.templatetags.error_summary"},
         },
     },
 ]

@@ -7,6 +7,7 @@ Forgot Password page, which shows the mail server's state) must open and say so.
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -103,8 +104,10 @@ def test_saving_without_the_password_is_refused_with_what_to_do(
     response = admin_client.post("/settings/mail/", form_data(sender_name="Autom Mate Ops"))
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    # Said at the top of the page and on the Password field.
-    assert response.content.decode().count(UNREADABLE) == 2
+    # Said in the panel at the top, in the error summary linking to the field, and on the field.
+    html = response.content.decode()
+    assert html.count(UNREADABLE) == 3
+    assert re.search(rf'<a href="#id_password">[^<]*{UNREADABLE}', html)
     after = MailServerSettings.objects.get()
     assert (after.sender_name, after.password_encrypted) == (
         "Autom Mate",
