@@ -150,7 +150,7 @@ def test_unknown_and_inactive_addresses_get_the_same_answer_and_no_mail(
         for address in (regular_user.email, "nobody@example.org", inactive.email)
     ]
     assert {(r.status_code, r["Location"]) for r in responses} == {
-        (HTTPStatus.FOUND, "/forgot-password/")
+        (HTTPStatus.FOUND, "/forgot-password/check-email/")
     }
     run_worker()
     assert [m["To"] for m in smtp_server.wait_for(1)] == [regular_user.email]
