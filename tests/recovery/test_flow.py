@@ -76,6 +76,7 @@ def test_user_resets_password_through_the_emailed_link(
     assert opened.status_code == HTTPStatus.FOUND
     assert opened["Location"] == "/reset-password/"
     form = client.get("/reset-password/").content.decode()
+    assert "<h1>Reset your password</h1>" in form
     for label in ("New password", "Confirm new password"):
         assert f">{label}</label>" in form
     assert ">Change Password</button>" in form

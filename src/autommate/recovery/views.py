@@ -31,7 +31,7 @@ SESSION_TOKEN_KEY = "reset_password_token_hash"
 SESSION_ADDRESS_KEY = "forgot_password_address"
 CHANGED_MESSAGE = (
     "Your password has been changed. Log in with your email address and the new password. "
-    "Every session of your account has been signed out and its API tokens revoked."
+    "Every session of your account has been logged out and its API tokens revoked."
 )
 
 
@@ -178,6 +178,9 @@ def forgot_password_settings(request: HttpRequest) -> HttpResponse:
             )
         except services.MailNotVerified as error:
             form.add_error(error.field, error.message)
+            # Show the switch as it stays (off) beside the reason, not as it was asked for.
+            form.data = form.data.copy()
+            form.data.pop("enabled", None)
         else:
             messages.success(request, "Forgot Password settings saved.")
             return redirect("recovery-settings")
