@@ -81,7 +81,8 @@ def test_pages_fit_a_320_px_screen(journey: Journey, busy_admin: User, path: str
         expect(tables).to_have_count(1)
         expect(tables).to_have_attribute("tabindex", "0")
         box = tables.bounding_box()
-        assert box is not None and box["width"] <= 320
+        assert box is not None
+        assert box["width"] <= 320
 
 
 def test_pages_use_the_dark_colours_the_reader_asked_for(

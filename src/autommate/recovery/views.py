@@ -179,8 +179,7 @@ def forgot_password_settings(request: HttpRequest) -> HttpResponse:
         except services.MailNotVerified as error:
             form.add_error(error.field, error.message)
             # Show the switch as it stays (off) beside the reason, not as it was asked for.
-            form.data = form.data.copy()
-            form.data.pop("enabled", None)
+            form.data = {key: value for key, value in form.data.items() if key != "enabled"}
         else:
             messages.success(request, "Forgot Password settings saved.")
             return redirect("recovery-settings")

@@ -53,8 +53,8 @@ class Command(OperatorCommand):
 
         unlock = actions.add_parser(
             "unlock",
-            help="Lift the locks strangers can put on a user: failed attempts to log in and the limit "
-            "of reset mails to their address.",
+            help="Lift the locks strangers can put on a user: failed attempts to log in and "
+            "the limit of reset mails to their address.",
         )
         unlock.add_argument("email")
         add_output_options(unlock, acts=True)
