@@ -15,7 +15,7 @@ def test_settings_page_has_a_title_of_its_own(admin_client: Client) -> None:
     page = admin_client.get("/settings/forgot-password/").content.decode()
 
     assert "<title>Forgot Password settings · Autom Mate</title>" in page
-    assert "<h1>Forgot Password settings</h1>" in page
+    assert "<h1>Forgot Password</h1>" in page
 
 
 def test_refused_enable_shows_the_switch_off_beside_the_reason(admin_client: Client) -> None:
