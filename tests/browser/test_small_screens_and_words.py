@@ -175,10 +175,14 @@ def test_api_docs_have_the_product_header_and_a_way_back(
     journey: Journey, busy_admin: User
 ) -> None:
     page = journey.page
+    page.emulate_media(color_scheme="dark")
     log_in(journey, ADMIN_EMAIL, ADMIN_PASSWORD)
     journey.goto("/api/v1/docs")
     expect(page.get_by_role("link", name="Autom Mate")).to_be_visible()
     expect(page.locator("#swagger-ui .info")).to_be_visible()
+    # Swagger UI draws dark text only: its box stays light in dark mode.
+    background = page.evaluate("getComputedStyle(document.querySelector('main')).backgroundColor")
+    assert background == "rgb(255, 255, 255)"
     journey.shot("api-docs")
 
     page.get_by_role("link", name="Back to API tokens").click()
