@@ -44,7 +44,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
         request,
         HTTPStatus.FORBIDDEN,
         "Not allowed",
-        "You do not have access to this page. Sign in with an administrator account.",
+        "You do not have access to this page. Log in with an administrator account.",
     )
 
 

@@ -21,6 +21,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("users/<int:pk>/deactivate/", accounts.user_deactivate, name="user-deactivate"),
     path("users/<int:pk>/unlock/", accounts.user_unlock, name="user-unlock"),
     path("forgot-password/", recovery.forgot_password, name="forgot-password"),
+    path(
+        "forgot-password/check-email/",
+        recovery.forgot_password_sent,
+        name="forgot-password-sent",
+    ),
     path("reset-password/<str:token>/", recovery.reset_password_link, name="reset-password-link"),
     path("reset-password/", recovery.reset_password, name="reset-password"),
     path("settings/mail/", mailserver.mail_settings, name="mail-settings"),

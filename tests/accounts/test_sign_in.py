@@ -62,8 +62,8 @@ def test_failed_sign_ins_lock_the_account_without_revealing_it_exists(
             client.post("/login/", {"username": address, "password": "wrong password here"})
     known = client.post("/login/", {"username": admin_user.email, "password": ADMIN_PASSWORD})
     unknown = client.post("/login/", {"username": "nobody@example.org", "password": "x" * 20})
-    assert "Too many failed sign-ins" in known.content.decode()
-    assert "Too many failed sign-ins" in unknown.content.decode()
+    assert "Too many failed attempts to log in" in known.content.decode()
+    assert "Too many failed attempts to log in" in unknown.content.decode()
     assert "_auth_user_id" not in client.session
     assert AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED).count() == 2
 
@@ -75,7 +75,7 @@ def test_failed_sign_ins_lock_the_client_address(
     client.post("/login/", {"username": "a@example.org", "password": "wrong password here"})
     client.post("/login/", {"username": "b@example.org", "password": "wrong password here"})
     locked = client.post("/login/", {"username": admin_user.email, "password": ADMIN_PASSWORD})
-    assert "Too many failed sign-ins" in locked.content.decode()
+    assert "Too many failed attempts to log in" in locked.content.decode()
     other_client = Client(REMOTE_ADDR="192.0.2.7")
     other_client.post("/login/", {"username": admin_user.email, "password": ADMIN_PASSWORD})
     assert "_auth_user_id" in other_client.session

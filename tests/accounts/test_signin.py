@@ -57,7 +57,7 @@ def test_account_locks_after_the_limit_even_for_the_right_password(regular_user:
     fail(regular_user.email, 3)
     with pytest.raises(RateLimited) as refusal:
         sign_in_attempt(email=regular_user.email, password=USER_PASSWORD, client_address=CLIENT)
-    assert refusal.value.message.startswith("Too many failed sign-ins. Try again in ")
+    assert refusal.value.message.startswith("Too many failed attempts to log in. Try again in ")
     assert refusal.value.message.endswith(", or use Forgot Password if it is available.")
     assert refusal.value.retry_after_seconds > 0
     assert AuditEvent.objects.filter(action=Action.SIGN_IN_LOCKED).count() == 1

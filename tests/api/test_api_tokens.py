@@ -204,7 +204,7 @@ def test_page_creates_a_token_and_shows_the_secret_once(user_client: Client, reg
     later = user_client.get("/account/tokens/").content.decode()
     assert secret not in later
     assert "backup script" in later
-    assert ">Revoke</button>" in later
+    assert '>Revoke<span class="visually-hidden"> backup script</span></button>' in later
 
 
 @pytest.mark.parametrize(

@@ -285,7 +285,7 @@ def sign_in_with_new_password(journey: Journey) -> None:
     page.get_by_label("Password", exact=True).fill(NEW_PASSWORD)
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Welcome, Mike")
-    expect(page.get_by_text(f"You are signed in as {USER_EMAIL}")).to_be_visible()
+    expect(page.get_by_text(f"You are logged in as {USER_EMAIL}")).to_be_visible()
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
     journey.shot("user-signed-in-with-new-password")
 

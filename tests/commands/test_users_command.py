@@ -127,7 +127,7 @@ def test_unlock_lets_the_only_administrator_sign_in_again(autommate) -> None:
     done = autommate("users", "unlock", "Admin@Example.org")
 
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == f"Sign-in of {ADMIN_EMAIL} is unlocked."
+    assert done.stdout.splitlines()[0] == f"Logging in to {ADMIN_EMAIL} is unlocked."
     again = autommate(
         "shell",
         "--verbosity",

@@ -115,14 +115,14 @@ def test_sign_in_without_tls_is_off_by_default_and_shown_as_a_warning_when_allow
     page = admin_client.get("/settings/mail/").content.decode()
     assert ">Allow sign-in without TLS</label>" in page
     assert 'name="allow_insecure_login" id="id_allow_insecure_login" checked' not in page
-    assert "Sign-in without TLS is allowed" not in page
+    assert "Logging in without TLS is allowed" not in page
 
     plain = form_data(use_tls=None, use_auth="on", username="mailer", password="first-secret")
     admin_client.post("/settings/mail/", {**plain, "allow_insecure_login": "on"})
 
     assert MailServerSettings.objects.get().allow_insecure_login
     page = admin_client.get("/settings/mail/").content.decode()
-    assert "Sign-in without TLS is allowed" in page
+    assert "Logging in without TLS is allowed" in page
     assert "password crosses the network to smtp.example.org as plain text" in page
 
 
@@ -134,7 +134,8 @@ def test_sign_in_without_tls_is_not_kept_while_tls_is_used(admin_client: Client)
     assert saved.use_tls
     assert not saved.allow_insecure_login
     assert (
-        "Sign-in without TLS is allowed" not in admin_client.get("/settings/mail/").content.decode()
+        "Logging in without TLS is allowed"
+        not in admin_client.get("/settings/mail/").content.decode()
     )
 
 

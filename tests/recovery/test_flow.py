@@ -76,6 +76,7 @@ def test_user_resets_password_through_the_emailed_link(
     assert opened.status_code == HTTPStatus.FOUND
     assert opened["Location"] == "/reset-password/"
     form = client.get("/reset-password/").content.decode()
+    assert "<h1>Reset your password</h1>" in form
     for label in ("New password", "Confirm new password"):
         assert f">{label}</label>" in form
     assert ">Change Password</button>" in form
@@ -150,7 +151,7 @@ def test_unknown_and_inactive_addresses_get_the_same_answer_and_no_mail(
         for address in (regular_user.email, "nobody@example.org", inactive.email)
     ]
     assert {(r.status_code, r["Location"]) for r in responses} == {
-        (HTTPStatus.FOUND, "/forgot-password/")
+        (HTTPStatus.FOUND, "/forgot-password/check-email/")
     }
     run_worker()
     assert [m["To"] for m in smtp_server.wait_for(1)] == [regular_user.email]

@@ -103,7 +103,7 @@ def test_an_api_token_can_neither_create_nor_revoke_tokens(regular_user: User) -
     created = with_token.post("/api-tokens", {"name": "child"})
     assert created.status_code == HTTPStatus.FORBIDDEN
     assert created.json()["code"] == SESSION_REQUIRED
-    assert "signed-in session" in created.json()["message"]
+    assert "logged-in session" in created.json()["message"]
     for token in (other, parent):
         revoked = with_token.delete(f"/api-tokens/{token.pk}")
         assert revoked.status_code == HTTPStatus.FORBIDDEN

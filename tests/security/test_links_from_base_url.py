@@ -195,7 +195,7 @@ def test_absolute_request_lines_change_no_link(
         "/forgot-password/", {"email": regular_user.email}, target=target
     )
     assert accepted.status == HTTPStatus.FOUND
-    assert accepted.getheader("Location") == "/forgot-password/"
+    assert accepted.getheader("Location") == "/forgot-password/check-email/"
 
     run_worker()
     (message,) = smtp_server.wait_for(1)

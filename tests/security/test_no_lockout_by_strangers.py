@@ -36,7 +36,7 @@ from .conftest import (
 
 pytestmark = pytest.mark.django_db
 
-LOCKED = "Too many failed sign-ins"
+LOCKED = "Too many failed attempts to log in"
 WRONG = "a wrong password, long enough"
 OWNER_ADDRESS = "203.0.113.7"
 QUARTER_HOUR = 15 * 60
@@ -172,7 +172,7 @@ def test_an_administrator_unlocks_the_account_on_the_users_page(
 
     unlocked = admin.post(f"/users/{regular_user.pk}/unlock/", follow=True)
 
-    assert f"Sign-in of {regular_user.email} has been unlocked." in unlocked.content.decode()
+    assert f"Logging in to {regular_user.email} has been unlocked." in unlocked.content.decode()
     assert "Locked" not in unlocked.content.decode()
     event = AuditEvent.objects.get(action=Action.SIGN_IN_UNLOCKED)
     assert (event.actor, event.target, event.client_address) == (

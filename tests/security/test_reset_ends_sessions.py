@@ -51,7 +51,7 @@ def test_reset_signs_nobody_in_and_ends_every_session_of_the_account(
     assert done.status_code == HTTPStatus.FOUND
     assert done["Location"] == "/login/"
     page = resetting.get("/login/").content.decode()
-    assert "Every session of your account has been signed out" in page
+    assert "Every session of your account has been logged out" in page
     assert "API tokens revoked" in page
     for client in (resetting, laptop, phone):
         assert not signed_in(client)

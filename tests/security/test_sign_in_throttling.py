@@ -26,7 +26,7 @@ from .conftest import NEW_PASSWORD, Mailbox, choose_password, open_link, request
 
 pytestmark = pytest.mark.django_db
 
-LOCKED = "Too many failed sign-ins"
+LOCKED = "Too many failed attempts to log in"
 WRONG = "a wrong password, long enough"
 
 

@@ -24,7 +24,7 @@ class UserOut(Schema):
     role: RoleName
     is_active: bool
     is_admin: bool
-    has_password: bool = Field(description="Whether the user has a password to sign in with.")
+    has_password: bool = Field(description="Whether the user has a password to log in with.")
     date_joined: datetime
     last_login: datetime | None
 

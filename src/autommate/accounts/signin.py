@@ -100,7 +100,7 @@ def _take_place(*, email: str, client: str, device_cookie: str) -> ratelimits.De
             # In whole minutes: the page for an address without an account must read the same
             # as for one with an account, even when the two are asked for seconds apart.
             math.ceil(strangers.retry_after_seconds / 60) * 60,
-            reason="Too many failed sign-ins.",
+            reason="Too many failed attempts to log in.",
             otherwise="or use Forgot Password if it is available",
         )
     return strangers

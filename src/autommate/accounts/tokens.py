@@ -45,7 +45,7 @@ class SessionRequired(DomainError):
     code = "session_required"
     status = HTTPStatus.FORBIDDEN
     default_message = (
-        "API tokens are created and revoked only from a signed-in session: on /account/tokens/, "
+        "API tokens are created and revoked only from a logged-in session: on /account/tokens/, "
         "or through this API with the session cookie and its CSRF token, without an "
         "Authorization header. An API token cannot make or revoke tokens, so that revoking a "
         "token leaves no token it made behind."

@@ -130,7 +130,7 @@ def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
     services.user_unlock(
         user=user, actor=signed_in_user(request), client_address=client_address(request)
     )
-    messages.success(request, f"Sign-in of {user.email} has been unlocked.")
+    messages.success(request, f"Logging in to {user.email} has been unlocked.")
     return redirect("user-edit", pk=user.pk)
 
 

@@ -183,7 +183,7 @@ def _http_error(exc: HttpError) -> ApiFailure:
         return ApiFailure(
             HTTPStatus.UNAUTHORIZED,
             "not_authenticated",
-            "Sign in, or send a personal API token as 'Authorization: Bearer amt_…'.",
+            "Log in, or send a personal API token as 'Authorization: Bearer amt_…'.",
         )
     if isinstance(exc, CsrfFailed):
         return ApiFailure(HTTPStatus.FORBIDDEN, "csrf_failed", exc.message)

@@ -83,8 +83,8 @@ api = AutommateAPI(
     description=(
         "Everything the administration pages do, for scripts and pipelines.\n\n"
         "**Authentication.** Send a personal API token (created on /account/tokens/, or with "
-        "`POST /api/v1/api-tokens` from a signed-in session) as `Authorization: Bearer amt_…`, "
-        "or use a signed-in browser session; a session needs the CSRF token in `X-CSRFToken` "
+        "`POST /api/v1/api-tokens` from a logged-in session) as `Authorization: Bearer amt_…`, "
+        "or use a logged-in browser session; a session needs the CSRF token in `X-CSRFToken` "
         "for every method that changes something. Tokens are created and revoked only from a "
         "session: with a token, those two operations are `403 session_required`.\n\n"
         '**Errors.** Every failure is JSON: `{"code": …, "message": …, "fields": {…}}`. '

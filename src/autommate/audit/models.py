@@ -6,11 +6,11 @@ from django.utils import timezone
 
 
 class Action(models.TextChoices):
-    SIGN_IN = "sign_in", "Signed in"
-    SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
-    SIGN_IN_LOCKED = "sign_in_locked", "Sign-in locked"
-    SIGN_IN_UNLOCKED = "sign_in_unlocked", "Sign-in unlocked"
-    SIGN_OUT = "sign_out", "Signed out"
+    SIGN_IN = "sign_in", "Logged in"
+    SIGN_IN_FAILED = "sign_in_failed", "Login failed"
+    SIGN_IN_LOCKED = "sign_in_locked", "Login locked"
+    SIGN_IN_UNLOCKED = "sign_in_unlocked", "Login unlocked"
+    SIGN_OUT = "sign_out", "Logged out"
     USER_CREATED = "user_created", "User created"
     USER_CHANGED = "user_changed", "User changed"
     USER_DEACTIVATED = "user_deactivated", "User deactivated"

@@ -52,6 +52,12 @@ SENT_MESSAGE = (
     "Check your inbox and follow the link in it."
 )
 
+# What a refused request says happened: the earlier requests may well have sent a mail already.
+RATE_LIMITED_REASON = (
+    "Reset links have been asked for too often. A reset email may already be on its way: "
+    "check your inbox and your spam folder before asking again."
+)
+
 
 class ForgotPasswordDisabled(DomainError):
     code = "forgot_password_disabled"
@@ -128,7 +134,7 @@ def reset_request(*, address: str, client_address: str, device_cookie: str = "")
                 limit=ADDRESS_SCOPE,
                 address=address_fingerprint(key),
             )
-        raise ratelimits.RateLimited(decision.retry_after_seconds)
+        raise ratelimits.RateLimited(decision.retry_after_seconds, reason=RATE_LIMITED_REASON)
     # Not at the top: tasks imports this module, and this module's own reset_request_process
     # would shadow the task.
     from .tasks import reset_request_process

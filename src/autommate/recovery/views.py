@@ -26,9 +26,12 @@ from .services import SENT_MESSAGE
 
 # The session keeps the hash of the link's token, never the token itself.
 SESSION_TOKEN_KEY = "reset_password_token_hash"
+# The address typed on Forgot Password, for the "Check your email" page: in the session, so that
+# it never appears in a URL (nor in logs, history or Referer headers).
+SESSION_ADDRESS_KEY = "forgot_password_address"
 CHANGED_MESSAGE = (
     "Your password has been changed. Log in with your email address and the new password. "
-    "Every session of your account has been signed out and its API tokens revoked."
+    "Every session of your account has been logged out and its API tokens revoked."
 )
 
 
@@ -50,12 +53,34 @@ def forgot_password(request: HttpRequest) -> HttpResponse:
                 client_address=client_address(request),
                 device_cookie=request.COOKIES.get(DEVICE_COOKIE, ""),
             )
+            request.session[SESSION_ADDRESS_KEY] = form.cleaned_data["email"]
             messages.success(request, SENT_MESSAGE)
-            return _private(redirect("forgot-password"))
+            return _private(redirect("forgot-password-sent"))
     except services.ForgotPasswordDisabled:
         return _disabled(request)
     status = HTTPStatus.BAD_REQUEST if request.method == "POST" else HTTPStatus.OK
     return _private(render(request, "recovery/forgot_password.html", {"form": form}, status=status))
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def forgot_password_sent(request: HttpRequest) -> HttpResponse:
+    """Show "Check your email" for the address just typed, whether or not it has an account."""
+    if not forgot_password_enabled():
+        return _disabled(request)
+    address = request.session.get(SESSION_ADDRESS_KEY, "")
+    if not address:
+        return _private(redirect("forgot-password"))
+    return _private(
+        render(
+            request,
+            "recovery/check_email.html",
+            {
+                "address": address,
+                "link_lifetime_minutes": forgot_password_settings_get().link_lifetime_minutes,
+            },
+        )
+    )
 
 
 def _disabled(request: HttpRequest, *, from_link: bool = False) -> HttpResponse:
@@ -153,6 +178,8 @@ def forgot_password_settings(request: HttpRequest) -> HttpResponse:
             )
         except services.MailNotVerified as error:
             form.add_error(error.field, error.message)
+            # Show the switch as it stays (off) beside the reason, not as it was asked for.
+            form.data = {key: value for key, value in form.data.items() if key != "enabled"}
         else:
             messages.success(request, "Forgot Password settings saved.")
             return redirect("recovery-settings")

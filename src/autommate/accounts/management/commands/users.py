@@ -53,8 +53,8 @@ class Command(OperatorCommand):
 
         unlock = actions.add_parser(
             "unlock",
-            help="Lift the locks strangers can put on a user: failed sign-ins and the limit "
-            "of reset mails to their address.",
+            help="Lift the locks strangers can put on a user: failed attempts to log in and "
+            "the limit of reset mails to their address.",
         )
         unlock.add_argument("email")
         add_output_options(unlock, acts=True)
@@ -71,7 +71,7 @@ class Command(OperatorCommand):
             # The one administrator may be the one locked out: unlocking needs nobody to act as.
             services.user_unlock(user=user, actor=command_actor_if_any(options["actor"]))
             if not options["json"]:
-                self.stdout.write(f"Sign-in of {user.email} is unlocked.")
+                self.stdout.write(f"Logging in to {user.email} is unlocked.")
             self._print([user], as_json=options["json"], single=True)
         else:
             user = self._user(options["email"])

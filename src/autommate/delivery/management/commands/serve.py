@@ -78,7 +78,7 @@ class Command(BaseCommand):
 
     def _addresses(self, listening: str, *, dev_mail: bool) -> str:
         lines = ["", "Autom Mate is starting. Open:", f"  {settings.BASE_URL}/"]
-        lines.append(f"  {settings.BASE_URL}/login/  (sign in)")
+        lines.append(f"  {settings.BASE_URL}/login/  (log in)")
         if settings.DEBUG:
             lines.append(f"  {settings.BASE_URL}/dev/mail/  (mail caught in development)")
         if dev_mail:
