@@ -8,6 +8,7 @@
   var settingsForm = document.getElementById(testForm.getAttribute("data-settings-form"));
   if (!settingsForm) { return; }
   var sending = false;
+  var saveAction = settingsForm.action;
 
   testForm.addEventListener("submit", function (event) {
     event.preventDefault();
@@ -24,6 +25,11 @@
     settingsForm.action = testForm.action;
     settingsForm.submit();
   });
-  // A page restored from the back-forward cache can send again.
-  window.addEventListener("pageshow", function () { sending = false; });
+  // A page restored from the back-forward cache can send again, and its Save saves again.
+  window.addEventListener("pageshow", function () {
+    sending = false;
+    settingsForm.action = saveAction;
+    var carried = settingsForm.querySelector("input[type=hidden][name=test_recipient]");
+    if (carried) { carried.remove(); }
+  });
 })();
