@@ -4,12 +4,14 @@ fails, and a preset changes nothing until applied, asking before it replaces wha
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from autommate.accounts.models import User
 from autommate.mailserver.models import MailServerSettings
-from tests.browser.conftest import Journey
+from tests.browser.conftest import SCREENSHOTS, Journey
 from tests.browser.test_oauth_journey import field, open_mail_settings
 from tests.browser.test_seed_journey import (
     PLAIN_STEPS,
@@ -56,6 +58,7 @@ def test_enter_in_test_recipient_sends_the_test_not_save(
     journey: Journey, admin_user: User, smtp_server: SMTPTestServer
 ) -> None:
     page = open_mail_settings(journey)
+    expect(page.get_by_text("With JavaScript off")).to_be_hidden()
     fill_in(page, smtp_server.host, smtp_server.port)
     field(page, "Test recipient").fill(TEST_RECIPIENT)
     field(page, "Test recipient").press("Enter")
@@ -136,3 +139,34 @@ def test_preset_changes_nothing_until_applied_and_asks_before_replacing(
     expect(question).to_be_hidden()
     expect(field(page, "Server name")).not_to_have_value("mail.example.org")
     expect(field(page, "Port")).not_to_have_value("2525")
+
+
+def test_without_javascript_enter_in_test_recipient_tests_the_saved_settings(
+    browser: Browser,
+    live_url: str,
+    admin_user: User,
+    smtp_server: SMTPTestServer,
+) -> None:
+    context = browser.new_context(
+        base_url=live_url, viewport={"width": 1280, "height": 900}, java_script_enabled=False
+    )
+    try:
+        directory = SCREENSHOTS / "mail-test-without-javascript"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        journey = Journey(context.new_page(), live_url, directory)
+        page = open_mail_settings(journey)
+        # A preset cannot apply without the script, so it offers no button that does nothing.
+        expect(page.get_by_role("button", name="Apply preset")).to_be_hidden()
+        expect(page.get_by_text("With JavaScript off, press Save first")).to_be_visible()
+        fill_in(page, smtp_server.host, smtp_server.port)
+        page.get_by_role("button", name="Save", exact=True).click()
+        field(page, "Test recipient").fill(TEST_RECIPIENT)
+        field(page, "Test recipient").press("Enter")
+        expect(page.get_by_role("region", name=f"Test mail to {TEST_RECIPIENT}")).to_be_visible()
+        expect(page.get_by_role("button", name="Confirm delivery")).to_be_visible()
+        assert smtp_server.wait_for(1)[0].rcpt_tos == [TEST_RECIPIENT]
+        journey.shot("test-sent-without-javascript")
+        journey.problems.assert_none()
+    finally:
+        context.close()

@@ -8,6 +8,8 @@
   var settingsForm = document.getElementById(testForm.getAttribute("data-settings-form"));
   if (!settingsForm) { return; }
   var sending = false;
+  var hint = testForm.querySelector("[data-without-script]");
+  if (hint) { hint.hidden = true; }
   var saveAction = settingsForm.action;
 
   testForm.addEventListener("submit", function (event) {
