@@ -96,6 +96,7 @@ def test_microsoft_365_oauth_preset_chooses_oauth2_and_hides_the_password(
     journey.shot("mail-server-authentication-off")
 
     page.get_by_label("Preset").select_option(label="Microsoft 365 (OAuth 2.0)")
+    page.get_by_role("button", name="Apply preset").click()
     expect(field(page, "Server name")).to_have_value("smtp.office365.com")
     expect(field(page, "Use authentication")).to_be_checked()
     expect(field(page, "Authentication method")).to_have_value("oauth2")
@@ -106,11 +107,16 @@ def test_microsoft_365_oauth_preset_chooses_oauth2_and_hides_the_password(
     journey.shot("microsoft-365-oauth-preset")
 
     page.get_by_label("Preset").select_option(label="Google Workspace (service account)")
+    page.get_by_role("button", name="Apply preset").click()
+    # The server name and the method entered before are replaced only once confirmed.
+    page.get_by_role("button", name="Apply and replace").click()
     expect(field(page, "Server name")).to_have_value("smtp.gmail.com")
     assert_fields_of(page, "Google service account")
     journey.shot("google-workspace-preset")
 
     page.get_by_label("Preset").select_option(label="Gmail")
+    page.get_by_role("button", name="Apply preset").click()
+    page.get_by_role("button", name="Apply and replace").click()
     assert_fields_of(page, "Password")
 
 
@@ -207,6 +213,7 @@ def fill_oauth2_mail_server(
     journey.goto("/settings/mail/")
     expect(page.get_by_role("heading", level=1)).to_have_text("Mail server")
     page.get_by_label("Preset").select_option(label="Microsoft 365 (OAuth 2.0)")
+    page.get_by_role("button", name="Apply preset").click()
     assert_fields_of(page, "OAuth 2.0")
     # The test server's certificate is issued for localhost by the test CA, which the CA
     # certificate field makes trusted for the mail server and the token URL alike.
@@ -302,6 +309,7 @@ def test_service_account_key_file_uploaded_in_the_browser_logs_in(
     )
     page = open_mail_settings(journey)
     page.get_by_label("Preset").select_option(label="Google Workspace (service account)")
+    page.get_by_role("button", name="Apply preset").click()
     assert_fields_of(page, "Google service account")
     field(page, "Server name").fill("localhost")
     field(page, "Port").fill(str(server.port))

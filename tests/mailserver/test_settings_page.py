@@ -53,11 +53,14 @@ def test_page_has_the_documented_fields(admin_client: Client) -> None:
         "Password",
         "CA certificate",
         "Test recipient",
-        "Confirmation code",
     ):
         assert f">{label}</label>" in page, label
-    for button in ("Save", "Send test mail", "Confirm delivery"):
+    for button in ("Save", "Send test mail"):
         assert f">{button}</button>" in page, button
+    # Confirmation code and Confirm delivery show only while a test mail waits for them.
+    assert ">Confirmation code</label>" not in page
+    assert "{#" not in page
+    assert "{%" not in page
     assert "smtp.gmail.com" in page  # the presets
 
 
@@ -268,19 +271,133 @@ def test_changing_saved_settings_marks_them_unverified(
     assert not MailServerSettings.objects.get().is_verified
 
 
-def test_code_for_unsaved_settings_does_not_verify_different_saved_ones(
+def test_test_of_unsaved_values_saves_them_and_its_code_verifies_them(
     admin_client: Client, smtp_server
 ) -> None:
-    admin_client.post("/settings/mail/", form_data(smtp_server, sender_email="a@example.org"))
-    admin_client.post(
+    # The first run in the order the page gives: fill in, Send test mail, enter the code.
+    tested = admin_client.post(
         "/settings/mail/test/",
         form_data(smtp_server, sender_email="b@example.org", test_recipient="ops@example.org"),
+    ).content.decode()
+    assert "Saved and tested" in tested
+    assert "waiting for you to confirm delivery" in tested
+    assert 'value="b@example.org"' in tested
+    assert "Confirm delivery</button>" in tested
+    assert MailServerSettings.objects.get().sender_email == "b@example.org"
+    confirmed = admin_client.post(
+        "/settings/mail/confirm/", {"code": code_from(smtp_server.wait_for(1)[0])}, follow=True
+    ).content.decode()
+    assert "Delivery confirmed" in confirmed
+    saved = MailServerSettings.objects.get()
+    assert saved.is_verified
+    assert saved.sender_email == "b@example.org"
+    assert "Confirm delivery</button>" not in confirmed
+
+
+def test_code_does_not_verify_settings_saved_differently_after_the_test(
+    admin_client: Client, smtp_server
+) -> None:
+    admin_client.post(
+        "/settings/mail/test/",
+        form_data(smtp_server, sender_email="a@example.org", test_recipient="ops@example.org"),
     )
+    admin_client.post("/settings/mail/", form_data(smtp_server, sender_email="b@example.org"))
     response = admin_client.post(
         "/settings/mail/confirm/", {"code": code_from(smtp_server.wait_for(1)[0])}
     )
     assert "differ from the ones saved now" in response.content.decode()
     assert not MailServerSettings.objects.get().is_verified
+
+
+def test_invalid_settings_sent_with_a_test_are_shown_again_and_nothing_is_saved(
+    admin_client: Client, smtp_server
+) -> None:
+    response = admin_client.post(
+        "/settings/mail/test/",
+        form_data(
+            smtp_server, host="smtp://bad", sender_name="Ops Desk", test_recipient="ops@example.org"
+        ),
+    )
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    page = response.content.decode()
+    assert "Enter only the server name" in page
+    assert 'value="smtp://bad"' in page
+    assert 'value="Ops Desk"' in page
+    assert 'value="ops@example.org"' in page
+    assert not MailServerSettings.objects.exists()
+    assert not smtp_server.messages
+
+
+def test_wrong_or_expired_code_keeps_the_tested_settings_and_the_confirmation_form(
+    admin_client: Client, smtp_server
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from autommate.mailserver.models import TestMailCode
+
+    admin_client.post(
+        "/settings/mail/test/",
+        form_data(smtp_server, sender_name="Ops Desk", test_recipient="ops@example.org"),
+    )
+    wrong = admin_client.post("/settings/mail/confirm/", {"code": "AAAA-AAAA"}).content.decode()
+    assert "This code is not valid" in wrong
+    assert 'value="Ops Desk"' in wrong
+    assert f'value="{smtp_server.port}"' in wrong
+    assert "Confirm delivery</button>" in wrong
+    TestMailCode.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert "Confirm delivery</button>" not in admin_client.get("/settings/mail/").content.decode()
+    expired = admin_client.post(
+        "/settings/mail/confirm/", {"code": code_from(smtp_server.wait_for(1)[0])}
+    ).content.decode()
+    assert "This code is not valid" in expired
+    assert 'value="Ops Desk"' in expired
+    assert "Confirm delivery</button>" in expired  # with its error, to say what happened
+
+
+def current_step(page: str) -> str:
+    found = re.search(r'aria-current="step">\s*<strong>([^<]+)</strong>', page)
+    assert found, "no step is marked as the current one"
+    return found.group(1)
+
+
+def test_the_page_says_what_to_do_next_at_each_step(admin_client: Client, smtp_server) -> None:
+    first = admin_client.get("/settings/mail/").content.decode()
+    assert current_step(first) == "1. Settings"
+    assert "Confirm delivery</button>" not in first
+    assert "the settings are saved and the test mail is sent with them" in first
+    admin_client.post("/settings/mail/", form_data(smtp_server))
+    second = admin_client.get("/settings/mail/").content.decode()
+    assert current_step(second) == "2. Test"
+    assert "Confirm delivery</button>" not in second
+    admin_client.post("/settings/mail/test/", {"test_recipient": "ops@example.org"})
+    third = admin_client.get("/settings/mail/").content.decode()
+    assert current_step(third) == "3. Confirm"
+    assert "open the test mail sent to ops@example.org" in third
+    assert "Confirm delivery</button>" in third
+    admin_client.post("/settings/mail/confirm/", {"code": code_from(smtp_server.wait_for(1)[0])})
+    done = admin_client.get("/settings/mail/").content.decode()
+    assert "delivery is confirmed for these settings" in done
+    assert 'aria-current="step"' not in done
+    assert "Confirm delivery</button>" not in done
+
+
+def test_test_form_alone_tests_the_saved_settings_and_needs_them(
+    admin_client: Client, smtp_server
+) -> None:
+    refused = admin_client.post("/settings/mail/test/", {"test_recipient": "ops@example.org"})
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    assert "save them before sending a test mail" in refused.content.decode()
+    assert 'value="ops@example.org"' in refused.content.decode()
+    assert not MailServerSettings.objects.exists()
+    admin_client.post("/settings/mail/", form_data(smtp_server))
+    tested = admin_client.post(
+        "/settings/mail/test/", {"test_recipient": "ops@example.org"}
+    ).content.decode()
+    assert "waiting for you to confirm delivery" in tested
+    assert "Saved and tested" not in tested
+    assert smtp_server.wait_for(1)[0]["To"] == "ops@example.org"
 
 
 def test_failed_test_mail_names_the_step_cause_and_fix(admin_client: Client, smtp_server) -> None:
@@ -293,7 +410,9 @@ def test_failed_test_mail_names_the_step_cause_and_fix(admin_client: Client, smt
     assert "Connect" in response
     assert "Cause:" in response
     assert "Fix:" in response
-    assert "Confirm delivery</button>" in response
+    # No code waits for a failed test; the values stay on the page, saved.
+    assert "Confirm delivery</button>" not in response
+    assert f'value="{port}"' in response
     assert not MailServerSettings.objects.filter(verified_fingerprint__gt="").exists()
 
 

@@ -63,9 +63,11 @@ def test_ten_test_mails_a_minute_per_administrator_each_audited(
     for number in range(10):
         assert send_test(admin_client, smtp_server).status_code == HTTPStatus.OK, number
 
-    limited = send_test(admin_client, smtp_server)
+    limited = send_test(admin_client, smtp_server, sender_name="Paused Sender")
 
     assert limited.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    # Send test mail saves what it tests; a refused one saves nothing either.
+    assert MailServerSettings.objects.get().sender_name != "Paused Sender"
     assert 0 < int(limited["Retry-After"]) <= 60
     assert "Too many test mails" in limited.content.decode()
     assert len(smtp_server.wait_for(10)) == 10

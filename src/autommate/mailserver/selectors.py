@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from .models import MailServerSettings
+from django.utils import timezone
+
+from .models import MailServerSettings, TestMailCode
 from .secrets import unreadable_message
 
 
@@ -13,3 +15,19 @@ def unreadable_secret_messages(mail_server: MailServerSettings) -> list[str]:
     """Return, for each saved secret in use that the current encryption keys cannot decrypt,
     what the administrator must do: enter it again."""
     return [unreadable_message(name) for name in mail_server.unreadable_secrets()]
+
+
+def waiting_test_mail(mail_server: MailServerSettings) -> TestMailCode | None:
+    """Return the newest test mail whose code can still confirm the saved, unverified settings."""
+    if not mail_server.is_configured or mail_server.is_verified:
+        return None
+    fingerprint = mail_server.fingerprint_if_readable()
+    if not fingerprint:
+        return None
+    return (
+        TestMailCode.objects.filter(
+            fingerprint=fingerprint, used_at__isnull=True, expires_at__gt=timezone.now()
+        )
+        .order_by("-created_at")
+        .first()
+    )

@@ -248,15 +248,9 @@ def _new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
-def mail_server_test(
-    *,
-    values: dict[str, Any],
-    recipient: str,
-    actor: User,
-    client_address: str | None = None,
-) -> TestMailResult:
-    """Send a test mail with the given (saved or unsaved) values and report every step."""
-    decision = ratelimits.hit("test-mail", str(actor.pk), settings.LIMIT_TEST_MAIL)
+def _refuse_when_paused(
+    decision: ratelimits.Decision, actor: User, client_address: str | None
+) -> None:
     if not decision.allowed:
         audit_record_repeated(
             Action.RATE_LIMITED,
@@ -266,6 +260,19 @@ def mail_server_test(
             limit="test-mail",
         )
         raise ratelimits.RateLimited(decision.retry_after_seconds, reason="Too many test mails.")
+
+
+def mail_server_test(
+    *,
+    values: dict[str, Any],
+    recipient: str,
+    actor: User,
+    client_address: str | None = None,
+) -> TestMailResult:
+    """Send a test mail with the given (saved or unsaved) values and report every step."""
+    _refuse_when_paused(
+        ratelimits.hit("test-mail", str(actor.pk), settings.LIMIT_TEST_MAIL), actor, client_address
+    )
     credentials = _resolve_secrets(values)
     candidate = _candidate(values)
     config = ServerConfig.from_values(candidate, secrets=credentials)
@@ -328,6 +335,54 @@ def mail_server_test(
         tested_saved_settings=tested_saved,
         code_issued=diagnosis.ok,
     )
+
+
+@dataclass
+class SavedAndTested:
+    mail_server: MailServerSettings
+    result: TestMailResult
+    # Whether the values on the page differed from the saved ones, and were saved first.
+    saved_changes: bool
+
+
+def _saved_values(saved: MailServerSettings) -> dict[str, Any]:
+    """The saved settings as a form would post them, secrets left empty (the saved ones stay)."""
+    return {name: getattr(saved, name) for name in EDITABLE_FIELDS}
+
+
+def mail_server_save_and_test(
+    *,
+    values: dict[str, Any] | None,
+    recipient: str,
+    actor: User,
+    client_address: str | None = None,
+) -> SavedAndTested:
+    """Save the values (when given), then send a test mail with the saved settings.
+
+    A test is always of the saved settings, so the code it carries confirms exactly what is in
+    use, and the secrets keep their binding: the save refuses a saved secret that would go to a
+    different server. Nothing is saved while test mails are paused for this administrator.
+    """
+    _refuse_when_paused(
+        ratelimits.peek("test-mail", str(actor.pk), settings.LIMIT_TEST_MAIL), actor, client_address
+    )
+    saved = mail_server_get()
+    changed = False
+    if values is not None:
+        before = saved.fingerprint_if_readable() if saved.is_configured else ""
+        saved = mail_server_save(values=values, actor=actor, client_address=client_address)
+        changed = not before or not hmac.compare_digest(before, saved.fingerprint_if_readable())
+        tested = values
+    elif not saved.is_configured:
+        raise ValidationError(
+            "Enter the mail server settings and save them before sending a test mail."
+        )
+    else:
+        tested = _saved_values(saved)
+    result = mail_server_test(
+        values=tested, recipient=recipient, actor=actor, client_address=client_address
+    )
+    return SavedAndTested(mail_server=saved, result=result, saved_changes=changed)
 
 
 def mail_server_confirm(

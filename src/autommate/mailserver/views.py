@@ -16,7 +16,7 @@ from autommate.forms import add_form_errors
 from . import services
 from .forms import ConfirmDeliveryForm, MailServerForm, TestMailForm
 from .presets import presets_as_dicts
-from .selectors import mail_server_get, unreadable_secret_messages
+from .selectors import mail_server_get, unreadable_secret_messages, waiting_test_mail
 
 CONFIRMED_MESSAGE = (
     "Delivery confirmed: the mail server settings are verified. You can now enable Forgot Password."
@@ -33,6 +33,8 @@ def _page(
     status: int = HTTPStatus.OK,
 ) -> HttpResponse:
     saved = mail_server_get()
+    waiting = waiting_test_mail(saved)
+    confirming = confirm_form is not None and confirm_form.is_bound
     context: dict[str, Any] = {
         "form": form,
         "test_form": test_form or TestMailForm(),
@@ -41,10 +43,24 @@ def _page(
         "saved": saved,
         "unreadable_secrets": unreadable_secret_messages(saved),
         "presets": presets_as_dicts(),
+        "waiting": waiting,
+        # Confirm delivery shows while a test mail waits for it, and with the error of a code
+        # just refused.
+        "show_confirm": waiting is not None or confirming,
+        "step": _current_step(saved, waiting),
     }
     response = render(request, "mailserver/settings.html", context, status=status)
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _current_step(saved: Any, waiting: Any) -> str:
+    """The step the administrator is at: settings, test, confirm, or done."""
+    if saved.is_verified:
+        return "done"
+    if waiting is not None:
+        return "confirm"
+    return "test" if saved.is_configured else "settings"
 
 
 @admin_required
@@ -79,22 +95,45 @@ def mail_settings(request: HttpRequest) -> HttpResponse:
 @admin_required
 @require_POST
 def test_mail(request: HttpRequest) -> HttpResponse:
+    """Save the settings posted with the test (if any), then test the saved settings.
+
+    The page's script sends the settings form along with the test recipient; without it, the
+    test form carries only the recipient and the saved settings are tested.
+    """
     saved = mail_server_get()
-    form = MailServerForm(request.POST, request.FILES, instance=mail_server_get(), saved=saved)
     test_form = TestMailForm(request.POST)
-    if not (form.is_valid() & test_form.is_valid()):
+    with_settings = "host" in request.POST
+    if with_settings:
+        form = MailServerForm(request.POST, request.FILES, instance=saved, saved=saved)
+        settings_valid = form.is_valid()
+    else:
+        form = MailServerForm(instance=saved, saved=saved)
+        settings_valid = True
+    if not (settings_valid & test_form.is_valid()):
         return _page(request, form=form, test_form=test_form, status=HTTPStatus.BAD_REQUEST)
     try:
-        result = services.mail_server_test(
-            values=form.cleaned_data,
+        outcome = services.mail_server_save_and_test(
+            values=form.cleaned_data if with_settings else None,
             recipient=test_form.cleaned_data["test_recipient"],
             actor=signed_in_user(request),
             client_address=client_address(request),
         )
     except ValidationError as error:
-        add_form_errors(form, error)
+        add_form_errors(form if with_settings else test_form, error)
         return _page(request, form=form, test_form=test_form, status=HTTPStatus.BAD_REQUEST)
-    return _page(request, form=form, test_form=test_form, result=result)
+    if outcome.saved_changes:
+        messages.success(
+            request,
+            "Saved and tested: the mail server settings on this page were saved, then the test "
+            "mail was sent with them.",
+        )
+    saved = outcome.mail_server
+    return _page(
+        request,
+        form=MailServerForm(instance=saved, saved=saved),
+        test_form=test_form,
+        result=outcome.result,
+    )
 
 
 @admin_required

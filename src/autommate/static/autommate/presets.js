@@ -1,36 +1,107 @@
-// Fill in the mail server form from the chosen provider preset.
+// Fill in the mail server form from a provider preset, only when Apply preset is pressed: choosing
+// in the list (with the arrow keys, say) changes nothing. Values already entered are replaced only
+// after the administrator confirms, in a region of the page the keyboard reaches.
 (function () {
   "use strict";
   var presets = JSON.parse(document.getElementById("mail-presets").textContent);
   var select = document.getElementById("id_preset");
-  if (!select) { return; }
+  var actions = document.querySelector("[data-preset-actions]");
+  if (!select || !actions) { return; }
+  var applyButton = actions.querySelector("[data-preset-apply]");
+  var confirmRegion = actions.querySelector("[data-preset-confirm]");
+  var confirmText = document.getElementById("preset-confirm-text");
+  var help = document.getElementById("id_preset_helptext");
+  var defaultHelp = help ? help.textContent : "";
+  var LABELS = {
+    id_host: "Server name", id_port: "Port", id_protocol: "Protocol", id_use_tls: "Enable TLS",
+    id_use_auth: "Use authentication", id_auth_method: "Authentication method",
+    id_token_url: "Token URL", id_scope: "Scope"
+  };
 
-  function set(id, value) {
-    var field = document.getElementById(id);
-    if (field) { field.value = value; }
+  function field(id) { return document.getElementById(id); }
+
+  function chosen() {
+    return presets.find(function (p) { return p.key === select.value; });
   }
 
-  // Tell the page that a field changed, as if the administrator had changed it, so that the
-  // authentication method's fields show.
+  // What the preset would write, by field id.
+  function valuesOf(preset) {
+    var values = {
+      id_host: preset.host, id_port: String(preset.port), id_protocol: preset.protocol,
+      id_use_tls: preset.use_tls, id_use_auth: preset.use_auth,
+      id_auth_method: preset.auth_method || "password"
+    };
+    if (preset.token_url) { values.id_token_url = preset.token_url; }
+    if (preset.scope) { values.id_scope = preset.scope; }
+    return values;
+  }
+
+  function current(input) {
+    return input.type === "checkbox" ? input.checked : input.value;
+  }
+
+  // The entered values the preset would replace: none while the server name is still empty.
+  function replaced(values) {
+    var host = field("id_host");
+    if (!host || !host.value.trim()) { return []; }
+    return Object.keys(values).filter(function (id) {
+      var input = field(id);
+      return input && current(input) !== values[id] &&
+        !(input.type !== "checkbox" && input.value.trim() === "");
+    });
+  }
+
   function changed(id) {
-    var field = document.getElementById(id);
-    if (field) { field.dispatchEvent(new Event("change", { bubbles: true })); }
+    var input = field(id);
+    if (input) { input.dispatchEvent(new Event("change", { bubbles: true })); }
+  }
+
+  function apply(preset) {
+    var values = valuesOf(preset);
+    Object.keys(values).forEach(function (id) {
+      var input = field(id);
+      if (!input) { return; }
+      if (input.type === "checkbox") { input.checked = values[id]; } else { input.value = values[id]; }
+    });
+    changed("id_use_auth");
+    changed("id_auth_method");
+    if (help) { help.textContent = preset.note; }
+  }
+
+  function closeConfirm() {
+    confirmRegion.hidden = true;
   }
 
   select.addEventListener("change", function () {
-    var preset = presets.find(function (p) { return p.key === select.value; });
-    if (!preset) { return; }
-    set("id_host", preset.host);
-    set("id_port", preset.port);
-    set("id_protocol", preset.protocol);
-    document.getElementById("id_use_tls").checked = preset.use_tls;
-    document.getElementById("id_use_auth").checked = preset.use_auth;
-    set("id_auth_method", preset.auth_method || "password");
-    if (preset.token_url) { set("id_token_url", preset.token_url); }
-    if (preset.scope) { set("id_scope", preset.scope); }
-    changed("id_use_auth");
-    changed("id_auth_method");
-    var help = document.getElementById("id_preset_helptext");
-    if (help) { help.textContent = preset.note; }
+    closeConfirm();
+    var preset = chosen();
+    applyButton.disabled = !preset;
+    if (help) { help.textContent = preset ? "Press Apply preset to fill in the form." : defaultHelp; }
   });
+
+  applyButton.addEventListener("click", function () {
+    var preset = chosen();
+    if (!preset) { return; }
+    var ids = replaced(valuesOf(preset));
+    if (!ids.length) { apply(preset); return; }
+    confirmText.textContent = "Apply " + preset.label + "? It replaces what is entered in: " +
+      ids.map(function (id) { return LABELS[id]; }).join(", ") + ".";
+    confirmRegion.hidden = false;
+    confirmText.focus();
+  });
+
+  actions.querySelector("[data-preset-replace]").addEventListener("click", function () {
+    var preset = chosen();
+    closeConfirm();
+    if (preset) { apply(preset); }
+    select.focus();
+  });
+
+  actions.querySelector("[data-preset-cancel]").addEventListener("click", function () {
+    closeConfirm();
+    applyButton.focus();
+  });
+
+  applyButton.disabled = !chosen();
+  actions.hidden = false;
 })();
