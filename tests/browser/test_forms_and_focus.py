@@ -8,11 +8,14 @@ properties fails here if it ever comes back broken.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from autommate.accounts.models import User
+from autommate.mailserver.models import MailServerSettings, TestMailCode
 from tests.browser.conftest import Journey
 from tests.conftest import ADMIN_PASSWORD
 
@@ -227,6 +230,23 @@ def assert_errors_wired(page: Page) -> None:
             expect(page.locator(f"[id='{element_id}']")).not_to_be_empty()
 
 
+def _test_mail_waiting(admin: User) -> None:
+    """Save mail settings and record a test mail sent with them, whose code is still unused."""
+    mail_server = MailServerSettings.objects.create(
+        pk=1, host="smtp.example.org", sender_email="noreply@example.org"
+    )
+    now = timezone.now()
+    TestMailCode.objects.create(
+        code_hash="0" * 64,
+        link_hash="1" * 64,
+        fingerprint=mail_server.fingerprint(),
+        recipient="ops@example.org",
+        created_by=admin,
+        created_at=now,
+        expires_at=now + timedelta(hours=1),
+    )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_errors_are_wired_on_the_administrators_forms(journey: Journey, admin_user: User) -> None:
     page = journey.page
@@ -244,6 +264,8 @@ def test_errors_are_wired_on_the_administrators_forms(journey: Journey, admin_us
     assert_errors_wired(page)
     journey.shot("mail-server-errors")
 
+    # Confirm delivery is offered while a test mail waits for its code: one is on its way.
+    _test_mail_waiting(admin_user)
     journey.goto("/settings/mail/")
     page.get_by_label("Confirmation code").fill("ABCD-EFGH")
     page.get_by_role("button", name="Confirm delivery").click()
