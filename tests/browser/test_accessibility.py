@@ -1,0 +1,100 @@
+"""axe-core finds no WCAG 2.2 AA violation on any page, in the states people meet them in.
+
+axe-core (bundled by axe-playwright-python) runs in Chromium on each page: the anonymous pages
+with and without errors, the administrators' pages before and after a failed test mail, the logs,
+the tokens, and the error pages.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page, expect
+
+from autommate.accounts.models import User
+from tests.browser.conftest import Journey
+from tests.conftest import ADMIN_PASSWORD
+
+WCAG_AA = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]}
+}
+AXE = Axe()
+
+
+def assert_no_violations(page: Page, state: str) -> None:
+    results = AXE.run(page, options=WCAG_AA)
+    violations = results.response["violations"]
+    assert violations == [], f"{state}: " + "; ".join(
+        f"{v['id']} ({v['impact']}): {[node['target'] for node in v['nodes']]}" for v in violations
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_anonymous_pages_with_and_without_errors(journey: Journey) -> None:
+    page = journey.page
+    journey.goto("/login/")
+    assert_no_violations(page, "log in")
+    page.get_by_label("Email", exact=True).fill("nobody@example.org")
+    page.get_by_label("Password", exact=True).fill("wrong password")
+    page.get_by_role("button", name="Log in").click()
+    assert_no_violations(page, "log in, refused")
+
+    journey.goto("/forgot-password/")
+    assert_no_violations(page, "forgot password")
+    journey.goto("/reset-password/not-a-real-link/")
+    assert_no_violations(page, "reset page, wrong link")
+    journey.goto("/no-such-page/")
+    assert_no_violations(page, "not found")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_administrators_pages(journey: Journey, admin_user: User, smtp_server, closed_port) -> None:
+    page = journey.page
+    journey.goto("/login/")
+    page.get_by_label("Email", exact=True).fill(admin_user.email)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile(r"/login/"))
+
+    for path in (
+        "/",
+        "/users/",
+        "/users/add/",
+        "/settings/mail/",
+        "/settings/forgot-password/",
+        "/settings/mail/log/",
+        "/settings/audit/",
+        "/account/tokens/",
+    ):
+        response = page.goto(journey.base_url + path)
+        assert response is not None, path
+        assert response.ok, path
+        assert_no_violations(page, path)
+
+    journey.goto("/users/add/")
+    page.get_by_label("Email", exact=True).fill("not an address")
+    page.get_by_role("button", name="Save").click()
+    assert_no_violations(page, "add user, refused")
+
+    journey.goto("/settings/mail/")
+    page.get_by_label("Server name").fill("127.0.0.1")
+    page.get_by_label("Port").fill(str(closed_port))
+    page.get_by_label("Enable TLS").set_checked(False)
+    page.get_by_label("Sender email").fill("noreply@example.org")
+    page.get_by_label("Test recipient").fill("ops@example.org")
+    page.get_by_role("button", name="Send test mail").click()
+    expect(page.get_by_text("Failed", exact=True)).to_be_visible()
+    assert_no_violations(page, "mail server, failed test")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_check_itself_reports_a_violation(journey: Journey) -> None:
+    # The check above can fail: an image without a text alternative is reported.
+    page = journey.page
+    journey.goto("/login/")
+    page.evaluate("document.querySelector('main').append(document.createElement('img'))")
+
+    with pytest.raises(AssertionError, match="image-alt"):
+        assert_no_violations(page, "log in with an image without alt")
