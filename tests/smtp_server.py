@@ -256,7 +256,7 @@ class SMTPTestServer:
     def config(self, **overrides: Any) -> ServerConfig:
         """Return a ServerConfig that reaches this server (TLS trusted through the test CA).
 
-        A plain server stands for the relay on the same machine that Allow sign-in without TLS
+        A plain server stands for the relay on the same machine that Allow login without TLS
         is for, so its config allows a login without TLS unless told otherwise.
         """
         from autommate.mailserver.connection import ServerConfig

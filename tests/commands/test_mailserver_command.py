@@ -126,11 +126,11 @@ def test_test_confirm_then_enable_forgot_password(autommate, smtp_server) -> Non
 def test_sign_in_without_tls_is_refused_until_allowed(autommate, smtp_server_factory) -> None:
     server = smtp_server_factory("plain", auth=True, username="mailer", password=SECRET)
     configure(autommate, server, "--username", "mailer", "--password-stdin", stdin=SECRET)
-    assert f"{'Allow sign-in without TLS:':<24}no" in autommate("mailserver", "show").stdout
+    assert f"{'Allow login without TLS:':<24}no" in autommate("mailserver", "show").stdout
 
     refused = autommate("mailserver", "test", "--to", "ops@example.org")
     assert "[failed] Log in" in refused.stdout
-    assert "Allow sign-in without TLS" in refused.stdout
+    assert "Allow login without TLS" in refused.stdout
     assert reason(refused).startswith("The test mail failed at Log in: The connection is not")
     assert server.logins == []
 
@@ -142,7 +142,7 @@ def test_sign_in_without_tls_is_refused_until_allowed(autommate, smtp_server_fac
         "mailserver", "set", "--allow-insecure-login", "--password-stdin", stdin=SECRET
     )
     assert allowed.returncode == 0, allowed.stderr
-    assert f"{'Allow sign-in without TLS:':<24}yes" in allowed.stdout
+    assert f"{'Allow login without TLS:':<24}yes" in allowed.stdout
     tested = autommate("mailserver", "test", "--to", "ops@example.org")
     assert tested.returncode == 0, tested.stderr
     assert server.logins == ["mailer"]

@@ -116,7 +116,7 @@ def test_sign_in_without_tls_is_off_by_default_and_shown_as_a_warning_when_allow
     admin_client: Client,
 ) -> None:
     page = admin_client.get("/settings/mail/").content.decode()
-    assert ">Allow sign-in without TLS</label>" in page
+    assert ">Allow login without TLS</label>" in page
     assert 'name="allow_insecure_login" id="id_allow_insecure_login" checked' not in page
     assert "Logging in without TLS is allowed" not in page
 

@@ -151,7 +151,7 @@ def test_no_password_crosses_a_connection_without_tls_unless_allowed(
 
     assert "Failed</span> at the step “Log in”" in refused
     assert "not encrypted" in refused
-    assert "Allow sign-in without TLS" in refused
+    assert "Allow login without TLS" in refused
     assert not {"AUTH", "MAIL"} & set(plain.commands), plain.commands
     assert plain.logins == []
 

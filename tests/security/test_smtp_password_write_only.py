@@ -49,7 +49,7 @@ def auth_server(smtp_server_factory: SMTPServerFactory) -> SMTPTestServer:
 
 
 def auth_form(server: SMTPTestServer, **overrides: Any) -> dict[str, Any]:
-    # A plain server on this machine: the relay that Allow sign-in without TLS is for.
+    # A plain server on this machine: the relay that Allow login without TLS is for.
     values = {"use_auth": "on", "allow_insecure_login": "on", "username": USERNAME}
     return mail_form(server, **(values | overrides))
 

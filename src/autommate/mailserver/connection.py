@@ -57,7 +57,7 @@ class ConflictingTLSSettings(ValueError):
 
 class LoginWithoutTLS(Exception):
     """A login would send the password or access token over a connection without TLS, and
-    Allow sign-in without TLS is off; nothing was sent."""
+    Allow login without TLS is off; nothing was sent."""
 
     def __init__(self, credential: str) -> None:
         super().__init__(

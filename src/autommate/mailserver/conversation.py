@@ -255,7 +255,7 @@ def _refuse_login_in_clear(
     """Raise at Log in, before any credential is sent, when the connection has no TLS.
 
     Whatever the settings say, the socket itself is asked: only a TLS socket carries a login,
-    unless the administrator allowed sign-in without TLS.
+    unless the administrator allowed login without TLS.
     """
     if isinstance(smtp.sock, ssl.SSLSocket):
         return

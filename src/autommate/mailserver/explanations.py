@@ -821,7 +821,7 @@ class _Explainer:
             "readable by anyone on the way.",
             "Turn on Enable TLS (STARTTLS), or choose SMTPS, if the server offers it. Only for a "
             "server that offers no TLS on a network you trust, such as a relay on this machine, "
-            "tick Allow sign-in without TLS.",
+            "tick Allow login without TLS.",
             temporary=False,
         )
 

@@ -87,7 +87,7 @@ class MailServerSettings(models.Model):
     )
     username = models.CharField("Username", max_length=254, blank=True)
     # Without TLS, a login sends the password (or the access token) in clear: only on request.
-    allow_insecure_login = models.BooleanField("Allow sign-in without TLS", default=False)
+    allow_insecure_login = models.BooleanField("Allow login without TLS", default=False)
     password_encrypted = models.TextField(blank=True)
     # OAuth 2.0, the client credentials grant: where tokens come from and who asks for them.
     token_url = models.CharField("Token URL", max_length=2000, blank=True)

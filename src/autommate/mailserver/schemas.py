@@ -28,7 +28,7 @@ class MailServerOut(Schema):
         "service account: the Workspace user it sends as."
     )
     allow_insecure_login: bool = Field(
-        description="Allow sign-in without TLS: whether the password or access token may be sent "
+        description="Allow login without TLS: whether the password or access token may be sent "
         "over a connection without TLS (SMTP with use_tls off). Off unless an administrator "
         "turned it on; otherwise such a login is refused before anything is sent."
     )
@@ -127,7 +127,7 @@ class MailServerIn(Schema):
     )
     allow_insecure_login: bool | None = Field(
         None,
-        description="Allow sign-in without TLS: send the password or access token over a "
+        description="Allow login without TLS: send the password or access token over a "
         "connection without TLS (SMTP with use_tls off), in clear. Only for a server on a "
         "network you trust. Absent keeps the saved value; it is turned off whenever the "
         "connection uses TLS or there is no login. Turning it on or off needs the password "

@@ -67,7 +67,7 @@ class PasswordNeeded(ValidationError):
         super().__init__(
             {
                 "password": "Enter the password again: the server name, port, username, "
-                "protocol, Enable TLS, CA certificate or Allow sign-in without TLS changed, and "
+                "protocol, Enable TLS, CA certificate or Allow login without TLS changed, and "
                 "the saved password is only ever sent to the server, and over the kind of "
                 "connection, it was saved for."
             }

@@ -1,4 +1,4 @@
-"""Allow sign-in without TLS, off by default; settings that log in without TLS keep working.
+"""Allow login without TLS, off by default; settings that log in without TLS keep working.
 
 A login over a connection without TLS sends the password (or the access token) in clear, and is
 now refused unless the administrator allows it. Settings saved before, that log in over SMTP with
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="mailserversettings",
             name="allow_insecure_login",
-            field=models.BooleanField(default=False, verbose_name="Allow sign-in without TLS"),
+            field=models.BooleanField(default=False, verbose_name="Allow login without TLS"),
         ),
         migrations.RunPython(allow_where_logging_in_without_tls, migrations.RunPython.noop),
     ]

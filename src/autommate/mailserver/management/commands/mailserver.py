@@ -41,7 +41,7 @@ SHOWN = {
     "use_auth": "Use authentication",
     "auth_method": "Authentication method",
     "username": "Username",
-    "allow_insecure_login": "Allow sign-in without TLS",
+    "allow_insecure_login": "Allow login without TLS",
     "password_set": "Password",
     "token_url": "Token URL",
     "client_id": "Client ID",
@@ -107,7 +107,7 @@ class Command(OperatorCommand):
         change.add_argument(
             "--allow-insecure-login",
             action=BooleanOptionalAction,
-            help="Allow sign-in without TLS: send the password or access token in clear when "
+            help="Allow login without TLS: send the password or access token in clear when "
             "Enable TLS is off. Only for a server that offers no TLS on a network you trust, "
             "such as a relay on this machine.",
         )
