@@ -88,6 +88,26 @@ def test_administrators_pages(journey: Journey, admin_user: User, smtp_server, c
     expect(page.get_by_text("Failed", exact=True)).to_be_visible()
     assert_no_violations(page, "mail server, failed test")
 
+    page.get_by_label("Port").fill(str(smtp_server.port))
+    page.get_by_label("Test recipient").fill("ops@example.org")
+    page.get_by_role("button", name="Send test mail").click()
+    expect(page.get_by_text("Accepted by the server")).to_be_visible()
+    assert_no_violations(page, "mail server, test mail waiting for its code")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("forgot_password_on")
+def test_forgot_password_pages_with_and_without_errors(journey: Journey) -> None:
+    page = journey.page
+    journey.goto("/forgot-password/")
+    page.get_by_label("Email", exact=True).fill("not an address")
+    page.get_by_role("button", name="Reset Password").click()
+    assert_no_violations(page, "forgot password, refused")
+    page.get_by_label("Email", exact=True).fill("someone@example.org")
+    page.get_by_role("button", name="Reset Password").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    assert_no_violations(page, "check your email")
+
 
 @pytest.mark.django_db(transaction=True)
 def test_the_check_itself_reports_a_violation(journey: Journey) -> None:
