@@ -8,12 +8,15 @@ the tokens, and the error pages.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from autommate.accounts.models import User
+from autommate.recovery.services import link_issue
 from tests.browser.conftest import Journey
 from tests.conftest import ADMIN_PASSWORD
 
@@ -118,3 +121,18 @@ def test_the_check_itself_reports_a_violation(journey: Journey) -> None:
 
     with pytest.raises(AssertionError, match="image-alt"):
         assert_no_violations(page, "log in with an image without alt")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("forgot_password_on")
+def test_reset_page_with_and_without_errors(journey: Journey, regular_user: User) -> None:
+    page = journey.page
+    token = link_issue(user=regular_user, expires_at=timezone.now() + timedelta(hours=1))
+    journey.goto(f"/reset-password/{token}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reset your password")
+    assert_no_violations(page, "reset page")
+    page.get_by_label("New password", exact=True).fill("one long passphrase here")
+    page.get_by_label("Confirm new password").fill("another long passphrase")
+    page.get_by_role("button", name="Change Password").click()
+    expect(page.locator("[data-error-summary]")).to_be_visible()
+    assert_no_violations(page, "reset page, refused")
