@@ -188,6 +188,56 @@ def test_unsaved_settings_can_be_tested_first(admin_api: ApiClient, smtp_server)
     assert not MailServerSettings.objects.exists()
 
 
+def test_confirming_a_test_of_unsaved_settings_saves_exactly_what_was_tested(
+    admin_api: ApiClient, smtp_server_factory
+) -> None:
+    server = smtp_server_factory(auth=True, password=SECRET)
+    admin_api.put("/mail-server", settings_for(server, sender_email="old@example.org"))
+    tested = settings_for(
+        server,
+        sender_email="new@example.org",
+        sender_name="Ops",
+        use_auth=True,
+        username="mailer",
+        password=SECRET,
+        allow_insecure_login=True,
+    )
+    result = admin_api.post(
+        "/mail-server/test", {"recipient": "ops@example.org", "settings": tested}
+    ).json()
+    assert result["ok"] is True, result
+    assert result["tested_saved_settings"] is False
+    assert MailServerSettings.objects.get().sender_email == "old@example.org"
+    from autommate.mailserver.models import TestMailCode
+
+    assert SECRET not in TestMailCode.objects.get().tested_values_encrypted
+
+    confirmed = admin_api.post("/mail-server/confirm", {"code": code_from(server.wait_for(1)[0])})
+    assert confirmed.status_code == HTTPStatus.OK, confirmed.content
+    body = confirmed.json()
+    assert body["verified"] is True
+    assert body["sender_email"] == "new@example.org"
+    saved = mail_server_get()
+    assert saved.is_verified
+    assert (saved.sender_name, saved.username, saved.password()) == ("Ops", "mailer", SECRET)
+
+
+def test_a_test_of_the_saved_settings_does_not_confirm_settings_changed_since(
+    admin_api: ApiClient, smtp_server
+) -> None:
+    admin_api.put("/mail-server", settings_for(smtp_server, sender_email="a@example.org"))
+    admin_api.post("/mail-server/test", {"recipient": "ops@example.org"})
+    admin_api.put("/mail-server", settings_for(smtp_server, sender_email="b@example.org"))
+    response = admin_api.post(
+        "/mail-server/confirm", {"code": code_from(smtp_server.wait_for(1)[0])}
+    )
+    body = assert_error(response, HTTPStatus.BAD_REQUEST, "invalid_confirmation_code")
+    assert "differ from the ones saved now" in body["message"]
+    saved = mail_server_get()
+    assert saved.sender_email == "b@example.org"
+    assert not saved.is_verified
+
+
 def test_unsaved_settings_are_checked_like_saved_ones(admin_api: ApiClient, smtp_server) -> None:
     response = admin_api.post(
         "/mail-server/test",

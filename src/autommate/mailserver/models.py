@@ -235,6 +235,10 @@ class TestMailCode(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+    # The tested values when they were not the saved ones (the API may test before saving),
+    # encrypted as one JSON document with the secrets they logged in with: confirming the code
+    # saves exactly what was tested.
+    tested_values_encrypted = models.TextField(blank=True, default="")
 
     def __str__(self) -> str:
         return f"test mail to {self.recipient} at {self.created_at:%Y-%m-%d %H:%M}"

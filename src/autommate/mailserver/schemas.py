@@ -173,7 +173,9 @@ class TestMailIn(Schema):
         examples=["ops@example.org"],
     )
     settings: MailServerIn | None = Field(
-        None, description="Settings to test before saving them. Absent: the saved settings."
+        None,
+        description="Settings to test before saving them; confirming the mailed code saves "
+        "exactly these settings, verified. Absent: the saved settings.",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.policy as email_policy
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,7 +34,7 @@ from .models import (
     MailServerSettings,
     TestMailCode,
 )
-from .secrets import UndecryptableSecret, encrypt
+from .secrets import UndecryptableSecret, decrypt, encrypt
 from .selectors import mail_server_get
 from .steps import Diagnosis
 
@@ -308,6 +309,7 @@ def mail_server_test(
                 code_hash=_code_hash(code),
                 link_hash=hashlib.sha256(link_token.encode()).hexdigest(),
                 fingerprint=fingerprint,
+                tested_values_encrypted="" if tested_saved else _sealed(values, credentials),
                 recipient=recipient,
                 created_by=actor,
                 created_at=now,
@@ -385,6 +387,36 @@ def mail_server_save_and_test(
     return SavedAndTested(mail_server=saved, result=result, saved_changes=changed)
 
 
+def _sealed(values: dict[str, Any], credentials: dict[str, str]) -> str:
+    """The tested values and the secrets they logged in with, encrypted for `_save_tested`."""
+    tested = {name: values.get(name) for name in EDITABLE_FIELDS if name in values}
+    return encrypt(json.dumps(tested | credentials))
+
+
+def _save_tested(
+    code: TestMailCode, *, actor: User, client_address: str | None
+) -> MailServerSettings:
+    """Save the values a test mail was sent with, as its code is confirmed.
+
+    Refuses when the code carries no values (a test of settings saved then and changed since)
+    or when they cannot be read any more (the encryption keys changed).
+    """
+    differ = InvalidConfirmationCode(
+        "This code was sent with mail settings that differ from the ones saved now. "
+        "Send a new test mail with the saved settings."
+    )
+    if not code.tested_values_encrypted:
+        raise differ
+    try:
+        values = json.loads(decrypt(code.tested_values_encrypted, name="tested settings"))
+    except UndecryptableSecret:
+        raise differ from None
+    saved = mail_server_save(values=values, actor=actor, client_address=client_address)
+    if not hmac.compare_digest(code.fingerprint, saved.fingerprint_if_readable()):
+        raise differ  # Rolls the save back with the caller's transaction.
+    return saved
+
+
 def mail_server_confirm(
     *,
     code: str = "",
@@ -415,10 +447,7 @@ def mail_server_confirm(
             raise InvalidConfirmationCode("This code has just been used. Send a new test mail.")
         saved = mail_server_get()
         if not hmac.compare_digest(found.fingerprint, saved.fingerprint_if_readable()):
-            raise InvalidConfirmationCode(
-                "This code was sent with mail settings that differ from the ones saved now. "
-                "Save the settings you tested, or send a new test mail with the saved settings."
-            )
+            saved = _save_tested(found, actor=actor, client_address=client_address)
         now = timezone.now()
         found.used_at = now
         found.save(update_fields=["used_at"])
