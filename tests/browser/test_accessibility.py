@@ -113,6 +113,34 @@ def test_forgot_password_pages_with_and_without_errors(journey: Journey) -> None
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("forgot_password_on")
+def test_rate_limited_page(journey: Journey, settings) -> None:
+    settings.LIMIT_RESET_PER_ADDRESS = "1/h"
+    page = journey.page
+    for _ in range(2):
+        journey.goto("/forgot-password/")
+        page.get_by_label("Email", exact=True).fill("someone@example.org")
+        with page.expect_response(re.compile(r"/forgot-password/$")) as answer:
+            page.get_by_role("button", name="Reset Password").click()
+    assert answer.value.status == 429
+    expect(page.get_by_text("may already be on its way")).to_be_visible()
+    assert_no_violations(page, "rate limited")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_server_error_page(journey: Journey, settings) -> None:
+    settings.ROOT_URLCONF = "tests.browser.failing_urls"
+    page = journey.page
+    response = page.goto(journey.base_url + "/fail/")
+    assert response is not None
+    assert response.status == 500
+    expect(page.get_by_role("heading", level=1)).to_have_text("Something went wrong")
+    assert "RuntimeError" not in page.content()
+    assert_no_violations(page, "server error")
+    journey.problems.server_errors.clear()  # The one 500 this test caused on purpose.
+
+
+@pytest.mark.django_db(transaction=True)
 def test_the_check_itself_reports_a_violation(journey: Journey) -> None:
     # The check above can fail: an image without a text alternative is reported.
     page = journey.page
