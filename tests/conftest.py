@@ -31,7 +31,7 @@ def _fresh_rate_limits(settings) -> None:
     if settings.REDIS_URL:
         from autommate.ratelimits.services import _redis
 
-        _redis().flushdb()
+        _redis(settings.REDIS_URL).flushdb()
 
 
 @pytest.fixture

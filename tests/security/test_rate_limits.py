@@ -226,7 +226,10 @@ def test_counters_live_in_the_store_every_process_shares(
     if settings.REDIS_URL:
         from autommate.ratelimits.services import _redis
 
-        assert any(key.startswith(b"rl:reset-address:") for key in _redis().scan_iter("rl:*"))
+        assert any(
+            key.startswith(b"rl:reset-address:")
+            for key in _redis(settings.REDIS_URL).scan_iter("rl:*")
+        )
     else:
         assert RateCounter.objects.filter(key__startswith="rl:reset-address:").exists()
 

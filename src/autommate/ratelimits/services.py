@@ -17,13 +17,15 @@ import math
 import random
 import re
 import secrets
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from http import HTTPStatus
-from typing import Any, Protocol
+from time import monotonic
+from typing import Any, Protocol, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -236,8 +238,90 @@ class _Store(Protocol):
 
 def _store() -> _Store:
     if settings.REDIS_URL:
-        return _redis_store()
+        return _resilient_store(settings.REDIS_URL)
     return DatabaseStore()
+
+
+# Redis answers in well under a millisecond; a Redis that takes longer than this is treated as
+# down, so that a hanging Redis delays a request by this much at most, once per RETRY period.
+REDIS_TIMEOUT_SECONDS = 0.25
+# After Redis failed, how long the database counts alone before Redis is asked again.
+REDIS_RETRY_SECONDS = 10.0
+
+
+class ResilientStore:
+    """Redis while it answers; the database while it does not, with one log line per outage.
+
+    A limit is then still enforced, by the database, for every process at once. Around the
+    moments Redis leaves and comes back, the events counted in the other store are not seen:
+    a limit may allow up to twice its count across the change, never an unlimited number.
+    """
+
+    def __init__(self, primary: _Store, fallback: _Store) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.down_until = 0.0
+        self.outage_logged = False
+        self.lock = threading.Lock()
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        import redis
+
+        if monotonic() >= self.down_until:
+            try:
+                answer = getattr(self.primary, method)(*args, **kwargs)
+            except redis.RedisError as error:
+                with self.lock:
+                    self.down_until = monotonic() + REDIS_RETRY_SECONDS
+                    first = not self.outage_logged
+                    self.outage_logged = True
+                if first:
+                    logger.warning(
+                        "Redis cannot be reached (%s): counting rate limits in the database "
+                        "until it answers again.",
+                        error.__class__.__name__,
+                    )
+            else:
+                if self.outage_logged:
+                    with self.lock:
+                        self.outage_logged = False
+                    logger.warning("Redis answers again: counting rate limits in Redis.")
+                return answer
+        return getattr(self.fallback, method)(*args, **kwargs)
+
+    @property
+    def redis_down(self) -> bool:
+        return monotonic() < self.down_until
+
+    def attempt(self, counters: Sequence[Counter], *, now: float, event: str) -> Decision:
+        return cast(Decision, self._call("attempt", counters, now=now, event=event))
+
+    def peek(self, counters: Sequence[Counter], *, now: float) -> Decision:
+        return cast(Decision, self._call("peek", counters, now=now))
+
+    def release(self, receipt: Sequence[tuple[str, str]]) -> None:
+        self._call("release", receipt)
+
+    def forget(self, name: str) -> None:
+        # Both: counts made in the database during an outage must not outlive an unlock.
+        self._call("forget", name)
+        self.fallback.forget(name)
+
+    def forget_prefix(self, prefix: str) -> None:
+        self._call("forget_prefix", prefix)
+        self.fallback.forget_prefix(prefix)
+
+
+def redis_reachable() -> bool | None:
+    """Whether Redis answers now (None: no Redis is configured); for /readyz."""
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    try:
+        return bool(_redis(settings.REDIS_URL).ping())
+    except redis.RedisError:
+        return False
 
 
 class DatabaseStore:
@@ -417,12 +501,16 @@ class RedisStore:
 
 
 @cache
-def _redis_store() -> RedisStore:
-    return RedisStore(_redis())
+def _resilient_store(url: str) -> ResilientStore:
+    return ResilientStore(RedisStore(_redis(url)), DatabaseStore())
 
 
 @cache
-def _redis():  # type: ignore[no-untyped-def]
+def _redis(url: str):  # type: ignore[no-untyped-def]
     import redis
 
-    return redis.Redis.from_url(settings.REDIS_URL)
+    return redis.Redis.from_url(
+        url,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+    )
