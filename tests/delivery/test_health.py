@@ -9,6 +9,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from autommate.delivery.models import Kind, OutgoingMessage, State, WorkerHeartbeat
 from autommate.settings import _env_networks
@@ -57,7 +58,9 @@ def test_readyz_reports_waiting_mail_its_age_and_the_worker(client) -> None:
     assert 10 <= report["worker_last_seen_seconds"] <= 15
 
 
-def test_readyz_is_ready_with_nothing_waiting_even_without_a_worker(client) -> None:
+def test_readyz_is_ready_with_nothing_waiting_and_a_worker_seen(client) -> None:
+    worker_seen(seconds_ago=30)
+
     response = client.get("/readyz")
 
     assert response.status_code == HTTPStatus.OK
@@ -65,7 +68,70 @@ def test_readyz_is_ready_with_nothing_waiting_even_without_a_worker(client) -> N
     assert report["status"] == "ready"
     assert report["waiting"] == 0
     assert report["oldest_waiting_seconds"] == 0
-    assert report["worker_last_seen_seconds"] is None
+    assert report["retrying"] == 0
+
+
+@pytest.mark.parametrize("seconds_ago", [61, None], ids=["worker-gone", "no-worker-ever"])
+def test_readyz_is_not_ready_without_a_worker_even_with_nothing_waiting(
+    client, seconds_ago
+) -> None:
+    # A reset request made now would be answered "on its way" and never sent.
+    if seconds_ago is not None:
+        worker_seen(seconds_ago=seconds_ago)
+
+    response = client.get("/readyz")
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json()["status"] == "not ready"
+    assert "No worker has been seen for a minute" in response.json()["reason"]
+
+
+def test_readyz_is_not_ready_while_background_work_waits_for_a_worker(client) -> None:
+    from autommate.delivery.tasks import deliver_due
+
+    worker_seen(seconds_ago=5)
+    result = deliver_due.enqueue()
+    assert client.get("/readyz").json()["status"] == "ready"
+    DBTaskResult.objects.filter(pk=result.id).update(
+        enqueued_at=timezone.now() - timedelta(minutes=3)
+    )
+
+    response = client.get("/readyz", **OUTSIDE)
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response.json() == {
+        "status": "not ready",
+        "reason": "Background work has waited more than two minutes for a worker.",
+    }
+
+
+def test_readyz_is_degraded_while_redis_is_away(client, settings, closed_port) -> None:
+    worker_seen(seconds_ago=5)
+    settings.REDIS_URL = f"redis://127.0.0.1:{closed_port}/0"
+
+    response = client.get("/readyz", **OUTSIDE)
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json() == {
+        "status": "degraded",
+        "reason": "Redis cannot be reached: rate limits are counted in the database.",
+    }
+
+
+def test_readyz_says_mail_is_retried_to_those_who_see_the_counters_only(client) -> None:
+    worker_seen(seconds_ago=5)
+    retrying = wait(minutes_ago=1)
+    retrying.state = State.RETRYING
+    retrying.save()
+
+    monitor = client.get("/readyz").json()
+    stranger = client.get("/readyz", **OUTSIDE)
+
+    assert monitor["status"] == "degraded"
+    assert monitor["reason"] == "1 mails are being retried: see the mail log."
+    assert monitor["retrying"] == 1
+    assert stranger.status_code == HTTPStatus.OK
+    assert stranger.json() == {"status": "ready"}
 
 
 @pytest.mark.parametrize("seconds_ago", [61, None], ids=["worker-gone", "no-worker-ever"])
@@ -81,7 +147,7 @@ def test_readyz_is_not_ready_when_mail_waits_and_no_worker_was_seen_for_a_minute
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     report = response.json()
     assert report["status"] == "not ready"
-    assert "no worker" in report["reason"]
+    assert "No worker" in report["reason"]
     assert report["waiting"] == 1
 
 
@@ -104,20 +170,22 @@ COUNTERS = {
     "oldest_waiting_seconds",
     "worker_last_seen_seconds",
     "sent_24h",
+    "retrying",
     "failed_24h",
 }
 
 
 def test_readyz_tells_a_stranger_only_whether_it_is_ready_and_why_not(client) -> None:
+    worker_seen(seconds_ago=5)
     assert client.get("/readyz", **OUTSIDE).json() == {"status": "ready"}
-    wait(minutes_ago=2)
+    WorkerHeartbeat.objects.update(last_seen_at=timezone.now() - timedelta(minutes=2))
 
     response = client.get("/readyz", **OUTSIDE)
 
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response.json() == {
         "status": "not ready",
-        "reason": "Mail is waiting and no worker has been seen for a minute.",
+        "reason": "No worker has been seen for a minute: no mail is being sent.",
     }
 
 
@@ -134,6 +202,8 @@ def test_readyz_shows_the_counters_to_a_signed_in_administrator_only(
 def test_readyz_shows_the_counters_for_an_administrators_api_token(
     admin_user, regular_user, client
 ) -> None:
+    worker_seen(seconds_ago=5)
+
     def bearer(token: str) -> dict[str, str]:
         return {"HTTP_AUTHORIZATION": f"Bearer {token}", **OUTSIDE}
 
@@ -175,6 +245,7 @@ def test_readyz_shows_the_counters_to_the_monitoring_networks(
         "AUTOMMATE_MONITORING_NETWORKS", "127.0.0.0/8,::1/128"
     )
 
+    worker_seen(seconds_ago=5)
     report = client.get("/readyz", REMOTE_ADDR=address).json()
 
     assert (set(report) == {"status", *COUNTERS}) is shown
@@ -192,6 +263,7 @@ def test_monitoring_networks_that_are_not_ranges_stop_the_start_with_a_clear_mes
 
 def test_readyz_behind_a_proxy_judges_the_forwarded_client(client, settings) -> None:
     settings.TRUSTED_PROXIES = 1
+    worker_seen(seconds_ago=5)
 
     from_proxy = client.get("/readyz", HTTP_X_FORWARDED_FOR="203.0.113.7")
 

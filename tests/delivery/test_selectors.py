@@ -74,6 +74,7 @@ def test_queue_status_of_an_empty_queue_without_a_worker() -> None:
         "oldest_waiting_seconds": 0,
         "worker_last_seen_seconds": None,
         "sent_24h": 0,
+        "retrying": 0,
         "failed_24h": 0,
     }
 

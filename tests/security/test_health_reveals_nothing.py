@@ -12,6 +12,7 @@ from http import HTTPStatus
 from django.test import Client
 
 from autommate.accounts.models import User
+from autommate.delivery.models import WorkerHeartbeat
 
 from .conftest import Mailbox, request_reset
 
@@ -21,6 +22,7 @@ STRANGER = "203.0.113.7"
 def test_a_strangers_readiness_answer_does_not_move_with_a_reset_for_a_real_account(
     mailbox: Mailbox, regular_user: User
 ) -> None:
+    WorkerHeartbeat.objects.create(worker_id="worker-1")
     stranger = Client(REMOTE_ADDR=STRANGER)
     monitor = Client()  # From loopback, the default monitoring network.
     before = stranger.get("/readyz")

@@ -6,13 +6,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, connection
-from django.db.models import Min, QuerySet
+from django.db.models import Min, Q, QuerySet
+from django.tasks import TaskResultStatus
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult, get_date_max
 
 from autommate.client_address import in_monitoring_network
+from autommate.ratelimits import services as ratelimits
 
 from .models import OutgoingMessage, State, WorkerHeartbeat
 from .services import WORKER_SEEN_WITHIN_SECONDS
+
+# How long background work may wait for a worker before /readyz says not ready.
+TASK_WAIT_LIMIT_SECONDS = 120
 
 
 def message_list(
@@ -57,6 +63,7 @@ def queue_status() -> dict[str, Any]:
         "oldest_waiting_seconds": int((now - oldest).total_seconds()) if oldest else 0,
         "worker_last_seen_seconds": int((now - last_seen).total_seconds()) if last_seen else None,
         "sent_24h": recent.filter(state=State.SENT).count(),
+        "retrying": waiting.filter(state=State.RETRYING).count(),
         "failed_24h": recent.filter(state=State.FAILED).count(),
     }
 
@@ -74,24 +81,52 @@ def queue_counters_visible(*, user: Any, client_address: str) -> bool:
 
 
 def readiness(*, with_queue: bool) -> dict[str, Any]:
-    """Return /readyz's report: ready, or not ready and why; the queue's counters if `with_queue`.
+    """Return /readyz's report: ready, degraded or not ready, and why; the counters if `with_queue`.
 
-    Not ready without the database, or while mail waits and no worker has been seen for a minute.
-    Without the counters the report says nothing that a request of a stranger can move.
+    Not ready (503) without the database, while no worker has been seen for a minute, or while
+    background work (a reset request, a mail) has waited two minutes for one: a user would be
+    told a mail is on its way that nothing sends. Degraded (200) while Redis is away (the
+    database counts the rate limits meanwhile) and, for those who may see the counters, while
+    mail is being retried. What a stranger sees cannot be moved by a request of a stranger.
     """
     try:
         connection.ensure_connection()
         status = queue_status()
+        stranded = tasks_waiting_longer_than(TASK_WAIT_LIMIT_SECONDS)
     except DatabaseError:
         return {"status": "not ready", "reason": "The database cannot be reached."}
     seen = status["worker_last_seen_seconds"]
-    worker_missing = seen is None or seen > WORKER_SEEN_WITHIN_SECONDS
     report: dict[str, Any] = {"status": "ready"}
-    if status["waiting"] and worker_missing:
+    if seen is None or seen > WORKER_SEEN_WITHIN_SECONDS:
         report = {
             "status": "not ready",
-            "reason": "Mail is waiting and no worker has been seen for a minute.",
+            "reason": "No worker has been seen for a minute: no mail is being sent.",
+        }
+    elif stranded:
+        report = {
+            "status": "not ready",
+            "reason": "Background work has waited more than two minutes for a worker.",
+        }
+    elif ratelimits.redis_reachable() is False:
+        report = {
+            "status": "degraded",
+            "reason": "Redis cannot be reached: rate limits are counted in the database.",
+        }
+    elif with_queue and status["retrying"]:
+        report = {
+            "status": "degraded",
+            "reason": f"{status['retrying']} mails are being retried: see the mail log.",
         }
     if with_queue:
         report.update(status)
     return report
+
+
+def tasks_waiting_longer_than(seconds: int) -> int:
+    """Count background tasks that could have run `seconds` ago and have not started."""
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    return (
+        DBTaskResult.objects.filter(status=TaskResultStatus.READY)
+        .filter(Q(run_after=get_date_max(), enqueued_at__lt=cutoff) | Q(run_after__lt=cutoff))
+        .count()
+    )

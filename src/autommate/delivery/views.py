@@ -71,7 +71,8 @@ def readyz(request: HttpRequest) -> HttpResponse:
             "send no Authorization header for the readiness alone.",
         )
     report = readiness(with_queue=entitled)
-    status = HTTPStatus.OK if report["status"] == "ready" else HTTPStatus.SERVICE_UNAVAILABLE
+    # Degraded still serves every page: only "not ready" takes the instance out of rotation.
+    status = HTTPStatus.SERVICE_UNAVAILABLE if report["status"] == "not ready" else HTTPStatus.OK
     return JsonResponse(report, status=status)
 
 
