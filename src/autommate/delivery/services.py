@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.mail import mailers
 from django.db import connection, transaction
 from django.db.models import Q
+from django.tasks import TaskResultStatus
 from django.utils import timezone
 
 from .composers import DoNotSend, compose
@@ -38,6 +39,8 @@ BATCH_SIZE = 20
 RETRY_BASE_SECONDS = 30
 RETRY_MAX_DELAY_SECONDS = 60 * 60
 WORKER_SEEN_WITHIN_SECONDS = 60
+# A worker whose heartbeat (every HEARTBEAT_SECONDS of worker.py) is older than this is dead.
+WORKER_DEAD_AFTER_SECONDS = 45
 
 
 def message_record(
@@ -265,6 +268,36 @@ def messages_requeue_stale() -> int:
         deliver_due_task.enqueue()
         return stale.count()
     return 0
+
+
+def tasks_requeue_orphaned(*, worker_id: str | None = None) -> int:
+    """Run again the background tasks whose worker died while running them; return how many.
+
+    A worker killed mid-task (or one whose database went away while it recorded the outcome)
+    leaves its task RUNNING for ever, and the reset request or mail behind it is never handled.
+    Every task of the product can run again safely: each one checks under a row lock whether
+    its work is done. A worker counts as dead once its heartbeat is older than
+    WORKER_DEAD_AFTER_SECONDS; `worker_id` also requeues that (living) worker's own running
+    tasks, for a worker that knows it is running none.
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    alive = set(
+        WorkerHeartbeat.objects.filter(
+            last_seen_at__gte=timezone.now() - timedelta(seconds=WORKER_DEAD_AFTER_SECONDS)
+        ).values_list("worker_id", flat=True)
+    )
+    alive.discard(worker_id or "")
+    orphaned = [
+        task.pk
+        for task in DBTaskResult.objects.running().only("pk", "worker_ids")
+        if not task.worker_ids or task.worker_ids[-1] not in alive
+    ]
+    if not orphaned:
+        return 0
+    return DBTaskResult.objects.running().filter(pk__in=orphaned).update(
+        status=TaskResultStatus.READY, started_at=None
+    )
 
 
 def worker_heartbeat(worker_id: str) -> None:

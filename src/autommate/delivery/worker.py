@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections, connection, connections
 from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
@@ -16,6 +16,11 @@ logger = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 15
 
 
+# Waits between attempts to reach a database that went away: short at first, then at most this.
+RECONNECT_FIRST_SECONDS = 0.5
+RECONNECT_MAX_SECONDS = 10.0
+
+
 def _housekeeping(worker_id: str, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
@@ -23,18 +28,50 @@ def _housekeeping(worker_id: str, stop: threading.Event) -> None:
             requeued = services.messages_requeue_stale()
             if requeued:
                 logger.warning("Rescheduled %d stale messages for delivery", requeued)
-        except Exception:  # Keep the worker alive through a database blip.
+            orphaned = services.tasks_requeue_orphaned()
+            if orphaned:
+                logger.warning("Requeued %d tasks left running by a worker that died", orphaned)
+        except DatabaseError:
+            pass  # The worker's loop says once that the database is away, and when it is back.
+        except Exception:  # Keep the worker alive through anything else, and say what it was.
             logger.exception("Worker housekeeping failed")
         finally:
             close_old_connections()
         stop.wait(HEARTBEAT_SECONDS)
 
 
+def _wait_for_database(error: DatabaseError, stop: threading.Event) -> None:
+    """Log one line, then wait with growing pauses until the database answers; log one more."""
+    logger.warning(
+        "The database cannot be reached (%s: %s); waiting for it to return.",
+        error.__class__.__name__,
+        str(error).strip().splitlines()[0] if str(error).strip() else "no detail",
+    )
+    pause = RECONNECT_FIRST_SECONDS
+    while not stop.is_set():
+        connections.close_all()
+        try:
+            connection.ensure_connection()
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError:
+            stop.wait(pause)
+            pause = min(pause * 2, RECONNECT_MAX_SECONDS)
+            continue
+        logger.warning("The database answers again; the worker goes on.")
+        return
+
+
 def run_worker(*, interval: float = 1.0, batch: bool = False, worker_id: str | None = None) -> None:
     """Run tasks from every queue until stopped (or, with `batch`, until none are left)."""
     worker_id = worker_id or get_random_string(32)
     stop = threading.Event()
-    services.worker_heartbeat(worker_id)
+    while True:
+        try:
+            services.worker_heartbeat(worker_id)
+            break
+        except DatabaseError as error:
+            _wait_for_database(error, stop)
     if batch:
         services.messages_requeue_stale()
     else:
@@ -55,6 +92,18 @@ def run_worker(*, interval: float = 1.0, batch: bool = False, worker_id: str | N
         worker.configure_signals()
     logger.info("Worker %s started", worker_id)
     try:
-        worker.run()
+        while True:
+            try:
+                worker.run()
+                return
+            except DatabaseError as error:
+                # django-tasks-db's loop ends on any database error but a locked SQLite file.
+                # A restart of the database server must not end the worker: wait, go on, and
+                # run again what this worker was running when the database went away.
+                _wait_for_database(error, stop)
+                worker.running_task = False
+                requeued = services.tasks_requeue_orphaned(worker_id=worker_id)
+                if requeued:
+                    logger.warning("Requeued %d tasks interrupted by the outage", requeued)
     finally:
         stop.set()
