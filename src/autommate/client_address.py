@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 # An address with a port, as some proxies write X-Forwarded-For: "192.0.2.7:4711" or
 # "[2001:db8::7]:4711" (a bracketed IPv6 address may also come without a port).
@@ -16,22 +18,66 @@ _WITH_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\](?::\d{1,5})?|(?P<v4>[0-9.]+):\d
 def client_address(request: HttpRequest) -> str:
     """Return the client's IP address.
 
-    With `AUTOMMATE_TRUSTED_PROXIES=N`, the N-th address from the right of `X-Forwarded-For`
-    is the client (each trusted proxy appends the address it saw); entries further left were
+    With `AUTOMMATE_TRUSTED_PROXY_NETWORKS`, `X-Forwarded-For` counts only when the connection
+    comes from one of those networks: from the right, each entry written by a trusted proxy is
+    followed until an address outside them, which is the client (at most
+    `AUTOMMATE_TRUSTED_PROXIES` entries, when that is set too). Without it, with
+    `AUTOMMATE_TRUSTED_PROXIES=N`, the N-th address from the right is the client whoever
+    connected (each trusted proxy appends the address it saw); entries further left were
     written by the client and are ignored. An entry with a port is read without it.
     """
     remote = request.META.get("REMOTE_ADDR", "") or "0.0.0.0"  # noqa: S104 - unknown client, not a bind
-    proxies = settings.TRUSTED_PROXIES
-    if proxies <= 0:
-        return remote
     forwarded = [
         part.strip()
         for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
         if part.strip()
     ]
-    if len(forwarded) < proxies:
+    if settings.TRUSTED_PROXY_NETWORKS:
+        return _behind_trusted_networks(remote, forwarded)
+    proxies = settings.TRUSTED_PROXIES
+    if proxies <= 0 or len(forwarded) < proxies:
         return remote
     return forwarded_address(forwarded[-proxies]) or remote
+
+
+def _behind_trusted_networks(remote: str, forwarded: list[str]) -> str:
+    hops = settings.TRUSTED_PROXIES if settings.TRUSTED_PROXIES > 0 else len(forwarded)
+    client = remote
+    for entry in reversed(forwarded[-hops:] if hops else []):
+        if not from_trusted_proxy(client):
+            break
+        address = forwarded_address(entry)
+        if address is None:
+            break  # The proxy that wrote it is the last address known to be right.
+        client = address
+    return client
+
+
+def from_trusted_proxy(address: str) -> bool:
+    """Say whether `address` is in `AUTOMMATE_TRUSTED_PROXY_NETWORKS`."""
+    ip = client_ip(address)
+    return ip is not None and any(ip in network for network in settings.TRUSTED_PROXY_NETWORKS)
+
+
+FORWARDING_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
+
+
+def untrusted_forwarding_dropped(get_response: Callable[[HttpRequest], HttpResponse]) -> Any:
+    """Middleware: drop the forwarding headers of a connection that is not a trusted proxy.
+
+    With `AUTOMMATE_TRUSTED_PROXY_NETWORKS` set, a client that connects directly cannot claim
+    another address, nor that it came over HTTPS, whatever it sends.
+    """
+
+    def middleware(request: HttpRequest) -> HttpResponse:
+        if settings.TRUSTED_PROXY_NETWORKS and not from_trusted_proxy(
+            request.META.get("REMOTE_ADDR", "")
+        ):
+            for header in FORWARDING_HEADERS:
+                request.META.pop(header, None)
+        return get_response(request)
+
+    return middleware
 
 
 def forwarded_address(entry: str) -> str | None:

@@ -111,6 +111,8 @@ if DEBUG and not _hosts:
     ALLOWED_HOSTS += ["localhost", "127.0.0.1", "[::1]"]
 
 TRUSTED_PROXIES = _env_int("AUTOMMATE_TRUSTED_PROXIES", 0)
+# The proxies' own addresses: when set, forwarding headers count only on their connections.
+TRUSTED_PROXY_NETWORKS = _env_networks("AUTOMMATE_TRUSTED_PROXY_NETWORKS", "none")
 # Clients that read the mail queue's counters on /readyz without signing in: monitoring systems.
 # Shown to anyone, the counters would tell which addresses have accounts (a reset request for one
 # moves them a few seconds later; one for an unknown address moves nothing).
@@ -166,6 +168,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "autommate.client_address.untrusted_forwarding_dropped",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -281,7 +284,9 @@ if BASE_URL_IS_HTTPS:
     # the domain owner's decision, not one application's. HSTS is sent without it.
     SILENCED_SYSTEM_CHECKS.append("security.W021")
     SECURE_SSL_REDIRECT = _env_bool("AUTOMMATE_SSL_REDIRECT", True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+    SECURE_PROXY_SSL_HEADER = (
+        ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES or TRUSTED_PROXY_NETWORKS else None
+    )
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],

@@ -295,8 +295,10 @@ def tasks_requeue_orphaned(*, worker_id: str | None = None) -> int:
     ]
     if not orphaned:
         return 0
-    return DBTaskResult.objects.running().filter(pk__in=orphaned).update(
-        status=TaskResultStatus.READY, started_at=None
+    return (
+        DBTaskResult.objects.running()
+        .filter(pk__in=orphaned)
+        .update(status=TaskResultStatus.READY, started_at=None)
     )
 
 
