@@ -75,6 +75,7 @@ ADMINISTRATOR_PAGES = [
     "/settings/forgot-password/",
     "/settings/mail/log/",
     "/settings/audit/",
+    "/account/",
     "/account/tokens/",
 ]
 

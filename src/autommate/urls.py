@@ -39,6 +39,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("settings/mail/log/", delivery.mail_log, name="mail-log"),
     path("settings/forgot-password/", recovery.forgot_password_settings, name="recovery-settings"),
     path("settings/audit/", audit.audit_log, name="audit-log"),
+    path("account/", accounts.account, name="account"),
     path("account/tokens/", token_views.api_tokens, name="api-tokens"),
     path("account/tokens/<int:pk>/revoke/", token_views.api_token_revoke, name="api-token-revoke"),
     path("api/v1/", api_urls()),

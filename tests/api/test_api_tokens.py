@@ -182,7 +182,8 @@ def test_tokens_page_has_its_labels_and_a_link_in_the_menu(user_client: Client) 
     assert ">Name</label>" in page
     assert ">Expires</label>" in page
     assert ">Create token</button>" in page
-    assert 'href="/account/tokens/">API tokens</a>' in page
+    assert 'href="/account/tokens/" aria-current="page">API tokens</a>' in page
+    assert 'href="/account/">Your account</a>' in page
     assert "You have no API tokens." in page
 
 

@@ -69,6 +69,7 @@ def test_administrators_pages(journey: Journey, admin_user: User, smtp_server, c
         "/settings/forgot-password/",
         "/settings/mail/log/",
         "/settings/audit/",
+        "/account/",
         "/account/tokens/",
     ):
         response = page.goto(journey.base_url + path)
@@ -96,6 +97,14 @@ def test_administrators_pages(journey: Journey, admin_user: User, smtp_server, c
     page.get_by_role("button", name="Send test mail").click()
     expect(page.get_by_text("Accepted by the server")).to_be_visible()
     assert_no_violations(page, "mail server, test mail waiting for its code")
+
+    journey.goto("/account/")
+    page.get_by_label("Current password").fill("not the password")
+    page.get_by_label("New password", exact=True).fill("a new and quite long passphrase")
+    page.get_by_label("Confirm new password").fill("a new and quite long passphrase")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.get_by_text("This is not your current password.").first).to_be_visible()
+    assert_no_violations(page, "your account, refused password change")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -109,3 +109,23 @@ class PasswordForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("new_password1", error)
         return cleaned
+
+
+class PasswordChangeForm(PasswordForm):
+    """The current password, then a new one typed twice: a signed-in user's own change."""
+
+    current_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        max_length=settings.PASSWORD_MAX_LENGTH + 1,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    field_order = ["current_password", "new_password1", "new_password2"]
+
+
+class AccountForm(forms.ModelForm):
+    """What a user may change about themselves on /account/."""
+
+    class Meta:
+        model = User
+        fields = ["full_name"]

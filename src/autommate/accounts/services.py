@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from autommate.audit.models import Action
-from autommate.audit.services import audit_record
+from autommate.audit.services import audit_record, audit_record_repeated
+from autommate.ratelimits import services as ratelimits
 
 from .models import Role, User, email_key
-from .signals import account_unlocked, credentials_changed
+from .signals import account_unlocked, credentials_changed, password_changed
 from .signin import sign_in_unlock
 
 
@@ -76,6 +78,7 @@ def user_update(
     if (
         actor is not None
         and actor.pk == user.pk
+        and user.is_admin
         and (
             changes.get("role", user.role) != Role.ADMINISTRATOR
             or changes.get("is_active", True) is False
@@ -158,6 +161,55 @@ def password_set(
             target=user.email,
             via=via,
         )
+
+
+PASSWORD_CHANGE_SCOPE = "password-change"
+
+
+def password_change(
+    *,
+    user: User,
+    current_password: str,
+    new_password: str,
+    client_address: str | None = None,
+) -> None:
+    """Change the signed-in user's own password, proving the current one first.
+
+    Throttled like logging in to the account (`AUTOMMATE_LIMIT_SIGN_IN_PER_ACCOUNT`), counted
+    before the current password is checked and given back when it was right, so a stolen
+    session cannot be used to guess it. Every other session of the account ends with the
+    password (its hash is part of theirs); the caller keeps its own.
+    """
+    decision = ratelimits.attempt(
+        ratelimits.Counter(PASSWORD_CHANGE_SCOPE, str(user.pk), settings.LIMIT_SIGN_IN_PER_ACCOUNT)
+    )
+    if not decision.allowed:
+        audit_record_repeated(
+            Action.RATE_LIMITED,
+            repeats=f"{PASSWORD_CHANGE_SCOPE}:{user.pk}",
+            actor=user,
+            client_address=client_address,
+            limit=PASSWORD_CHANGE_SCOPE,
+        )
+        raise ratelimits.RateLimited(
+            decision.retry_after_seconds, reason="Too many wrong current passwords."
+        )
+    if not user.check_password(current_password):
+        raise ValidationError({"current_password": "This is not your current password."})
+    ratelimits.release(decision)
+    try:
+        password_validation.validate_password(new_password, user)
+    except ValidationError as error:
+        raise ValidationError({"new_password1": error.messages}) from None
+    with transaction.atomic():
+        password_set(
+            user=user,
+            password=new_password,
+            actor=user,
+            client_address=client_address,
+            via="account",
+        )
+        password_changed.send(sender=User, user=user, client_address=client_address)
 
 
 def _check_email_free(user: User) -> None:

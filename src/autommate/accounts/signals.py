@@ -13,3 +13,8 @@ credentials_changed = Signal()
 # Sent by `services.user_unlock` when an administrator lifts the locks of an account; argument:
 # `user`. Receivers lift the limits they keep for it (Forgot Password: the address's mails).
 account_unlocked = Signal()
+
+# Sent by `services.password_change` when users changed their own password, inside its
+# transaction; arguments: `user`, `client_address`. Receivers tell the owner (Forgot Password
+# sends the "password changed" notice, as after a reset).
+password_changed = Signal()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from urllib.parse import unquote, urlsplit
 
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.core.exceptions import ValidationError
@@ -11,7 +11,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from autommate.client_address import client_address
 from autommate.errors import wait_in_words
@@ -19,7 +19,7 @@ from autommate.forms import add_form_errors
 
 from . import selectors, services
 from .devices import remember_device
-from .forms import SignInForm, UserForm
+from .forms import AccountForm, PasswordChangeForm, SignInForm, UserForm
 from .models import User
 from .permissions import admin_required, signed_in_user
 
@@ -147,3 +147,55 @@ def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"User {user.email} has been deactivated.")
     return HttpResponseRedirect("/users/")
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own account: name, email (read-only) and Change password."""
+    user = signed_in_user(request)
+    posted = request.POST if request.method == "POST" else None
+    which = posted.get("form") if posted is not None else None
+    # The form writes into its instance as it validates: a copy, so the service sees the change.
+    profile = AccountForm(
+        posted if which == "profile" else None, instance=User.objects.get(pk=user.pk)
+    )
+    password = PasswordChangeForm(user, posted if which == "password" else None)
+    if which == "profile" and profile.is_valid():
+        try:
+            services.user_update(
+                user=user,
+                actor=user,
+                client_address=client_address(request),
+                full_name=profile.cleaned_data["full_name"],
+            )
+        except ValidationError as error:
+            add_form_errors(profile, error)
+        else:
+            messages.success(request, "Your account has been saved.")
+            return redirect("account")
+    if which == "password" and password.is_valid():
+        try:
+            services.password_change(
+                user=user,
+                current_password=password.cleaned_data["current_password"],
+                new_password=password.cleaned_data["new_password1"],
+                client_address=client_address(request),
+            )
+        except ValidationError as error:
+            add_form_errors(password, error)
+        else:
+            update_session_auth_hash(request, user)
+            messages.success(
+                request,
+                "Your password has been changed. Every other session of your account has "
+                "ended; this one stays logged in.",
+            )
+            return redirect("account")
+    status = 400 if which in {"profile", "password"} else 200
+    return render(
+        request,
+        "accounts/account.html",
+        {"profile": profile, "password": password},
+        status=status,
+    )

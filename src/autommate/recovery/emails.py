@@ -52,6 +52,8 @@ def compose_password_changed(message: OutgoingMessage) -> EmailMultiAlternatives
             "user": user,
             "changed_at": datetime.fromisoformat(message.context["changed_at"]),
             "client_address": message.context.get("client_address", ""),
+            # Changed on /account/ by someone signed in (who stays so), or by a reset link.
+            "on_account_page": message.context.get("via") == "account",
         },
         to=message.recipient,
         sender=mail_server_get().sender_address,

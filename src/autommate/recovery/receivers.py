@@ -7,9 +7,9 @@ from typing import Any
 from django.dispatch import receiver
 
 from autommate.accounts.models import User
-from autommate.accounts.signals import account_unlocked, credentials_changed
+from autommate.accounts.signals import account_unlocked, credentials_changed, password_changed
 
-from .services import links_void, reset_limits_lift
+from .services import links_void, password_changed_notify, reset_limits_lift
 
 
 @receiver(credentials_changed, dispatch_uid="recovery-void-reset-links")
@@ -23,3 +23,11 @@ def void_reset_links(sender: object, *, user: User, **kwargs: Any) -> None:
 def lift_reset_limits(sender: object, *, user: User, **kwargs: Any) -> None:
     """Let reset mails go to the address of an account an administrator unlocked."""
     reset_limits_lift(user=user)
+
+
+@receiver(password_changed, dispatch_uid="recovery-password-changed-notice")
+def notify_password_changed(
+    sender: object, *, user: User, client_address: str | None, **kwargs: Any
+) -> None:
+    """Tell the owner, as after a reset: a change they did not make is an alarm."""
+    password_changed_notify(user=user, client_address=client_address, via="account")

@@ -280,13 +280,29 @@ def reset_complete(
         api_tokens_revoke_all(user=user)
         sign_in_unlock(user=user)
         audit_record(Action.RESET_COMPLETED, client_address=client_address, target=user.email)
-        message_record(
-            kind=Kind.PASSWORD_CHANGED,
-            recipient=user.email,
-            user=user,
-            context={"changed_at": now.isoformat(), "client_address": client_address},
-        )
+        password_changed_notify(user=user, client_address=client_address, changed_at=now)
     return user
+
+
+def password_changed_notify(
+    *,
+    user: User,
+    client_address: str | None,
+    changed_at: datetime | None = None,
+    via: str = "reset",
+) -> None:
+    """Queue the "password changed" notice to the account's address (`via` "reset" or
+    "account", the page of one's own account)."""
+    message_record(
+        kind=Kind.PASSWORD_CHANGED,
+        recipient=user.email,
+        user=user,
+        context={
+            "changed_at": (changed_at or timezone.now()).isoformat(),
+            "client_address": client_address,
+            "via": via,
+        },
+    )
 
 
 # -- The switch --------------------------------------------------------------------------------
