@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "a new and quite long passphrase"
 
 
-def change(client: Client, current: str, new: str, confirm: str | None = None):  # type: ignore[no-untyped-def]
+def change(client: Client, current: str, new: str, confirm: str | None = None) -> Any:
     return client.post(
         "/account/",
         {
