@@ -12,6 +12,7 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -199,11 +200,20 @@ TEMPLATES = [
     },
 ]
 
+
+def _database(url: str) -> dict[str, Any]:
+    try:
+        return dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+    except ValueError:  # dj_database_url's UnknownSchemeError and malformed addresses
+        raise ImproperlyConfigured(
+            "DATABASE_URL must be a database address such as postgres://user:password@host/name "
+            "or sqlite:////absolute/path.sqlite3; the one set cannot be read."
+        ) from None
+
+
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'autommate.sqlite3'}"),
-        conn_max_age=60,
-        conn_health_checks=True,
+    "default": _database(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'autommate.sqlite3'}")
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -15,6 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from autommate.database_state import require_database_ready
+
 logger = logging.getLogger("autommate.delivery.serve")
 
 POLL_SECONDS = 0.2
@@ -54,6 +56,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Children that cannot use the database would fail one request or task at a time.
+        require_database_ready()
         host: str = options["host"]
         bind = f"[{host}]:{options['port']}" if ":" in host else f"{host}:{options['port']}"
         workers = str(options["workers"])
