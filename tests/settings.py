@@ -6,6 +6,8 @@ import os
 
 from tests.destinations import LOOPBACK_DESTINATIONS
 
+# A checkout's development `.env` (written by `make run`) must not change the suite's settings.
+os.environ.setdefault("AUTOMMATE_ENV_FILE", os.devnull)
 os.environ.setdefault("AUTOMMATE_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
 os.environ.setdefault("AUTOMMATE_DEBUG", "0")
 os.environ.setdefault("AUTOMMATE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")

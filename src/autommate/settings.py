@@ -19,6 +19,11 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from autommate.envfile import load_env_file
+
+# The `.env` file (working directory or AUTOMMATE_ENV_FILE) under the environment, first of all.
+load_env_file()
+
 
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
@@ -76,14 +81,25 @@ def _secret_key() -> str:
     key = os.environ.get("AUTOMMATE_SECRET_KEY", "").strip()
     if key:
         return key
+    named = os.environ.get("AUTOMMATE_SECRET_KEY_FILE", "").strip()
+    path = Path(named).expanduser() if named else VAR_DIR / "secret_key"
+    if named and path.is_file():
+        key = path.read_text().strip()
+        if not key:
+            raise ImproperlyConfigured(f"AUTOMMATE_SECRET_KEY_FILE names {named}, which is empty.")
+        return key
     if not DEBUG:
+        if named:
+            raise ImproperlyConfigured(
+                f"AUTOMMATE_SECRET_KEY_FILE names {named}, which is not a file. "
+                "Correct the path, or set AUTOMMATE_SECRET_KEY instead."
+            )
         raise ImproperlyConfigured(
             "AUTOMMATE_SECRET_KEY is required when AUTOMMATE_DEBUG is off. "
             "Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
         )
-    path = VAR_DIR / "secret_key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()

@@ -104,6 +104,7 @@ def test_a_missing_secret_key_names_the_variable_and_the_fix(
         ("DATABASE_URL", "not an address"),
         ("AUTOMMATE_TRUSTED_PROXIES", "one"),
         ("AUTOMMATE_BASE_URL", "automate.example.org"),
+        ("AUTOMMATE_ENV_FILE", "/nonexistent/autommate.env"),
     ],
 )
 def test_each_configuration_error_prints_its_one_line(
@@ -114,6 +115,16 @@ def test_each_configuration_error_prints_its_one_line(
     first, *_ = explained(done)
     assert done.returncode == EXIT_CONFIG
     assert first.startswith(f"autommate: Configuration error: {variable} ")
+
+
+def test_a_secret_key_file_that_is_missing_is_named(tmp_path: Path) -> None:
+    done = run(tmp_path, "mailserver", "show", AUTOMMATE_SECRET_KEY_FILE="/nonexistent/secret_key")
+
+    first, *_ = explained(done)
+    assert done.returncode == EXIT_CONFIG
+    assert first.startswith(
+        "autommate: Configuration error: AUTOMMATE_SECRET_KEY_FILE names /nonexistent/secret_key"
+    )
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
