@@ -139,6 +139,15 @@ if not 1 <= IPV6_CLIENT_PREFIX <= 128:
     raise ImproperlyConfigured(
         f"AUTOMMATE_IPV6_CLIENT_PREFIX must be between 1 and 128, not {IPV6_CLIENT_PREFIX}."
     )
+# Metrics (/metrics): every process of the installation on this host (web workers, task workers,
+# commands) counts into files here, added up at scrape time; readable from the monitoring
+# networks, or anywhere with this bearer token.
+METRICS_DIR = Path(os.environ.get("AUTOMMATE_METRICS_DIR", "").strip() or VAR_DIR / "metrics")
+METRICS_DIR = METRICS_DIR.resolve()
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+# Read by prometheus-client when it is first imported, which is after the settings.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+METRICS_TOKEN = os.environ.get("AUTOMMATE_METRICS_TOKEN", "").strip()
 PASSWORD_MIN_LENGTH = max(8, _env_int("AUTOMMATE_PASSWORD_MIN_LENGTH", 15))
 # Long enough for any passphrase or manager-generated password, short enough that hashing an
 # oversized field cannot be used to burn CPU.
