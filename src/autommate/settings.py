@@ -349,19 +349,30 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Log lines: readable text, or one JSON object a line (AUTOMMATE_LOG_FORMAT=json), for every
+# process (web server, its access lines, workers, the supervisor); each carries its request id.
+LOG_FORMAT = os.environ.get("AUTOMMATE_LOG_FORMAT", "").strip().lower() or "text"
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"AUTOMMATE_LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
+MIDDLEWARE.insert(0, "autommate.logs.RequestIdMiddleware")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"()": "autommate.logs.TextFormatter"},
+        "json": {"()": "autommate.logs.JsonFormatter"},
+    },
     "filters": {
+        "request_id": {"()": "autommate.logs.RequestIdFilter"},
         "redact": {"()": "autommate.redaction.RedactSecretsFilter"},
         "disallowed_host": {"()": "autommate.disallowed_hosts.DisallowedHostOnce"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact"],
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": "WARNING"},

@@ -74,8 +74,15 @@ class Command(BaseCommand):
         if options["dev_mail"]:
             children.append(Child("mail catcher", [*python, "autommate", "devmail"]))
 
-        self.stdout.write(self._addresses(f"http://{bind}", dev_mail=options["dev_mail"]))
-        self.stdout.flush()
+        addresses = self._addresses(f"http://{bind}", dev_mail=options["dev_mail"])
+        if settings.LOG_FORMAT == "json":
+            # Every line of the process is a JSON object then, the start too.
+            logger.info(
+                "Autom Mate is starting", extra={"base_url": settings.BASE_URL, "bind": bind}
+            )
+        else:
+            self.stdout.write(addresses)
+            self.stdout.flush()
         code = Supervisor(children).run()
         if code:
             raise CommandError("The web server stopped; see the messages above.", returncode=code)
