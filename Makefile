@@ -11,7 +11,17 @@ $(VENV)/.installed: requirements-dev.lock pyproject.toml
 	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $@
 
-run: $(VENV)/.installed
+# The development configuration of this checkout: every `autommate` command run here reads it.
+# Written once; edit it, or delete it to have it written again.
+.env:
+	@printf '%s\n' \
+	  "# Development settings of this checkout, written by make run (see the README, Configuration)." \
+	  "AUTOMMATE_DEBUG=1" \
+	  "AUTOMMATE_VAR_DIR=$(CURDIR)/var" \
+	  "AUTOMMATE_SECRET_KEY_FILE=$(CURDIR)/var/secret_key" > $@
+	@echo "Wrote .env (debug on) for the autommate commands of this checkout."
+
+run: $(VENV)/.installed .env
 	AUTOMMATE_DEBUG=$${AUTOMMATE_DEBUG:-1} $(BIN)/autommate setup
 	AUTOMMATE_DEBUG=$${AUTOMMATE_DEBUG:-1} $(BIN)/autommate serve --dev-mail
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from bench.forgot_password import Plan, run
+from bench.metrics import MetricsPlan, run_metrics
 from bench.oauth import OAuthPlan, run_oauth
 
 
@@ -20,17 +21,23 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["forgot-password", "oauth"],
+        choices=["forgot-password", "oauth", "metrics"],
         help="run one benchmark: the forgot-password request path and delivery, or OAuth 2.0 "
-        "logins (token requests per mail, a slow token endpoint)",
+        "logins (token requests per mail, a slow token endpoint), or the cost of metrics "
+        "(an increment, a scrape as processes accumulate)",
     )
     args = parser.parse_args()
+    if args.only == "metrics":
+        run_metrics(MetricsPlan.quick() if args.quick else MetricsPlan())
+        return
     if args.only != "oauth":
         plan = Plan.quick() if args.quick else Plan.full()
         plan.clients = args.clients
         run(plan)
     if args.only != "forgot-password":
         run_oauth(OAuthPlan.quick() if args.quick else OAuthPlan())
+    if args.only is None:
+        run_metrics(MetricsPlan.quick() if args.quick else MetricsPlan())
 
 
 if __name__ == "__main__":

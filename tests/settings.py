@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 from tests.destinations import LOOPBACK_DESTINATIONS
 
+# A checkout's development `.env` (written by `make run`) must not change the suite's settings.
+os.environ.setdefault("AUTOMMATE_ENV_FILE", os.devnull)
+# The suite's metrics (and those of the processes it starts) in a directory of its own.
+os.environ.setdefault("AUTOMMATE_METRICS_DIR", tempfile.mkdtemp(prefix="autommate-test-metrics-"))
 os.environ.setdefault("AUTOMMATE_SECRET_KEY", "test-secret-key-not-for-production-use-0123456789")
 os.environ.setdefault("AUTOMMATE_DEBUG", "0")
 os.environ.setdefault("AUTOMMATE_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")

@@ -19,14 +19,19 @@ class RedactSecretsFilter(logging.Filter):
     """A logging filter that redacts link tokens from the message and its arguments."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {
-                k: redact(v) if isinstance(v, str) else v for k, v in record.args.items()
-            }
+        try:
+            # The message as it will be written: a token may be split between the format and
+            # its arguments ("/reset-password/%s/").
+            record.msg, record.args = redact(record.getMessage()), None
+        except (TypeError, ValueError):  # Arguments that do not fit: redact each part.
+            if isinstance(record.msg, str):
+                record.msg = redact(record.msg)
+            if isinstance(record.args, tuple):
+                record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        # The event's own fields too: the JSON format writes each of them.
+        for name, value in list(vars(record).items()):
+            if isinstance(value, str) and name not in {"msg", "message"}:
+                setattr(record, name, redact(value))
         return True
 
 

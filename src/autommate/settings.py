@@ -12,11 +12,17 @@ import ipaddress
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
+
+from autommate.envfile import load_env_file
+
+# The `.env` file (working directory or AUTOMMATE_ENV_FILE) under the environment, first of all.
+load_env_file()
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -75,14 +81,25 @@ def _secret_key() -> str:
     key = os.environ.get("AUTOMMATE_SECRET_KEY", "").strip()
     if key:
         return key
+    named = os.environ.get("AUTOMMATE_SECRET_KEY_FILE", "").strip()
+    path = Path(named).expanduser() if named else VAR_DIR / "secret_key"
+    if named and path.is_file():
+        key = path.read_text().strip()
+        if not key:
+            raise ImproperlyConfigured(f"AUTOMMATE_SECRET_KEY_FILE names {named}, which is empty.")
+        return key
     if not DEBUG:
+        if named:
+            raise ImproperlyConfigured(
+                f"AUTOMMATE_SECRET_KEY_FILE names {named}, which is not a file. "
+                "Correct the path, or set AUTOMMATE_SECRET_KEY instead."
+            )
         raise ImproperlyConfigured(
             "AUTOMMATE_SECRET_KEY is required when AUTOMMATE_DEBUG is off. "
             "Generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
         )
-    path = VAR_DIR / "secret_key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
@@ -124,6 +141,15 @@ if not 1 <= IPV6_CLIENT_PREFIX <= 128:
     raise ImproperlyConfigured(
         f"AUTOMMATE_IPV6_CLIENT_PREFIX must be between 1 and 128, not {IPV6_CLIENT_PREFIX}."
     )
+# Metrics (/metrics): every process of the installation on this host (web workers, task workers,
+# commands) counts into files here, added up at scrape time; readable from the monitoring
+# networks, or anywhere with this bearer token.
+METRICS_DIR = Path(os.environ.get("AUTOMMATE_METRICS_DIR", "").strip() or VAR_DIR / "metrics")
+METRICS_DIR = METRICS_DIR.resolve()
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+# Read by prometheus-client when it is first imported, which is after the settings.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)
+METRICS_TOKEN = os.environ.get("AUTOMMATE_METRICS_TOKEN", "").strip()
 PASSWORD_MIN_LENGTH = max(8, _env_int("AUTOMMATE_PASSWORD_MIN_LENGTH", 15))
 # Long enough for any passphrase or manager-generated password, short enough that hashing an
 # oversized field cannot be used to burn CPU.
@@ -202,11 +228,20 @@ TEMPLATES = [
     },
 ]
 
+
+def _database(url: str) -> dict[str, Any]:
+    try:
+        return dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
+    except ValueError:  # dj_database_url's UnknownSchemeError and malformed addresses
+        raise ImproperlyConfigured(
+            "DATABASE_URL must be a database address such as postgres://user:password@host/name "
+            "or sqlite:////absolute/path.sqlite3; the one set cannot be read."
+        ) from None
+
+
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'autommate.sqlite3'}"),
-        conn_max_age=60,
-        conn_health_checks=True,
+    "default": _database(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'autommate.sqlite3'}")
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -319,19 +354,30 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Log lines: readable text, or one JSON object a line (AUTOMMATE_LOG_FORMAT=json), for every
+# process (web server, its access lines, workers, the supervisor); each carries its request id.
+LOG_FORMAT = os.environ.get("AUTOMMATE_LOG_FORMAT", "").strip().lower() or "text"
+if LOG_FORMAT not in {"text", "json"}:
+    raise ImproperlyConfigured(f"AUTOMMATE_LOG_FORMAT must be text or json, not {LOG_FORMAT!r}.")
+MIDDLEWARE.insert(0, "autommate.logs.RequestIdMiddleware")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"()": "autommate.logs.TextFormatter"},
+        "json": {"()": "autommate.logs.JsonFormatter"},
+    },
     "filters": {
+        "request_id": {"()": "autommate.logs.RequestIdFilter"},
         "redact": {"()": "autommate.redaction.RedactSecretsFilter"},
         "disallowed_host": {"()": "autommate.disallowed_hosts.DisallowedHostOnce"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact"],
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_id", "redact"],
         }
     },
     "root": {"handlers": ["console"], "level": "WARNING"},

@@ -45,6 +45,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/", api_urls()),
     path("healthz", delivery.healthz, name="healthz"),
     path("readyz", delivery.readyz, name="readyz"),
+    path("metrics", delivery.metrics, name="metrics"),
 ]
 
 if settings.DEBUG:

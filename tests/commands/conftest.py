@@ -41,6 +41,8 @@ def _environment(database_url: str, var_dir: Path) -> dict[str, str]:
         AUTOMMATE_ALLOWED_HOSTS="127.0.0.1",
         AUTOMMATE_VAR_DIR=str(var_dir),
         AUTOMMATE_MAIL_ALLOWED_DESTINATIONS=LOOPBACK_DESTINATIONS,
+        # The checkout's development `.env`, if any, is not this installation's.
+        AUTOMMATE_ENV_FILE=os.devnull,
     )
     return environment
 

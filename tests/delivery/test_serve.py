@@ -73,6 +73,7 @@ def environment(var_dir: Path, **extra: str) -> dict[str, str]:
         "DATABASE_URL": f"sqlite:///{var_dir / 'autommate.sqlite3'}",
         "AUTOMMATE_DEBUG": "1",
         "AUTOMMATE_VAR_DIR": str(var_dir),
+        "AUTOMMATE_ENV_FILE": os.devnull,
         **extra,
     }
     return env

@@ -150,6 +150,7 @@ def production_environment(tmp_path: Path, base_url: str) -> dict[str, str]:
         "AUTOMMATE_SECRET_KEY": secrets.token_urlsafe(50),
         "AUTOMMATE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "AUTOMMATE_VAR_DIR": str(tmp_path),
+        "AUTOMMATE_ENV_FILE": os.devnull,
     }
 
 

@@ -26,6 +26,7 @@ from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django.http import HttpRequest
 
+from autommate import metrics
 from autommate.audit.models import Action
 from autommate.audit.services import address_fingerprint, audit_record
 from autommate.client_address import client_address, client_network
@@ -66,6 +67,7 @@ def sign_in_attempt(
     user = authenticate(request, username=email, password=password)
     if isinstance(user, User) and user.is_active:
         ratelimits.release(place)
+        metrics.SIGN_INS.labels(outcome="succeeded").inc()
         return user
     fingerprint = address_fingerprint(email_key(email))
     audit_record(Action.SIGN_IN_FAILED, client_address=client_address, address=fingerprint)
@@ -77,6 +79,7 @@ def sign_in_attempt(
             address=fingerprint,
             limits=[_LOCK_NAMES[_family(scope)] for scope in place.full],
         )
+    metrics.SIGN_INS.labels(outcome="failed").inc()
     raise InvalidSignIn
 
 
@@ -96,6 +99,7 @@ def _take_place(*, email: str, client: str, device_cookie: str) -> ratelimits.De
             return own
     strangers = ratelimits.attempt(*_stranger_counters(email=email, client=client))
     if not strangers.allowed:
+        metrics.SIGN_INS.labels(outcome="locked").inc()
         raise ratelimits.RateLimited(
             # In whole minutes: the page for an address without an account must read the same
             # as for one with an account, even when the two are asked for seconds apart.

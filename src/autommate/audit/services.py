@@ -9,6 +9,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from autommate.logs import current_request_id
+
 from .models import Action, AuditEvent
 
 # Repeats of one event are counted on one row per window of this length: a client that keeps
@@ -83,8 +85,14 @@ def _event(
         actor_label=str(user) if user else "",
         client_address=client_address or None,
         target=target[:254],
-        detail=detail,
+        detail=_with_request_id(detail),
     )
+
+
+def _with_request_id(detail: dict[str, Any]) -> dict[str, Any]:
+    """Add the id of the request being served, which its log lines carry too."""
+    request_id = current_request_id()
+    return {**detail, "request_id": request_id} if request_id else detail
 
 
 def address_fingerprint(address: str) -> str:

@@ -1,7 +1,8 @@
-"""Reads of the delivery queue, shared by the mail log page, the JSON API and /readyz."""
+"""Reads of the delivery queue, shared by the mail log page, the JSON API, /readyz and /metrics."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,8 @@ from django.db.models import Min, Q, QuerySet
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult, get_date_max
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from autommate.client_address import in_monitoring_network
 from autommate.ratelimits import services as ratelimits
@@ -130,3 +133,26 @@ def tasks_waiting_longer_than(seconds: int) -> int:
         .filter(Q(run_after=get_date_max(), enqueued_at__lt=cutoff) | Q(run_after__lt=cutoff))
         .count()
     )
+
+
+class QueueCollector(Collector):
+    """The mail queue for `/metrics`, read from the database at scrape time (any worker's)."""
+
+    def collect(self) -> Iterator[Metric]:
+        status = queue_status()
+        yield GaugeMetricFamily(
+            "autommate_mail_queue_depth",
+            "Mails waiting to be sent: queued, retrying or being sent.",
+            value=status["waiting"],
+        )
+        yield GaugeMetricFamily(
+            "autommate_mail_queue_oldest_age_seconds",
+            "Seconds the oldest waiting mail has waited (0 when none waits).",
+            value=status["oldest_waiting_seconds"],
+        )
+        if status["worker_last_seen_seconds"] is not None:
+            yield GaugeMetricFamily(
+                "autommate_worker_last_seen_seconds",
+                "Seconds since a task worker was last seen.",
+                value=status["worker_last_seen_seconds"],
+            )

@@ -13,7 +13,7 @@ import logging
 import random
 import smtplib
 import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -22,6 +22,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.tasks import TaskResultStatus
 from django.utils import timezone
+
+from autommate import metrics
 
 from .composers import DoNotSend, compose
 from .failures import failure_explain
@@ -74,6 +76,7 @@ def test_mail_record(
     recorded here with its outcome.
     """
     now = timezone.now()
+    metrics.MAILS.labels(kind=Kind.TEST.value, outcome="sent" if sent else "failed").inc()
     return OutgoingMessage.objects.create(
         kind=Kind.TEST,
         recipient=recipient,
@@ -206,6 +209,8 @@ def _record_sent(message: OutgoingMessage, message_id: str) -> None:
         last_error="",
         message_id=message_id[:255],
     )
+    metrics.MAILS.labels(kind=message.kind, outcome="sent").inc()
+    metrics.MAIL_DELIVERY_SECONDS.labels(kind=message.kind).observe(_waited_seconds(message))
     _after_outcome(message, sent=True, error="")
 
 
@@ -213,6 +218,7 @@ def _record_dropped(message: OutgoingMessage, reason: str) -> None:
     if _held(message).update(
         state=State.FAILED, locked_until=None, next_attempt_at=None, last_error=reason
     ):
+        metrics.MAILS.labels(kind=message.kind, outcome="dropped").inc()
         _after_outcome(message, sent=False, error=reason)
 
 
@@ -237,12 +243,23 @@ def _record_failure(message: OutgoingMessage, text: str, *, temporary: bool) -> 
                 from .tasks import deliver_due as deliver_due_task
 
                 deliver_due_task.using(run_after=next_attempt).enqueue()
+                metrics.MAILS.labels(kind=message.kind, outcome="retried").inc()
             return
         text = f"{text} Gave up after {message.attempts} attempts."
     if _held(message).update(
         state=State.FAILED, locked_until=None, next_attempt_at=None, last_error=text
     ):
+        metrics.MAILS.labels(kind=message.kind, outcome="failed").inc()
         _after_outcome(message, sent=False, error=text)
+
+
+def _waited_seconds(message: OutgoingMessage) -> float:
+    """Return how long `message` took from the request that caused it to its acceptance."""
+    requested = message.created_at
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        # A reset mail is recorded by the worker; the user asked when the request was stored.
+        requested = datetime.fromisoformat(message.context["requested_at"])
+    return max(0.0, (timezone.now() - requested).total_seconds())
 
 
 def _after_outcome(message: OutgoingMessage, *, sent: bool, error: str) -> None:

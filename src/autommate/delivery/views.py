@@ -4,7 +4,7 @@ from http import HTTPStatus
 
 from django.core.paginator import Paginator
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
@@ -13,9 +13,16 @@ from autommate.accounts.permissions import admin_required
 from autommate.accounts.tokens import InvalidToken, api_token_authenticate, bearer_secret
 from autommate.api.errors import error_response
 from autommate.client_address import client_address
+from autommate.metrics import CONTENT_TYPE_LATEST, exposition, scrape_allowed
 
 from .models import Kind, State
-from .selectors import message_list, queue_counters_visible, queue_status, readiness
+from .selectors import (
+    QueueCollector,
+    message_list,
+    queue_counters_visible,
+    queue_status,
+    readiness,
+)
 
 
 @admin_required
@@ -74,6 +81,23 @@ def readyz(request: HttpRequest) -> HttpResponse:
     # Degraded still serves every page: only "not ready" takes the instance out of rotation.
     status = HTTPStatus.SERVICE_UNAVAILABLE if report["status"] == "not ready" else HTTPStatus.OK
     return JsonResponse(report, status=status)
+
+
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """The Prometheus metrics, for the monitoring networks or `AUTOMMATE_METRICS_TOKEN` only.
+
+    Anyone else learns nothing, not even that the page exists (404); a wrong token gets a bare 403.
+    """
+    allowed = scrape_allowed(
+        client_address=client_address(request),
+        authorization=request.headers.get("Authorization"),
+    )
+    if allowed is None:
+        raise Http404
+    if not allowed:
+        return HttpResponse("Forbidden\n", status=HTTPStatus.FORBIDDEN, content_type="text/plain")
+    return HttpResponse(exposition([QueueCollector()]), content_type=CONTENT_TYPE_LATEST)
 
 
 def _bearer_user(request: HttpRequest) -> User | None:

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from autommate import metrics
 from autommate.accounts.models import User
 from autommate.audit.models import Action
 from autommate.audit.services import audit_record, audit_record_repeated
@@ -260,6 +261,7 @@ def _refuse_when_paused(
             client_address=client_address,
             limit="test-mail",
         )
+        metrics.TEST_MAILS.labels(outcome="rate_limited").inc()
         raise ratelimits.RateLimited(decision.retry_after_seconds, reason="Too many test mails.")
 
 
@@ -302,6 +304,7 @@ def mail_server_test(
         recipient=recipient,
         message=email.message(policy=email_policy.SMTP).as_bytes(),
     )
+    metrics.TEST_MAILS.labels(outcome="accepted" if diagnosis.ok else "failed").inc()
     now = timezone.now()
     with transaction.atomic():
         if diagnosis.ok:

@@ -39,6 +39,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from autommate import metrics
+
 from .connection import Deadline, ServerConfig, open_socket, resolve_within, ssl_context
 from .destinations import check_destination
 
@@ -249,11 +251,16 @@ def request_token(config: ServerConfig, *, deadline: Deadline | None = None) -> 
     bound = deadline or Deadline(MAX_REQUEST_SECONDS)
     try:
         status, headers, body = _post_form(url, form, config=config, deadline=bound)
+        CACHE.requests += 1
+        token = _read_answer(status, headers, body, issuer_host=urlsplit(url).hostname or url)
+    except BaseException:
+        metrics.OAUTH_TOKEN_REQUESTS.labels(outcome="failed").inc()
+        raise
     finally:
         if own_deadline:
             bound.stop()
-    CACHE.requests += 1
-    return _read_answer(status, headers, body, issuer_host=urlsplit(url).hostname or url)
+    metrics.OAUTH_TOKEN_REQUESTS.labels(outcome="issued").inc()
+    return token
 
 
 def check_token_url(url: str) -> None:

@@ -78,7 +78,7 @@ def password_reset_request(request: HttpRequest, payload: ResetRequestIn) -> Sta
     """Ask for a reset email for one address. The answer is the same `202` whether or not the
     address has an account; `404 forgot_password_disabled` while the feature is off; `429` with
     `Retry-After` when too many requests came for the address or from the client."""
-    services.forgot_password_ensure_enabled()
+    services.forgot_password_ensure_enabled(requesting=True)
     data = QueryDict(mutable=True)
     data["email"] = payload.email
     form = ForgotPasswordForm(data=data)

@@ -86,6 +86,18 @@ def link_find_by_hash(*, digest: str) -> ResetLink | None:
     return link
 
 
+def link_refusal(*, token: str = "", token_digest: str = "") -> str:
+    """Say why a token (or its hash) opens no link: "expired" when its time ran out, else
+    "refused" (unknown, used, voided, or its account changed)."""
+    if not token_digest and (not token or len(token) > 128):
+        return "refused"
+    digest = token_digest or token_hash(token)
+    expired = ResetLink.objects.filter(
+        token_hash=digest, used_at=None, voided_at=None, expires_at__lte=timezone.now()
+    )
+    return "expired" if expired.exists() else "refused"
+
+
 def link_usable(*, link: ResetLink) -> bool:
     """Return whether `link` may still set a password: unused, not voided, not expired, for an
     active user whose password, email and active flag are as they were when it was issued."""

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from autommate import metrics
 from autommate.accounts.devices import account_digest, device_for
 from autommate.accounts.models import User, email_key
 from autommate.accounts.services import password_set
@@ -35,6 +36,7 @@ from .selectors import (
     account_state,
     forgot_password_settings_get,
     link_find,
+    link_refusal,
     link_usable,
     mail_not_ready_reason,
     token_hash,
@@ -88,9 +90,14 @@ DROPPED_SWITCHED_OFF = (
 # -- The request -------------------------------------------------------------------------------
 
 
-def forgot_password_ensure_enabled() -> None:
-    """Raise ForgotPasswordDisabled unless Forgot Password is switched on."""
+def forgot_password_ensure_enabled(*, requesting: bool = False) -> None:
+    """Raise ForgotPasswordDisabled unless Forgot Password is switched on.
+
+    `requesting`: the caller is a request for a reset mail, counted as refused while it is off.
+    """
     if not forgot_password_settings_get().enabled:
+        if requesting:
+            metrics.FORGOT_PASSWORD_REQUESTS.labels(outcome="feature_off").inc()
         raise ForgotPasswordDisabled
 
 
@@ -102,7 +109,7 @@ def reset_request(*, address: str, client_address: str, device_cookie: str = "")
     its own allowance of reset mails, which strangers cannot spend; the mails a stranger can
     cause stay within the address's limit.
     """
-    forgot_password_ensure_enabled()
+    forgot_password_ensure_enabled(requesting=True)
     key = email_key(address)
     decision = None
     device = device_for(cookie=device_cookie, address=address)
@@ -134,6 +141,7 @@ def reset_request(*, address: str, client_address: str, device_cookie: str = "")
                 limit=ADDRESS_SCOPE,
                 address=address_fingerprint(key),
             )
+        metrics.FORGOT_PASSWORD_REQUESTS.labels(outcome="rate_limited").inc()
         raise ratelimits.RateLimited(decision.retry_after_seconds, reason=RATE_LIMITED_REASON)
     # Not at the top: tasks imports this module, and this module's own reset_request_process
     # would shadow the task.
@@ -147,6 +155,7 @@ def reset_request(*, address: str, client_address: str, device_cookie: str = "")
             address=address_fingerprint(key),
         )
         reset_request_process.enqueue(request.pk)
+    metrics.FORGOT_PASSWORD_REQUESTS.labels(outcome="accepted").inc()
 
 
 def reset_request_process(request_id: int) -> None:
@@ -237,8 +246,10 @@ def link_open(*, token: str, client_address: str) -> ResetLink:
     ).enforce()
     link = link_find(token=token)
     if link is None:
+        metrics.RESET_LINKS.labels(event=link_refusal(token=token)).inc()
         link_failure(client_address=client_address)
         raise InvalidResetLink
+    metrics.RESET_LINKS.labels(event="opened").inc()
     return link
 
 
@@ -267,6 +278,7 @@ def reset_complete(
             .first()
         )
         if link is None or not link_usable(link=link):
+            metrics.RESET_LINKS.labels(event=link_refusal(token_digest=digest)).inc()
             raise InvalidResetLink
         user = link.user
         try:
@@ -281,6 +293,7 @@ def reset_complete(
         sign_in_unlock(user=user)
         audit_record(Action.RESET_COMPLETED, client_address=client_address, target=user.email)
         password_changed_notify(user=user, client_address=client_address, changed_at=now)
+    metrics.RESET_LINKS.labels(event="used").inc()
     return user
 
 

@@ -46,7 +46,7 @@ def _private(response: HttpResponse) -> HttpResponse:
 def forgot_password(request: HttpRequest) -> HttpResponse:
     form = ForgotPasswordForm(request.POST if request.method == "POST" else None)
     try:
-        services.forgot_password_ensure_enabled()
+        services.forgot_password_ensure_enabled(requesting=request.method == "POST")
         if request.method == "POST" and form.is_valid():
             services.reset_request(
                 address=form.cleaned_data["email"],

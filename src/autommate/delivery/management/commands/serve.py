@@ -15,6 +15,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from autommate.database_state import require_database_ready
+
 logger = logging.getLogger("autommate.delivery.serve")
 
 POLL_SECONDS = 0.2
@@ -54,6 +56,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Children that cannot use the database would fail one request or task at a time.
+        require_database_ready()
         host: str = options["host"]
         bind = f"[{host}]:{options['port']}" if ":" in host else f"{host}:{options['port']}"
         workers = str(options["workers"])
@@ -70,8 +74,15 @@ class Command(BaseCommand):
         if options["dev_mail"]:
             children.append(Child("mail catcher", [*python, "autommate", "devmail"]))
 
-        self.stdout.write(self._addresses(f"http://{bind}", dev_mail=options["dev_mail"]))
-        self.stdout.flush()
+        addresses = self._addresses(f"http://{bind}", dev_mail=options["dev_mail"])
+        if settings.LOG_FORMAT == "json":
+            # Every line of the process is a JSON object then, the start too.
+            logger.info(
+                "Autom Mate is starting", extra={"base_url": settings.BASE_URL, "bind": bind}
+            )
+        else:
+            self.stdout.write(addresses)
+            self.stdout.flush()
         code = Supervisor(children).run()
         if code:
             raise CommandError("The web server stopped; see the messages above.", returncode=code)

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from autommate.database_state import require_database_ready
 from autommate.delivery.worker import run_worker
 
 
@@ -27,4 +28,5 @@ class Command(BaseCommand):
     def handle(
         self, *args: Any, interval: float, batch: bool, worker_id: str | None, **options: Any
     ) -> None:
+        require_database_ready()
         run_worker(interval=interval, batch=batch, worker_id=worker_id)
