@@ -229,6 +229,9 @@ class SMTPTestServer:
         # The username of every AUTH attempt, successful or not.
         self.logins: list[str] = []
         self.messages: list[ReceivedMessage] = []
+        # The most messages whose DATA the server was handling at one time, across connections.
+        self.most_data_at_once = 0
+        self._data_now = 0
         self._condition = threading.Condition()
         self._controller: _Controller | None = None
 
@@ -420,8 +423,14 @@ class _Handler:
         return await self.server._authenticate_xoauth2(server, args)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.server.delay_seconds:
-            await asyncio.sleep(self.server.delay_seconds)
+        # Handlers run on the server's one event loop thread: no lock needed for the count.
+        self.server._data_now += 1
+        self.server.most_data_at_once = max(self.server.most_data_at_once, self.server._data_now)
+        try:
+            if self.server.delay_seconds:
+                await asyncio.sleep(self.server.delay_seconds)
+        finally:
+            self.server._data_now -= 1
         if self.server._take_temporary_failure():
             return "451 4.3.0 Temporary failure, please try again later"
         self.server._receive(session, envelope)

@@ -198,7 +198,10 @@ def test_reset_mail_whose_link_expired_before_sending_is_not_sent(
     assert smtp_server.messages == []
 
 
-def test_one_connection_serves_a_batch(forgot_password_on, smtp_server, run_worker) -> None:
+def test_one_connection_serves_a_batch(
+    settings, forgot_password_on, smtp_server, run_worker
+) -> None:
+    settings.DELIVERY_CONNECTIONS = 1
     for person in users(5):
         queue_password_changed_notice(person)
 
@@ -207,6 +210,26 @@ def test_one_connection_serves_a_batch(forgot_password_on, smtp_server, run_work
     assert len(smtp_server.wait_for(5)) == 5
     assert connections_to(smtp_server) == 1
     assert smtp_server.commands.count("MAIL") == 5
+
+
+def test_a_worker_sends_on_its_connections_at_once_and_reuses_each(
+    settings, forgot_password_on, smtp_server_factory, run_worker
+) -> None:
+    """Four connections to a slow server: each carries several mails, and they overlap in time."""
+    settings.DELIVERY_CONNECTIONS = 4
+    server = smtp_server_factory(delay_seconds=0.2)
+    point_mail_settings_at(server)
+    for person in users(16):
+        queue_password_changed_notice(person)
+
+    run_worker()
+
+    assert len(server.wait_for(16)) == 16
+    assert connections_to(server) == 4
+    assert server.commands.count("MAIL") == 16
+    assert server.most_data_at_once > 1
+    assert set(OutgoingMessage.objects.values_list("state", flat=True)) == {State.SENT}
+    assert set(OutgoingMessage.objects.values_list("attempts", flat=True)) == {1}
 
 
 def test_failed_message_does_not_cost_the_rest_of_the_batch(

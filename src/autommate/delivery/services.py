@@ -8,11 +8,11 @@ A worker that dies mid-send leaves the lease behind; once it expires the message
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import queue
 import random
-import smtplib
 import socket
+import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -25,16 +25,20 @@ from django.utils import timezone
 from .composers import DoNotSend, compose
 from .failures import failure_explain
 from .models import Kind, OutgoingMessage, State, WorkerHeartbeat
+from .senders import Outcome, SenderPool
 
 if TYPE_CHECKING:
     from autommate.accounts.models import User
 
 logger = logging.getLogger(__name__)
 
-# How long a worker may hold a claimed message before others may take it over.
-LEASE_SECONDS = 120
-# How many due messages one worker claims at a time (sent over one SMTP connection).
-BATCH_SIZE = 20
+# How long a worker's claim on a message lasts unless renewed; a dead worker's messages are sent
+# by another worker once it has run out.
+LEASE_SECONDS = 20
+# How often a worker renews its claims while its connections work on them.
+LEASE_RENEW_SECONDS = 5
+# How many claimed messages wait for each connection: enough that none idles between claims.
+QUEUED_PER_CONNECTION = 2
 RETRY_BASE_SECONDS = 30
 RETRY_MAX_DELAY_SECONDS = 60 * 60
 WORKER_SEEN_WITHIN_SECONDS = 60
@@ -108,57 +112,146 @@ def _claim(limit: int) -> list[OutgoingMessage]:
 
 
 def deliver_due(*, max_messages: int | None = None) -> int:
-    """Send every message that is due, batch by batch over one connection; return how many."""
-    sent = 0
+    """Send every message that is due over the worker's connections at once; return how many.
+
+    Claims are taken a few messages per connection at a time, so a message that becomes due
+    meanwhile, or one more urgent, waits for at most one claim.
+    """
+    connections = settings.DELIVERY_CONNECTIONS
     handled = 0
-    while max_messages is None or handled < max_messages:
-        limit = BATCH_SIZE if max_messages is None else min(BATCH_SIZE, max_messages - handled)
-        batch = _claim(limit)
-        if not batch:
-            break
-        handled += len(batch)
-        sent += _send_batch(batch)
-    return sent
+    with _Delivery(connections) as delivery:
+        while True:
+            room = connections * QUEUED_PER_CONNECTION - delivery.in_flight
+            if max_messages is not None:
+                room = min(room, max_messages - handled)
+            # Claim again once half the connections have nothing waiting: fewer, larger claims.
+            claim_now = room >= connections or (room > 0 and not delivery.in_flight)
+            batch = _claim(room) if claim_now else []
+            if batch:
+                handled += len(batch)
+                delivery.submit(batch, fresh=True)
+            elif not delivery.in_flight:
+                break
+            delivery.wait_for_outcomes()
+    return delivery.sent
 
 
 def _send_batch(batch: list[OutgoingMessage]) -> int:
-    sent = 0
-    backend = None
-    try:
-        try:
-            # The default mailer reads the saved mail server, and refuses if there is none.
-            backend = mailers.default
-            backend.open()  # Opened here, the connection serves the whole batch.
-        except Exception as error:
-            for message in batch:
-                _record_send_error(message, error)
-            return 0
+    """Send messages claimed earlier, checking first that each claim still stands."""
+    with _Delivery(settings.DELIVERY_CONNECTIONS) as delivery:
+        delivery.submit(batch, fresh=False)
+        while delivery.in_flight:
+            delivery.wait_for_outcomes()
+    return delivery.sent
+
+
+class _Delivery:
+    """The messages a worker has claimed and handed to its connections, until each has an outcome.
+
+    Everything that touches the database happens here, on the worker's thread; the senders only
+    talk SMTP. While connections work, the claims on the messages are renewed every
+    LEASE_RENEW_SECONDS, so a worker that is alive keeps them and a dead one loses them within
+    LEASE_SECONDS.
+    """
+
+    def __init__(self, connections: int) -> None:
+        self.connections = connections
+        self.sent = 0
+        self._pool: SenderPool | None = None
+        self._held: dict[int, OutgoingMessage] = {}
+        self._lost: dict[int, OutgoingMessage] = {}
+        self._renewed_at = time.monotonic()
+
+    def __enter__(self) -> _Delivery:
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, error: Any, tb: Any) -> None:
+        if self._pool is None:
+            return
+        if error is not None:
+            for pk in self._held:  # What no connection has started on stays for a retry.
+                self._pool.withdraw(pk)
+        self._pool.close()
+        if error is not None:
+            logger.error("Delivery failed", exc_info=error)
+            self._record_outcomes(block=False)
+            for message in self._held.values():
+                _record_send_error(message, error)  # Only those still held and not yet recorded.
+            self._held.clear()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._held)
+
+    def submit(self, batch: list[OutgoingMessage], *, fresh: bool) -> None:
+        """Compose each claimed message and hand it to the next free connection.
+
+        A `fresh` claim was taken just now; an older one is renewed first, and a message whose
+        claim has passed to another worker is left to it.
+        """
         for message in batch:
-            if not _renew_lease(message):
+            if not fresh and not _renew_lease(message):
                 continue  # Held too long: another worker has taken it over.
             try:
                 email = compose(message)
             except DoNotSend as reason:
                 _record_dropped(message, str(reason))
                 continue
-            try:
-                backend.send_messages([email])
-            except Exception as error:  # Any failure of one message is recorded, never raised.
+            except Exception as error:
+                logger.exception("Could not compose message %s", message.pk)
                 _record_send_error(message, error)
-                _close_quietly(backend)
-                _reopen_quietly(backend)
                 continue
-            # Record the acceptance before anything else can fail, so a retry never resends it.
-            _record_sent(message, email.extra_headers.get("Message-ID", ""))
-            sent += 1
-    except Exception as error:
-        logger.exception("Delivery batch failed")
-        for message in batch:
-            _record_send_error(message, error)  # Only those still held and not yet recorded.
-    finally:
-        if backend is not None:
-            _close_quietly(backend)
-    return sent
+            if self._pool is None:
+                try:
+                    # The default mailer reads the saved mail server, and refuses if there is none.
+                    self._pool = SenderPool(self.connections, lambda: mailers.default)
+                except Exception as error:
+                    _record_send_error(message, error)
+                    continue
+            self._held[message.pk] = message
+            self._pool.submit(message.pk, email)
+
+    def wait_for_outcomes(self) -> None:
+        """Record what the connections report, and renew claims that are due for it."""
+        if self._held:
+            self._record_outcomes(block=True)
+        if time.monotonic() - self._renewed_at >= LEASE_RENEW_SECONDS:
+            self._renew()
+
+    def _record_outcomes(self, *, block: bool) -> None:
+        assert self._pool is not None
+        try:
+            outcome = self._pool.outcomes.get(timeout=LEASE_RENEW_SECONDS if block else 0)
+        except queue.Empty:
+            return
+        while True:
+            self._record(outcome)
+            try:
+                outcome = self._pool.outcomes.get_nowait()
+            except queue.Empty:
+                return
+
+    def _record(self, outcome: Outcome) -> None:
+        message = self._held.pop(outcome.pk, None) or self._lost.pop(outcome.pk)
+        try:
+            if outcome.error is None:
+                # Recorded at once, so that a retry never sends it again.
+                _record_sent(message, outcome.message_id)
+                self.sent += 1
+            else:
+                _record_send_error(message, outcome.error)
+        except Exception:  # One message's bookkeeping must not stop the others.
+            logger.exception("Could not record the outcome of message %s", message.pk)
+
+    def _renew(self) -> None:
+        self._renewed_at = time.monotonic()
+        if not self._held:
+            return
+        still_held = _renew_leases(list(self._held.values()))
+        for pk in set(self._held) - still_held:
+            assert self._pool is not None
+            self._pool.withdraw(pk)  # Another worker has taken it over.
+            self._lost[pk] = self._held.pop(pk)
 
 
 def _held(message: OutgoingMessage) -> Any:
@@ -182,16 +275,14 @@ def _renew_lease(message: OutgoingMessage) -> bool:
     return bool(_held(message).update(locked_until=locked_until))
 
 
-def _reopen_quietly(backend: Any) -> None:
-    try:
-        backend.open()
-    except Exception:  # The next send will open again and record its own error.
-        logger.info("Could not reopen the SMTP connection", exc_info=True)
-
-
-def _close_quietly(backend: Any) -> None:
-    with contextlib.suppress(OSError, smtplib.SMTPException):
-        backend.close()
+def _renew_leases(messages: list[OutgoingMessage]) -> set[int]:
+    """Extend this worker's leases on `messages`; return the ids of those it still holds."""
+    held = Q(pk__in=[])
+    for message in messages:
+        held |= Q(pk=message.pk, attempts=message.attempts)
+    rows = OutgoingMessage.objects.filter(held, state=State.SENDING)
+    rows.update(locked_until=timezone.now() + timedelta(seconds=LEASE_SECONDS))
+    return set(rows.values_list("pk", flat=True))
 
 
 def _record_sent(message: OutgoingMessage, message_id: str) -> None:
