@@ -11,7 +11,7 @@ from django_tasks_db.models import DBTaskResult
 
 from autommate.accounts.models import User
 from autommate.delivery import services
-from autommate.delivery.models import Kind, OutgoingMessage, State
+from autommate.delivery.models import Kind, OutgoingMessage, Priority, State, priority_of
 from autommate.mailserver.models import MailServerSettings
 from autommate.recovery.models import ResetLink
 from tests.conftest import USER_PASSWORD, point_mail_settings_at
@@ -304,3 +304,53 @@ def test_unconfigured_mail_server_keeps_mail_waiting(
     message = OutgoingMessage.objects.get()
     assert message.state == State.RETRYING
     assert "not configured" in message.last_error
+
+
+def test_reset_requested_behind_a_thousand_queued_notices_goes_out_in_the_first_claim(
+    settings, forgot_password_on, regular_user, smtp_server
+) -> None:
+    settings.DELIVERY_CONNECTIONS = 4
+    now = timezone.now()
+    OutgoingMessage.objects.bulk_create(
+        OutgoingMessage(
+            kind=Kind.PASSWORD_CHANGED,
+            recipient=regular_user.email,
+            user=regular_user,
+            priority=priority_of(Kind.PASSWORD_CHANGED),
+            context={"changed_at": now.isoformat()},
+            created_at=now - timedelta(minutes=1),
+            next_attempt_at=now - timedelta(minutes=1),
+        )
+        for number in range(1000)
+    )
+    services.message_record(
+        kind=Kind.RESET,
+        recipient=regular_user.email,
+        user=regular_user,
+        context={"requested_at": now.isoformat()},
+    )
+
+    # One claim's worth: two mails for each of the four connections.
+    sent = services.deliver_due(max_messages=8)
+
+    assert sent == 8
+    reset = OutgoingMessage.objects.get(kind=Kind.RESET)
+    assert reset.state == State.SENT
+    subjects = [message["Subject"] for message in smtp_server.wait_for(8)]
+    assert len(subjects) == 8
+    assert reset.message_id in {message["Message-ID"] for message in smtp_server.messages}
+    assert OutgoingMessage.objects.filter(kind=Kind.PASSWORD_CHANGED, state=State.SENT).count() == 7
+
+
+def test_bulk_mail_of_an_urgent_kind_can_wait_behind_the_backlog(
+    forgot_password_on, regular_user
+) -> None:
+    message = services.message_record(
+        kind=Kind.RESET, recipient=regular_user.email, user=regular_user, priority=Priority.BACKLOG
+    )
+
+    assert message.priority == Priority.BACKLOG
+    assert priority_of(Kind.RESET) == Priority.URGENT
+    assert priority_of(Kind.TEST) == Priority.URGENT
+    assert priority_of("invitation") == Priority.URGENT
+    assert priority_of(Kind.PASSWORD_CHANGED) == Priority.BACKLOG

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from .composers import DoNotSend, compose
 from .failures import failure_explain
-from .models import Kind, OutgoingMessage, State, WorkerHeartbeat
+from .models import Kind, OutgoingMessage, Priority, State, WorkerHeartbeat, priority_of
 from .senders import Outcome, SenderPool
 
 if TYPE_CHECKING:
@@ -50,8 +50,13 @@ def message_record(
     recipient: str,
     user: Any = None,
     context: dict[str, Any] | None = None,
+    priority: Priority | None = None,
 ) -> OutgoingMessage:
-    """Record a message to send and schedule its delivery in the caller's transaction."""
+    """Record a message to send and schedule its delivery in the caller's transaction.
+
+    Its `priority` follows from its kind (`priority_of`) unless given: a sender of bulk mail of an
+    otherwise urgent kind passes `Priority.BACKLOG`.
+    """
     from .tasks import deliver_due
 
     with transaction.atomic():
@@ -60,6 +65,7 @@ def message_record(
             recipient=recipient,
             user=user,
             context=context or {},
+            priority=priority_of(kind) if priority is None else priority,
             next_attempt_at=timezone.now(),
         )
         deliver_due.enqueue()
@@ -96,7 +102,9 @@ def _due() -> Q:
 
 def _claim(limit: int) -> list[OutgoingMessage]:
     with transaction.atomic():
-        candidates = OutgoingMessage.objects.filter(_due()).order_by("next_attempt_at", "id")
+        candidates = OutgoingMessage.objects.filter(_due()).order_by(
+            "priority", "next_attempt_at", "id"
+        )
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True)
         claimed = list(candidates[:limit])
