@@ -42,6 +42,8 @@ QUEUED_PER_CONNECTION = 2
 RETRY_BASE_SECONDS = 30
 RETRY_MAX_DELAY_SECONDS = 60 * 60
 WORKER_SEEN_WITHIN_SECONDS = 60
+# A worker silent this long is taken for dead, and the tasks it was running are ended.
+WORKER_DEAD_AFTER_SECONDS = 20
 
 
 def message_record(
@@ -355,15 +357,71 @@ def _after_outcome(message: OutgoingMessage, *, sent: bool, error: str) -> None:
 
 
 def messages_requeue_stale() -> int:
-    """Schedule delivery for due messages no task is known to cover (after a crash or restart)."""
+    """Schedule delivery for due messages no task is known to cover (after a crash or restart).
+
+    A message held by a worker that died is due the moment its lease runs out; one waiting in
+    the queue longer than a lease has lost its task. Delivery is scheduled once: not while a
+    delivery task is already waiting to run.
+    """
+    from django_tasks_db.models import DBTaskResult
+
     from .tasks import deliver_due as deliver_due_task
 
-    stale_before = timezone.now() - timedelta(seconds=LEASE_SECONDS)
-    stale = OutgoingMessage.objects.filter(_due()).filter(next_attempt_at__lt=stale_before)
-    if stale.exists():
-        deliver_due_task.enqueue()
-        return stale.count()
-    return 0
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=LEASE_SECONDS)
+    stale = OutgoingMessage.objects.filter(_due()).filter(
+        Q(state=State.SENDING) | Q(next_attempt_at__lt=stale_before)
+    )
+    count = stale.count()
+    if count:
+        waiting = DBTaskResult.objects.ready().filter(task_path=deliver_due_task.module_path)
+        if not waiting.exists():
+            deliver_due_task.enqueue()
+    return count
+
+
+def tasks_end_orphaned() -> int:
+    """Mark as failed the tasks left running by workers that stopped showing they are alive.
+
+    A worker killed mid-task leaves its task row running for ever; the messages it held are
+    sent again by other workers once their leases run out, so the row only needs ending.
+    """
+    from django.tasks.base import TaskResultStatus
+    from django_tasks_db.models import DBTaskResult
+
+    now = timezone.now()
+    dead_before = now - timedelta(seconds=WORKER_DEAD_AFTER_SECONDS)
+    alive = set(
+        WorkerHeartbeat.objects.filter(last_seen_at__gte=dead_before).values_list(
+            "worker_id", flat=True
+        )
+    )
+    ended = 0
+    for task in DBTaskResult.objects.running().filter(started_at__lt=dead_before):
+        if task.worker_ids and task.worker_ids[-1] in alive:
+            continue
+        ended += DBTaskResult.objects.filter(pk=task.pk, status=TaskResultStatus.RUNNING).update(
+            status=TaskResultStatus.FAILED,
+            finished_at=now,
+            exception_class_path="autommate.delivery.worker.WorkerLost",
+            traceback="The worker running this task stopped without finishing it.",
+        )
+    return ended
+
+
+def mail_log_prune() -> tuple[int, int]:
+    """Delete sent and failed mail, and finished tasks, older than MAIL_LOG_DAYS.
+
+    Return how many mail-log rows and task rows went.
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    cutoff = timezone.now() - timedelta(days=settings.MAIL_LOG_DAYS)
+    mail, _ = OutgoingMessage.objects.filter(
+        state__in=[State.SENT, State.FAILED], created_at__lt=cutoff
+    ).delete()
+    tasks, _ = DBTaskResult.objects.finished().filter(finished_at__lt=cutoff).delete()
+    return mail, tasks
 
 
 def worker_heartbeat(worker_id: str) -> None:

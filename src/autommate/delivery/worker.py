@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.db import close_old_connections
 from django.utils.crypto import get_random_string
@@ -13,16 +14,28 @@ from . import services
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 15
+# Often enough that a dead worker's mail is sent by another within half a minute: its leases
+# run out (LEASE_SECONDS) and the next round here schedules them.
+HEARTBEAT_SECONDS = 5
+PRUNE_EVERY_SECONDS = 60 * 60
 
 
 def _housekeeping(worker_id: str, stop: threading.Event) -> None:
+    pruned_at: float | None = None
     while not stop.is_set():
         try:
             services.worker_heartbeat(worker_id)
             requeued = services.messages_requeue_stale()
             if requeued:
                 logger.warning("Rescheduled %d stale messages for delivery", requeued)
+            ended = services.tasks_end_orphaned()
+            if ended:
+                logger.warning("Ended %d tasks left running by stopped workers", ended)
+            if pruned_at is None or time.monotonic() - pruned_at >= PRUNE_EVERY_SECONDS:
+                pruned_at = time.monotonic()
+                mail, tasks = services.mail_log_prune()
+                if mail or tasks:
+                    logger.info("Pruned %d mail-log rows and %d finished tasks", mail, tasks)
         except Exception:  # Keep the worker alive through a database blip.
             logger.exception("Worker housekeeping failed")
         finally:
