@@ -11,7 +11,14 @@ from django_tasks_db.models import DBTaskResult
 
 from autommate.accounts.models import User
 from autommate.delivery import services
-from autommate.delivery.models import Kind, OutgoingMessage, Priority, State, priority_of
+from autommate.delivery.models import (
+    Kind,
+    OutgoingMessage,
+    Priority,
+    SendingPause,
+    State,
+    priority_of,
+)
 from autommate.mailserver.models import MailServerSettings
 from autommate.recovery.models import ResetLink
 from tests.conftest import USER_PASSWORD, point_mail_settings_at
@@ -354,3 +361,55 @@ def test_bulk_mail_of_an_urgent_kind_can_wait_behind_the_backlog(
     assert priority_of(Kind.TEST) == Priority.URGENT
     assert priority_of("invitation") == Priority.URGENT
     assert priority_of(Kind.PASSWORD_CHANGED) == Priority.BACKLOG
+
+
+def test_throttling_server_pauses_all_sending_without_failing_a_mail(
+    settings, forgot_password_on, smtp_server_factory, run_worker
+) -> None:
+    """Answered "421 4.3.2" after three mails, the installation holds back, then sends the rest."""
+    settings.DELIVERY_CONNECTIONS = 1
+    server = smtp_server_factory()
+    server.throttle_after = 3
+    point_mail_settings_at(server)
+    for person in users(6):
+        queue_password_changed_notice(person)
+
+    run_worker()
+
+    assert len(server.messages) == 3
+    # Refused once, or twice when the connection had started on the next mail before the pause
+    # was recorded; after that nothing is tried.
+    assert 1 <= server.throttled <= 2
+    assert services.sending_paused_until() is not None
+    waiting = OutgoingMessage.objects.exclude(state=State.SENT)
+    assert waiting.count() == 3
+    assert not waiting.filter(state=State.FAILED).exists()
+    assert set(waiting.values_list("attempts", flat=True)) == {0}  # No attempt was burnt.
+    assert any("4.3.2" in m.last_error or "busy" in m.last_error.lower() for m in waiting)
+
+    # While the pause lasts, no worker sends: mail already due waits too.
+    services.deliver_due()
+    assert len(server.messages) == 3
+
+    # The pause and the server's minute pass.
+    server.throttle_after = None
+    SendingPause.objects.update(until=timezone.now() - timedelta(seconds=1))
+    waiting.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    services.deliver_due()  # As the delivery task scheduled for the end of the pause does.
+
+    assert len(server.wait_for(6)) == 6
+    assert set(OutgoingMessage.objects.values_list("state", flat=True)) == {State.SENT}
+    assert len({message["To"] for message in server.messages}) == 6
+
+
+def test_a_plain_temporary_failure_does_not_pause_sending(
+    forgot_password_on, regular_user, smtp_server_factory, run_worker
+) -> None:
+    server = smtp_server_factory(temporary_failures=1)
+    point_mail_settings_at(server)
+    queue_password_changed_notice(regular_user)
+
+    run_worker()
+
+    assert services.sending_paused_until() is None
+    assert OutgoingMessage.objects.get().attempts == 1

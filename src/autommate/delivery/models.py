@@ -87,3 +87,16 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"worker {self.worker_id} seen {self.last_seen_at:%H:%M:%S}"
+
+
+class SendingPause(models.Model):
+    """Until when every worker holds back new mail, after a mail server asked to slow down.
+
+    One row, shared by all workers through the database.
+    """
+
+    until = models.DateTimeField()
+    reason = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"sending paused until {self.until:%H:%M:%S}"

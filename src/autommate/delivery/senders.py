@@ -22,6 +22,10 @@ from django.core.mail.message import EmailMessage
 logger = logging.getLogger(__name__)
 
 
+class Withdrawn(Exception):
+    """The outcome of a message withdrawn before any connection started on it: not sent."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one handed-over message: accepted (`error` None) or the error raised.
@@ -60,7 +64,10 @@ class SenderPool:
         self._jobs.put((pk, email))
 
     def withdraw(self, pk: int) -> None:
-        """Do not send the message of row `pk` if no connection has started on it yet."""
+        """Do not send the message of row `pk` if no connection has started on it yet.
+
+        Its outcome is then `Withdrawn`.
+        """
         with self._lock:
             self._withdrawn.add(pk)
 
@@ -78,6 +85,7 @@ class SenderPool:
                 with self._lock:
                     if pk in self._withdrawn:
                         self._withdrawn.discard(pk)
+                        self.outcomes.put(Outcome(pk, Withdrawn(), ""))
                         continue
                 error = _send(backend, email)
                 self.outcomes.put(Outcome(pk, error, email.extra_headers.get("Message-ID", "")))

@@ -13,7 +13,7 @@ import queue
 import random
 import socket
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -24,8 +24,16 @@ from django.utils import timezone
 
 from .composers import DoNotSend, compose
 from .failures import failure_explain
-from .models import Kind, OutgoingMessage, Priority, State, WorkerHeartbeat, priority_of
-from .senders import Outcome, SenderPool
+from .models import (
+    Kind,
+    OutgoingMessage,
+    Priority,
+    SendingPause,
+    State,
+    WorkerHeartbeat,
+    priority_of,
+)
+from .senders import Outcome, SenderPool, Withdrawn
 
 if TYPE_CHECKING:
     from autommate.accounts.models import User
@@ -39,6 +47,8 @@ LEASE_SECONDS = 20
 LEASE_RENEW_SECONDS = 5
 # How many claimed messages wait for each connection: enough that none idles between claims.
 QUEUED_PER_CONNECTION = 2
+# How long every worker holds back new mail after a server answered that it is throttling.
+THROTTLED_PAUSE_SECONDS = 60
 RETRY_BASE_SECONDS = 30
 RETRY_MAX_DELAY_SECONDS = 60 * 60
 WORKER_SEEN_WITHIN_SECONDS = 60
@@ -136,7 +146,7 @@ def deliver_due(*, max_messages: int | None = None) -> int:
                 room = min(room, max_messages - handled)
             # Claim again once half the connections have nothing waiting: fewer, larger claims.
             claim_now = room >= connections or (room > 0 and not delivery.in_flight)
-            batch = _claim(room) if claim_now else []
+            batch = _claim(room) if claim_now and not sending_paused_until() else []
             if batch:
                 handled += len(batch)
                 delivery.submit(batch, fresh=True)
@@ -242,16 +252,28 @@ class _Delivery:
                 return
 
     def _record(self, outcome: Outcome) -> None:
-        message = self._held.pop(outcome.pk, None) or self._lost.pop(outcome.pk)
+        lost = outcome.pk in self._lost
+        message = self._lost.pop(outcome.pk) if lost else self._held.pop(outcome.pk)
         try:
             if outcome.error is None:
                 # Recorded at once, so that a retry never sends it again.
                 _record_sent(message, outcome.message_id)
                 self.sent += 1
+            elif isinstance(outcome.error, Withdrawn):
+                if not lost:
+                    _release(message, at=sending_paused_until() or timezone.now())
             else:
                 _record_send_error(message, outcome.error)
+                if sending_paused_until():
+                    # The server asked to slow down: what waits for a connection waits longer.
+                    for pk in self._held:
+                        self._pool_withdraw(pk)
         except Exception:  # One message's bookkeeping must not stop the others.
             logger.exception("Could not record the outcome of message %s", message.pk)
+
+    def _pool_withdraw(self, pk: int) -> None:
+        assert self._pool is not None
+        self._pool.withdraw(pk)
 
     def _renew(self) -> None:
         self._renewed_at = time.monotonic()
@@ -316,7 +338,55 @@ def _record_dropped(message: OutgoingMessage, reason: str) -> None:
 
 def _record_send_error(message: OutgoingMessage, error: BaseException) -> None:
     failure = failure_explain(error)
+    if failure.throttled:
+        _record_throttled(message, failure.text)
+        return
     _record_failure(message, failure.text, temporary=failure.temporary)
+
+
+def _release(message: OutgoingMessage, *, at: datetime) -> None:
+    """Give up this worker's claim on a message it did not try to send, at no cost to it."""
+    _held(message).update(
+        state=State.RETRYING if message.attempts > 1 else State.QUEUED,
+        attempts=message.attempts - 1,
+        locked_until=None,
+        next_attempt_at=at,
+    )
+
+
+def _record_throttled(message: OutgoingMessage, text: str) -> None:
+    """Pause all sending for a while and put the message back, without costing it an attempt."""
+    until = sending_pause(reason=text)
+    if _held(message).update(
+        state=State.RETRYING,
+        attempts=message.attempts - 1,
+        locked_until=None,
+        next_attempt_at=until,
+        last_error=text,
+    ):
+        from .tasks import deliver_due as deliver_due_task
+
+        deliver_due_task.using(run_after=until).enqueue()
+
+
+def sending_pause(*, reason: str) -> datetime:
+    """Hold back every worker's new mail for THROTTLED_PAUSE_SECONDS; return until when."""
+    until = timezone.now() + timedelta(seconds=THROTTLED_PAUSE_SECONDS)
+    with transaction.atomic():
+        pause = SendingPause.objects.select_for_update().filter(pk=1).first()
+        if pause is None:
+            SendingPause.objects.create(pk=1, until=until, reason=reason)
+            logger.warning("The mail server asked to slow down; sending paused: %s", reason)
+        elif pause.until < until:
+            pause.until, pause.reason = until, reason
+            pause.save(update_fields=["until", "reason"])
+    return until
+
+
+def sending_paused_until() -> datetime | None:
+    """Return until when sending is paused, or None when it is not."""
+    pause = SendingPause.objects.filter(pk=1, until__gt=timezone.now()).first()
+    return pause.until if pause else None
 
 
 def _record_failure(message: OutgoingMessage, text: str, *, temporary: bool) -> None:
