@@ -1,9 +1,10 @@
-"""`python -m bench`: run the forgot-password and OAuth 2.0 benchmarks and print their tables."""
+"""`python -m bench`: the forgot-password, OAuth 2.0, delivery and metrics benchmarks, as tables."""
 
 from __future__ import annotations
 
 import argparse
 
+from bench.delivery import DeliveryPlan, run_delivery
 from bench.forgot_password import Plan, run
 from bench.metrics import MetricsPlan, run_metrics
 from bench.oauth import OAuthPlan, run_oauth
@@ -21,22 +22,22 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["forgot-password", "oauth", "metrics"],
+        choices=["forgot-password", "oauth", "delivery", "metrics"],
         help="run one benchmark: the forgot-password request path and delivery, or OAuth 2.0 "
-        "logins (token requests per mail, a slow token endpoint), or the cost of metrics "
+        "logins (token requests per mail, a slow token endpoint), or delivery speed with "
+        "parallel connections and the memory of each process, or the cost of metrics "
         "(an increment, a scrape as processes accumulate)",
     )
     args = parser.parse_args()
-    if args.only == "metrics":
-        run_metrics(MetricsPlan.quick() if args.quick else MetricsPlan())
-        return
-    if args.only != "oauth":
+    if args.only in (None, "forgot-password"):
         plan = Plan.quick() if args.quick else Plan.full()
         plan.clients = args.clients
         run(plan)
-    if args.only != "forgot-password":
+    if args.only in (None, "oauth"):
         run_oauth(OAuthPlan.quick() if args.quick else OAuthPlan())
-    if args.only is None:
+    if args.only in (None, "delivery"):
+        run_delivery(DeliveryPlan.quick() if args.quick else DeliveryPlan())
+    if args.only in (None, "metrics"):
         run_metrics(MetricsPlan.quick() if args.quick else MetricsPlan())
 
 

@@ -503,13 +503,12 @@ def report(
         ("", "seconds", "mails/s", "SMTP connections", "1,000 mails (s)"),
         rows,
     )
-    from autommate.delivery.services import BATCH_SIZE
+    from django.conf import settings
 
     print(
-        f"Each worker claims up to {BATCH_SIZE} due mails at a time and sends them in turn over "
-        "one SMTP connection, so against a slow server the rate is about one mail per server "
-        "delay per worker; the last column extrapolates the measured rate. Times include the "
-        "workers' start-up."
+        f"Each worker sends on up to {settings.DELIVERY_CONNECTIONS} SMTP connections at once "
+        "(AUTOMMATE_DELIVERY_CONNECTIONS), each reused for many mails; the last column "
+        "extrapolates the measured rate. Times include the workers' start-up."
     )
 
 

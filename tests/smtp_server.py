@@ -26,6 +26,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from base64 import b64decode
 from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
@@ -183,6 +184,13 @@ class ReceivedMessage(email.message.EmailMessage):
         self.login = None
 
 
+# Exchange Online's answer to a mailbox over its submission limit.
+THROTTLED_REPLY = (
+    "421 4.3.2 The server is busy; message submission rate for this client has exceeded the "
+    "configured limit"
+)
+
+
 class SMTPTestServer:
     """One aiosmtpd server on 127.0.0.1 and what it has seen."""
 
@@ -229,6 +237,15 @@ class SMTPTestServer:
         # The username of every AUTH attempt, successful or not.
         self.logins: list[str] = []
         self.messages: list[ReceivedMessage] = []
+        # The most messages whose DATA the server was handling at one time, across connections.
+        self.most_data_at_once = 0
+        self._data_now = 0
+        # Set to answer "421 4.3.2" as Exchange Online does once this many messages were accepted
+        # within `throttle_window_seconds`.
+        self.throttle_after: int | None = None
+        self.throttle_window_seconds = 60.0
+        self.throttled = 0
+        self._accepted_at: list[float] = []
         self._condition = threading.Condition()
         self._controller: _Controller | None = None
 
@@ -371,6 +388,20 @@ class SMTPTestServer:
                 return True
             return False
 
+    def _over_send_limit(self) -> bool:
+        if self.throttle_after is None:
+            return False
+        now = time.monotonic()
+        with self._condition:
+            self._accepted_at = [
+                at for at in self._accepted_at if now - at < self.throttle_window_seconds
+            ]
+            if len(self._accepted_at) >= self.throttle_after:
+                self.throttled += 1
+                return True
+            self._accepted_at.append(now)
+            return False
+
     def _receive(self, session: Session, envelope: Envelope) -> None:
         content = envelope.original_content or b""
         message = cast(
@@ -420,10 +451,18 @@ class _Handler:
         return await self.server._authenticate_xoauth2(server, args)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        if self.server.delay_seconds:
-            await asyncio.sleep(self.server.delay_seconds)
+        # Handlers run on the server's one event loop thread: no lock needed for the count.
+        self.server._data_now += 1
+        self.server.most_data_at_once = max(self.server.most_data_at_once, self.server._data_now)
+        try:
+            if self.server.delay_seconds:
+                await asyncio.sleep(self.server.delay_seconds)
+        finally:
+            self.server._data_now -= 1
         if self.server._take_temporary_failure():
             return "451 4.3.0 Temporary failure, please try again later"
+        if self.server._over_send_limit():
+            return THROTTLED_REPLY
         self.server._receive(session, envelope)
         return "250 2.0.0 OK: queued"
 

@@ -172,6 +172,10 @@ TEST_MAIL_TIMEOUT_SECONDS = 15
 TEST_MAIL_CODE_LIFETIME_HOURS = 24
 # How long the delivery queue keeps retrying a temporarily failing message.
 DELIVERY_RETRY_HOURS = _env_int("AUTOMMATE_DELIVERY_RETRY_HOURS", 24)
+# How many SMTP connections each worker keeps open and sends on at once.
+DELIVERY_CONNECTIONS = max(1, _env_int("AUTOMMATE_DELIVERY_CONNECTIONS", 4))
+# How long the mail log keeps sent and failed mail, and the task queue its finished tasks.
+MAIL_LOG_DAYS = max(1, _env_int("AUTOMMATE_MAIL_LOG_DAYS", 30))
 
 DEV_MAIL_HOST = "127.0.0.1"
 DEV_MAIL_PORT = _env_int("AUTOMMATE_DEV_MAIL_PORT", 1025)

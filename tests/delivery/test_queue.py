@@ -11,7 +11,14 @@ from django_tasks_db.models import DBTaskResult
 
 from autommate.accounts.models import User
 from autommate.delivery import services
-from autommate.delivery.models import Kind, OutgoingMessage, State
+from autommate.delivery.models import (
+    Kind,
+    OutgoingMessage,
+    Priority,
+    SendingPause,
+    State,
+    priority_of,
+)
 from autommate.mailserver.models import MailServerSettings
 from autommate.recovery.models import ResetLink
 from tests.conftest import USER_PASSWORD, point_mail_settings_at
@@ -198,7 +205,10 @@ def test_reset_mail_whose_link_expired_before_sending_is_not_sent(
     assert smtp_server.messages == []
 
 
-def test_one_connection_serves_a_batch(forgot_password_on, smtp_server, run_worker) -> None:
+def test_one_connection_serves_a_batch(
+    settings, forgot_password_on, smtp_server, run_worker
+) -> None:
+    settings.DELIVERY_CONNECTIONS = 1
     for person in users(5):
         queue_password_changed_notice(person)
 
@@ -207,6 +217,26 @@ def test_one_connection_serves_a_batch(forgot_password_on, smtp_server, run_work
     assert len(smtp_server.wait_for(5)) == 5
     assert connections_to(smtp_server) == 1
     assert smtp_server.commands.count("MAIL") == 5
+
+
+def test_a_worker_sends_on_its_connections_at_once_and_reuses_each(
+    settings, forgot_password_on, smtp_server_factory, run_worker
+) -> None:
+    """Four connections to a slow server: each carries several mails, and they overlap in time."""
+    settings.DELIVERY_CONNECTIONS = 4
+    server = smtp_server_factory(delay_seconds=0.2)
+    point_mail_settings_at(server)
+    for person in users(16):
+        queue_password_changed_notice(person)
+
+    run_worker()
+
+    assert len(server.wait_for(16)) == 16
+    assert connections_to(server) == 4
+    assert server.commands.count("MAIL") == 16
+    assert server.most_data_at_once > 1
+    assert set(OutgoingMessage.objects.values_list("state", flat=True)) == {State.SENT}
+    assert set(OutgoingMessage.objects.values_list("attempts", flat=True)) == {1}
 
 
 def test_failed_message_does_not_cost_the_rest_of_the_batch(
@@ -281,3 +311,105 @@ def test_unconfigured_mail_server_keeps_mail_waiting(
     message = OutgoingMessage.objects.get()
     assert message.state == State.RETRYING
     assert "not configured" in message.last_error
+
+
+def test_reset_requested_behind_a_thousand_queued_notices_goes_out_in_the_first_claim(
+    settings, forgot_password_on, regular_user, smtp_server
+) -> None:
+    settings.DELIVERY_CONNECTIONS = 4
+    now = timezone.now()
+    OutgoingMessage.objects.bulk_create(
+        OutgoingMessage(
+            kind=Kind.PASSWORD_CHANGED,
+            recipient=regular_user.email,
+            user=regular_user,
+            priority=priority_of(Kind.PASSWORD_CHANGED),
+            context={"changed_at": now.isoformat()},
+            created_at=now - timedelta(minutes=1),
+            next_attempt_at=now - timedelta(minutes=1),
+        )
+        for number in range(1000)
+    )
+    services.message_record(
+        kind=Kind.RESET,
+        recipient=regular_user.email,
+        user=regular_user,
+        context={"requested_at": now.isoformat()},
+    )
+
+    # One claim's worth: two mails for each of the four connections.
+    sent = services.deliver_due(max_messages=8)
+
+    assert sent == 8
+    reset = OutgoingMessage.objects.get(kind=Kind.RESET)
+    assert reset.state == State.SENT
+    subjects = [message["Subject"] for message in smtp_server.wait_for(8)]
+    assert len(subjects) == 8
+    assert reset.message_id in {message["Message-ID"] for message in smtp_server.messages}
+    assert OutgoingMessage.objects.filter(kind=Kind.PASSWORD_CHANGED, state=State.SENT).count() == 7
+
+
+def test_bulk_mail_of_an_urgent_kind_can_wait_behind_the_backlog(
+    forgot_password_on, regular_user
+) -> None:
+    message = services.message_record(
+        kind=Kind.RESET, recipient=regular_user.email, user=regular_user, priority=Priority.BACKLOG
+    )
+
+    assert message.priority == Priority.BACKLOG
+    assert priority_of(Kind.RESET) == Priority.URGENT
+    assert priority_of(Kind.TEST) == Priority.URGENT
+    assert priority_of("invitation") == Priority.URGENT
+    assert priority_of(Kind.PASSWORD_CHANGED) == Priority.BACKLOG
+
+
+def test_throttling_server_pauses_all_sending_without_failing_a_mail(
+    settings, forgot_password_on, smtp_server_factory, run_worker
+) -> None:
+    """Answered "421 4.3.2" after three mails, the installation holds back, then sends the rest."""
+    settings.DELIVERY_CONNECTIONS = 1
+    server = smtp_server_factory()
+    server.throttle_after = 3
+    point_mail_settings_at(server)
+    for person in users(6):
+        queue_password_changed_notice(person)
+
+    run_worker()
+
+    assert len(server.messages) == 3
+    # Refused once, or twice when the connection had started on the next mail before the pause
+    # was recorded; after that nothing is tried.
+    assert 1 <= server.throttled <= 2
+    assert services.sending_paused_until() is not None
+    waiting = OutgoingMessage.objects.exclude(state=State.SENT)
+    assert waiting.count() == 3
+    assert not waiting.filter(state=State.FAILED).exists()
+    assert set(waiting.values_list("attempts", flat=True)) == {0}  # No attempt was burnt.
+    assert any("4.3.2" in m.last_error or "busy" in m.last_error.lower() for m in waiting)
+
+    # While the pause lasts, no worker sends: mail already due waits too.
+    services.deliver_due()
+    assert len(server.messages) == 3
+
+    # The pause and the server's minute pass.
+    server.throttle_after = None
+    SendingPause.objects.update(until=timezone.now() - timedelta(seconds=1))
+    waiting.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    services.deliver_due()  # As the delivery task scheduled for the end of the pause does.
+
+    assert len(server.wait_for(6)) == 6
+    assert set(OutgoingMessage.objects.values_list("state", flat=True)) == {State.SENT}
+    assert len({message["To"] for message in server.messages}) == 6
+
+
+def test_a_plain_temporary_failure_does_not_pause_sending(
+    forgot_password_on, regular_user, smtp_server_factory, run_worker
+) -> None:
+    server = smtp_server_factory(temporary_failures=1)
+    point_mail_settings_at(server)
+    queue_password_changed_notice(regular_user)
+
+    run_worker()
+
+    assert services.sending_paused_until() is None
+    assert OutgoingMessage.objects.get().attempts == 1

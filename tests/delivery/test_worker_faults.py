@@ -44,6 +44,8 @@ def test_a_reset_request_left_running_by_a_dead_worker_is_processed(
     assert answer.status_code == 302
     task = DBTaskResult.objects.get(task_path__endswith="reset_request_process")
     task.claim("killed-worker")
+    # Claimed two minutes ago, when the worker was killed.
+    DBTaskResult.objects.filter(pk=task.pk).update(started_at=timezone.now() - timedelta(minutes=2))
     WorkerHeartbeat.objects.create(
         worker_id="killed-worker", last_seen_at=timezone.now() - timedelta(minutes=2)
     )

@@ -13,10 +13,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SendFailure:
-    """A failed send as the mail log shows it, and whether trying again may succeed."""
+    """A failed send as the mail log shows it, and whether trying again may succeed.
+
+    `throttled` says the server asks the sender to slow down (too many messages for now), which
+    pauses the whole installation's sending for a while rather than costing this message a retry.
+    """
 
     text: str
     temporary: bool
+    throttled: bool = False
 
 
 Explainer = Callable[[BaseException], SendFailure]

@@ -11,6 +11,23 @@ class Kind(models.TextChoices):
     TEST = "test", "Test"
 
 
+class Priority(models.IntegerChoices):
+    """Which due mail goes first: mail someone waits for now, before a backlog of notices."""
+
+    URGENT = 0, "Urgent"
+    BACKLOG = 10, "Backlog"
+
+
+# Notices and bulk mail wait behind everything else; any other kind (a reset link, a test mail,
+# an invitation) is someone waiting for it now.
+BACKLOG_KINDS = frozenset({"password_changed"})
+
+
+def priority_of(kind: str) -> Priority:
+    """Return the priority a message of `kind` is claimed with."""
+    return Priority.BACKLOG if kind in BACKLOG_KINDS else Priority.URGENT
+
+
 class State(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"
@@ -33,6 +50,7 @@ class OutgoingMessage(models.Model):
     )
     context = models.JSONField(default=dict, blank=True)
     state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.URGENT)
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -45,7 +63,15 @@ class OutgoingMessage(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["state", "next_attempt_at"])]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"]),
+            # The claim's order over the mail still to send, and only that.
+            models.Index(
+                fields=["priority", "next_attempt_at", "id"],
+                condition=models.Q(state__in=["queued", "retrying", "sending"]),
+                name="delivery_claim_order",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.recipient} ({self.state})"
@@ -61,3 +87,16 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"worker {self.worker_id} seen {self.last_seen_at:%H:%M:%S}"
+
+
+class SendingPause(models.Model):
+    """Until when every worker holds back new mail, after a mail server asked to slow down.
+
+    One row, shared by all workers through the database.
+    """
+
+    until = models.DateTimeField()
+    reason = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"sending paused until {self.until:%H:%M:%S}"

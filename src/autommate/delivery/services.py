@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import random
-import smtplib
 import socket
+import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -27,22 +28,37 @@ from autommate import metrics
 
 from .composers import DoNotSend, compose
 from .failures import failure_explain
-from .models import Kind, OutgoingMessage, State, WorkerHeartbeat
+from .models import (
+    Kind,
+    OutgoingMessage,
+    Priority,
+    SendingPause,
+    State,
+    WorkerHeartbeat,
+    priority_of,
+)
+from .senders import Outcome, SenderPool, Withdrawn
 
 if TYPE_CHECKING:
     from autommate.accounts.models import User
 
 logger = logging.getLogger(__name__)
 
-# How long a worker may hold a claimed message before others may take it over.
-LEASE_SECONDS = 120
-# How many due messages one worker claims at a time (sent over one SMTP connection).
-BATCH_SIZE = 20
+# How long a worker's claim on a message lasts unless renewed; a dead worker's messages are sent
+# by another worker once it has run out.
+LEASE_SECONDS = 20
+# How often a worker renews its claims while its connections work on them.
+LEASE_RENEW_SECONDS = 5
+# How many claimed messages wait for each connection: enough that none idles between claims.
+QUEUED_PER_CONNECTION = 2
+# How long every worker holds back new mail after a server answered that it is throttling.
+THROTTLED_PAUSE_SECONDS = 60
 RETRY_BASE_SECONDS = 30
 RETRY_MAX_DELAY_SECONDS = 60 * 60
 WORKER_SEEN_WITHIN_SECONDS = 60
-# A worker whose heartbeat (every HEARTBEAT_SECONDS of worker.py) is older than this is dead.
-WORKER_DEAD_AFTER_SECONDS = 45
+# A worker whose heartbeat (every HEARTBEAT_SECONDS of worker.py) is older than this is dead:
+# the tasks it was running are run again by another.
+WORKER_DEAD_AFTER_SECONDS = 20
 
 
 def message_record(
@@ -51,8 +67,13 @@ def message_record(
     recipient: str,
     user: Any = None,
     context: dict[str, Any] | None = None,
+    priority: Priority | None = None,
 ) -> OutgoingMessage:
-    """Record a message to send and schedule its delivery in the caller's transaction."""
+    """Record a message to send and schedule its delivery in the caller's transaction.
+
+    Its `priority` follows from its kind (`priority_of`) unless given: a sender of bulk mail of an
+    otherwise urgent kind passes `Priority.BACKLOG`.
+    """
     from .tasks import deliver_due
 
     with transaction.atomic():
@@ -61,6 +82,7 @@ def message_record(
             recipient=recipient,
             user=user,
             context=context or {},
+            priority=priority_of(kind) if priority is None else priority,
             next_attempt_at=timezone.now(),
         )
         deliver_due.enqueue()
@@ -98,7 +120,9 @@ def _due() -> Q:
 
 def _claim(limit: int) -> list[OutgoingMessage]:
     with transaction.atomic():
-        candidates = OutgoingMessage.objects.filter(_due()).order_by("next_attempt_at", "id")
+        candidates = OutgoingMessage.objects.filter(_due()).order_by(
+            "priority", "next_attempt_at", "id"
+        )
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True)
         claimed = list(candidates[:limit])
@@ -114,57 +138,158 @@ def _claim(limit: int) -> list[OutgoingMessage]:
 
 
 def deliver_due(*, max_messages: int | None = None) -> int:
-    """Send every message that is due, batch by batch over one connection; return how many."""
-    sent = 0
+    """Send every message that is due over the worker's connections at once; return how many.
+
+    Claims are taken a few messages per connection at a time, so a message that becomes due
+    meanwhile, or one more urgent, waits for at most one claim.
+    """
+    connections = settings.DELIVERY_CONNECTIONS
     handled = 0
-    while max_messages is None or handled < max_messages:
-        limit = BATCH_SIZE if max_messages is None else min(BATCH_SIZE, max_messages - handled)
-        batch = _claim(limit)
-        if not batch:
-            break
-        handled += len(batch)
-        sent += _send_batch(batch)
-    return sent
+    with _Delivery(connections) as delivery:
+        while True:
+            room = connections * QUEUED_PER_CONNECTION - delivery.in_flight
+            if max_messages is not None:
+                room = min(room, max_messages - handled)
+            # Claim again once half the connections have nothing waiting: fewer, larger claims.
+            claim_now = room >= connections or (room > 0 and not delivery.in_flight)
+            batch = _claim(room) if claim_now and not sending_paused_until() else []
+            if batch:
+                handled += len(batch)
+                delivery.submit(batch, fresh=True)
+            elif not delivery.in_flight:
+                break
+            delivery.wait_for_outcomes()
+    return delivery.sent
 
 
 def _send_batch(batch: list[OutgoingMessage]) -> int:
-    sent = 0
-    backend = None
-    try:
-        try:
-            # The default mailer reads the saved mail server, and refuses if there is none.
-            backend = mailers.default
-            backend.open()  # Opened here, the connection serves the whole batch.
-        except Exception as error:
-            for message in batch:
-                _record_send_error(message, error)
-            return 0
+    """Send messages claimed earlier, checking first that each claim still stands."""
+    with _Delivery(settings.DELIVERY_CONNECTIONS) as delivery:
+        delivery.submit(batch, fresh=False)
+        while delivery.in_flight:
+            delivery.wait_for_outcomes()
+    return delivery.sent
+
+
+class _Delivery:
+    """The messages a worker has claimed and handed to its connections, until each has an outcome.
+
+    Everything that touches the database happens here, on the worker's thread; the senders only
+    talk SMTP. While connections work, the claims on the messages are renewed every
+    LEASE_RENEW_SECONDS, so a worker that is alive keeps them and a dead one loses them within
+    LEASE_SECONDS.
+    """
+
+    def __init__(self, connections: int) -> None:
+        self.connections = connections
+        self.sent = 0
+        self._pool: SenderPool | None = None
+        self._held: dict[int, OutgoingMessage] = {}
+        self._lost: dict[int, OutgoingMessage] = {}
+        self._renewed_at = time.monotonic()
+
+    def __enter__(self) -> _Delivery:
+        return self
+
+    def __exit__(self, error_type: type[BaseException] | None, error: Any, tb: Any) -> None:
+        if self._pool is None:
+            return
+        if error is not None:
+            for pk in self._held:  # What no connection has started on stays for a retry.
+                self._pool.withdraw(pk)
+        self._pool.close()
+        if error is not None:
+            logger.error("Delivery failed", exc_info=error)
+            self._record_outcomes(block=False)
+            for message in self._held.values():
+                _record_send_error(message, error)  # Only those still held and not yet recorded.
+            self._held.clear()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._held)
+
+    def submit(self, batch: list[OutgoingMessage], *, fresh: bool) -> None:
+        """Compose each claimed message and hand it to the next free connection.
+
+        A `fresh` claim was taken just now; an older one is renewed first, and a message whose
+        claim has passed to another worker is left to it.
+        """
         for message in batch:
-            if not _renew_lease(message):
+            if not fresh and not _renew_lease(message):
                 continue  # Held too long: another worker has taken it over.
             try:
                 email = compose(message)
             except DoNotSend as reason:
                 _record_dropped(message, str(reason))
                 continue
-            try:
-                backend.send_messages([email])
-            except Exception as error:  # Any failure of one message is recorded, never raised.
+            except Exception as error:
+                logger.exception("Could not compose message %s", message.pk)
                 _record_send_error(message, error)
-                _close_quietly(backend)
-                _reopen_quietly(backend)
                 continue
-            # Record the acceptance before anything else can fail, so a retry never resends it.
-            _record_sent(message, email.extra_headers.get("Message-ID", ""))
-            sent += 1
-    except Exception as error:
-        logger.exception("Delivery batch failed")
-        for message in batch:
-            _record_send_error(message, error)  # Only those still held and not yet recorded.
-    finally:
-        if backend is not None:
-            _close_quietly(backend)
-    return sent
+            if self._pool is None:
+                try:
+                    # The default mailer reads the saved mail server, and refuses if there is none.
+                    self._pool = SenderPool(self.connections, lambda: mailers.default)
+                except Exception as error:
+                    _record_send_error(message, error)
+                    continue
+            self._held[message.pk] = message
+            self._pool.submit(message.pk, email)
+
+    def wait_for_outcomes(self) -> None:
+        """Record what the connections report, and renew claims that are due for it."""
+        if self._held:
+            self._record_outcomes(block=True)
+        if time.monotonic() - self._renewed_at >= LEASE_RENEW_SECONDS:
+            self._renew()
+
+    def _record_outcomes(self, *, block: bool) -> None:
+        assert self._pool is not None
+        try:
+            outcome = self._pool.outcomes.get(timeout=LEASE_RENEW_SECONDS if block else 0)
+        except queue.Empty:
+            return
+        while True:
+            self._record(outcome)
+            try:
+                outcome = self._pool.outcomes.get_nowait()
+            except queue.Empty:
+                return
+
+    def _record(self, outcome: Outcome) -> None:
+        lost = outcome.pk in self._lost
+        message = self._lost.pop(outcome.pk) if lost else self._held.pop(outcome.pk)
+        try:
+            if outcome.error is None:
+                # Recorded at once, so that a retry never sends it again.
+                _record_sent(message, outcome.message_id)
+                self.sent += 1
+            elif isinstance(outcome.error, Withdrawn):
+                if not lost:
+                    _release(message, at=sending_paused_until() or timezone.now())
+            else:
+                _record_send_error(message, outcome.error)
+                if sending_paused_until():
+                    # The server asked to slow down: what waits for a connection waits longer.
+                    for pk in self._held:
+                        self._pool_withdraw(pk)
+        except Exception:  # One message's bookkeeping must not stop the others.
+            logger.exception("Could not record the outcome of message %s", message.pk)
+
+    def _pool_withdraw(self, pk: int) -> None:
+        assert self._pool is not None
+        self._pool.withdraw(pk)
+
+    def _renew(self) -> None:
+        self._renewed_at = time.monotonic()
+        if not self._held:
+            return
+        still_held = _renew_leases(list(self._held.values()))
+        for pk in set(self._held) - still_held:
+            assert self._pool is not None
+            self._pool.withdraw(pk)  # Another worker has taken it over.
+            self._lost[pk] = self._held.pop(pk)
 
 
 def _held(message: OutgoingMessage) -> Any:
@@ -188,16 +313,14 @@ def _renew_lease(message: OutgoingMessage) -> bool:
     return bool(_held(message).update(locked_until=locked_until))
 
 
-def _reopen_quietly(backend: Any) -> None:
-    try:
-        backend.open()
-    except Exception:  # The next send will open again and record its own error.
-        logger.info("Could not reopen the SMTP connection", exc_info=True)
-
-
-def _close_quietly(backend: Any) -> None:
-    with contextlib.suppress(OSError, smtplib.SMTPException):
-        backend.close()
+def _renew_leases(messages: list[OutgoingMessage]) -> set[int]:
+    """Extend this worker's leases on `messages`; return the ids of those it still holds."""
+    held = Q(pk__in=[])
+    for message in messages:
+        held |= Q(pk=message.pk, attempts=message.attempts)
+    rows = OutgoingMessage.objects.filter(held, state=State.SENDING)
+    rows.update(locked_until=timezone.now() + timedelta(seconds=LEASE_SECONDS))
+    return set(rows.values_list("pk", flat=True))
 
 
 def _record_sent(message: OutgoingMessage, message_id: str) -> None:
@@ -224,7 +347,55 @@ def _record_dropped(message: OutgoingMessage, reason: str) -> None:
 
 def _record_send_error(message: OutgoingMessage, error: BaseException) -> None:
     failure = failure_explain(error)
+    if failure.throttled:
+        _record_throttled(message, failure.text)
+        return
     _record_failure(message, failure.text, temporary=failure.temporary)
+
+
+def _release(message: OutgoingMessage, *, at: datetime) -> None:
+    """Give up this worker's claim on a message it did not try to send, at no cost to it."""
+    _held(message).update(
+        state=State.RETRYING if message.attempts > 1 else State.QUEUED,
+        attempts=message.attempts - 1,
+        locked_until=None,
+        next_attempt_at=at,
+    )
+
+
+def _record_throttled(message: OutgoingMessage, text: str) -> None:
+    """Pause all sending for a while and put the message back, without costing it an attempt."""
+    until = sending_pause(reason=text)
+    if _held(message).update(
+        state=State.RETRYING,
+        attempts=message.attempts - 1,
+        locked_until=None,
+        next_attempt_at=until,
+        last_error=text,
+    ):
+        from .tasks import deliver_due as deliver_due_task
+
+        deliver_due_task.using(run_after=until).enqueue()
+
+
+def sending_pause(*, reason: str) -> datetime:
+    """Hold back every worker's new mail for THROTTLED_PAUSE_SECONDS; return until when."""
+    until = timezone.now() + timedelta(seconds=THROTTLED_PAUSE_SECONDS)
+    with transaction.atomic():
+        pause = SendingPause.objects.select_for_update().filter(pk=1).first()
+        if pause is None:
+            SendingPause.objects.create(pk=1, until=until, reason=reason)
+            logger.warning("The mail server asked to slow down; sending paused: %s", reason)
+        elif pause.until < until:
+            pause.until, pause.reason = until, reason
+            pause.save(update_fields=["until", "reason"])
+    return until
+
+
+def sending_paused_until() -> datetime | None:
+    """Return until when sending is paused, or None when it is not."""
+    pause = SendingPause.objects.filter(pk=1, until__gt=timezone.now()).first()
+    return pause.until if pause else None
 
 
 def _record_failure(message: OutgoingMessage, text: str, *, temporary: bool) -> None:
@@ -276,15 +447,42 @@ def _after_outcome(message: OutgoingMessage, *, sent: bool, error: str) -> None:
 
 
 def messages_requeue_stale() -> int:
-    """Schedule delivery for due messages no task is known to cover (after a crash or restart)."""
+    """Schedule delivery for due messages no task is known to cover (after a crash or restart).
+
+    A message held by a worker that died is due the moment its lease runs out; one waiting in
+    the queue longer than a lease has lost its task. Delivery is scheduled once: not while a
+    delivery task is already waiting to run.
+    """
+    from django_tasks_db.models import DBTaskResult
+
     from .tasks import deliver_due as deliver_due_task
 
-    stale_before = timezone.now() - timedelta(seconds=LEASE_SECONDS)
-    stale = OutgoingMessage.objects.filter(_due()).filter(next_attempt_at__lt=stale_before)
-    if stale.exists():
-        deliver_due_task.enqueue()
-        return stale.count()
-    return 0
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=LEASE_SECONDS)
+    stale = OutgoingMessage.objects.filter(_due()).filter(
+        Q(state=State.SENDING) | Q(next_attempt_at__lt=stale_before)
+    )
+    count = stale.count()
+    if count:
+        waiting = DBTaskResult.objects.ready().filter(task_path=deliver_due_task.module_path)
+        if not waiting.exists():
+            deliver_due_task.enqueue()
+    return count
+
+
+def mail_log_prune() -> tuple[int, int]:
+    """Delete sent and failed mail, and finished tasks, older than MAIL_LOG_DAYS.
+
+    Return how many mail-log rows and task rows went.
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    cutoff = timezone.now() - timedelta(days=settings.MAIL_LOG_DAYS)
+    mail, _ = OutgoingMessage.objects.filter(
+        state__in=[State.SENT, State.FAILED], created_at__lt=cutoff
+    ).delete()
+    tasks, _ = DBTaskResult.objects.finished().filter(finished_at__lt=cutoff).delete()
+    return mail, tasks
 
 
 def tasks_requeue_orphaned(*, worker_id: str | None = None) -> int:
@@ -305,10 +503,12 @@ def tasks_requeue_orphaned(*, worker_id: str | None = None) -> int:
         ).values_list("worker_id", flat=True)
     )
     alive.discard(worker_id or "")
+    dead_before = timezone.now() - timedelta(seconds=WORKER_DEAD_AFTER_SECONDS)
+    running = DBTaskResult.objects.running().only("pk", "worker_ids")
+    if worker_id is None:
+        running = running.filter(started_at__lt=dead_before)
     orphaned = [
-        task.pk
-        for task in DBTaskResult.objects.running().only("pk", "worker_ids")
-        if not task.worker_ids or task.worker_ids[-1] not in alive
+        task.pk for task in running if not task.worker_ids or task.worker_ids[-1] not in alive
     ]
     if not orphaned:
         return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from django.db import DatabaseError, close_old_connections, connection, connections
 from django.utils.crypto import get_random_string
@@ -13,7 +14,10 @@ from . import services
 
 logger = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 15
+# Often enough that a dead worker's mail is sent by another within half a minute: its leases
+# run out (LEASE_SECONDS) and the next round here schedules them.
+HEARTBEAT_SECONDS = 5
+PRUNE_EVERY_SECONDS = 60 * 60
 
 
 # Waits between attempts to reach a database that went away: short at first, then at most this.
@@ -22,6 +26,7 @@ RECONNECT_MAX_SECONDS = 10.0
 
 
 def _housekeeping(worker_id: str, stop: threading.Event) -> None:
+    pruned_at: float | None = None
     while not stop.is_set():
         try:
             services.worker_heartbeat(worker_id)
@@ -31,6 +36,11 @@ def _housekeeping(worker_id: str, stop: threading.Event) -> None:
             orphaned = services.tasks_requeue_orphaned()
             if orphaned:
                 logger.warning("Requeued %d tasks left running by a worker that died", orphaned)
+            if pruned_at is None or time.monotonic() - pruned_at >= PRUNE_EVERY_SECONDS:
+                pruned_at = time.monotonic()
+                mail, tasks = services.mail_log_prune()
+                if mail or tasks:
+                    logger.info("Pruned %d mail-log rows and %d finished tasks", mail, tasks)
         except DatabaseError:
             pass  # The worker's loop says once that the database is away, and when it is back.
         except Exception:  # Keep the worker alive through anything else, and say what it was.

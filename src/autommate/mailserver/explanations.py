@@ -8,6 +8,7 @@ log, together with whether a failure is worth retrying.
 from __future__ import annotations
 
 import errno
+import re
 import smtplib
 import socket
 import ssl
@@ -85,7 +86,26 @@ def mail_log_failure(error: BaseException) -> SendFailure:
         return SendFailure(text="The mail server is not configured.", temporary=True)
     explanation = explain(error, config=_saved_oauth_config())
     text = f"{explanation.cause} {explanation.fix}".strip()
-    return SendFailure(text=text, temporary=explanation.temporary)
+    return SendFailure(text=text, temporary=explanation.temporary, throttled=is_throttled(error))
+
+
+# How providers say "too many messages for now": Exchange Online's 4.3.2 and "throttled", Gmail's
+# 4.7.28 and "rate limit", and the common wording of others.
+_THROTTLED = re.compile(
+    rb"4\.3\.2|4\.7\.28|throttl|rate limit|too many (messages|mails|emails)", re.IGNORECASE
+)
+
+
+def is_throttled(error: BaseException) -> bool:
+    """Say whether the server answered with a temporary refusal that asks to send less."""
+    if isinstance(error, MailStepError):
+        error = error.error
+    if not isinstance(error, smtplib.SMTPResponseException):
+        return False
+    reply = (
+        error.smtp_error if isinstance(error.smtp_error, bytes) else str(error.smtp_error).encode()
+    )
+    return 400 <= error.smtp_code < 500 and bool(_THROTTLED.search(reply))
 
 
 def _saved_oauth_config() -> ServerConfig | None:

@@ -141,6 +141,7 @@ class _Cache:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tokens: dict[str, AccessToken] = {}
+        self._fetching: dict[str, threading.Lock] = {}
         # How many tokens were requested, for the operator's and the tests' curiosity.
         self.requests = 0
 
@@ -151,6 +152,15 @@ class _Cache:
                 del self._tokens[key]
                 return None
             return token
+
+    def fetching(self, key: str) -> threading.Lock:
+        """Return the lock held while a token for `key` is requested.
+
+        A worker's connections open at once; the first asks the endpoint and the others reuse
+        its token rather than asking too.
+        """
+        with self._lock:
+            return self._fetching.setdefault(key, threading.Lock())
 
     def put(self, key: str, token: AccessToken) -> None:
         with self._lock:
@@ -193,7 +203,11 @@ def access_token(
     `fresh` always asks the endpoint (the test mail does, to prove the credentials).
     """
     key = _cache_key(config)
-    if not fresh:
+    if fresh:
+        token = request_token(config, deadline=deadline)
+        CACHE.put(key, token)
+        return token
+    with CACHE.fetching(key):
         cached = CACHE.get(key)
         if cached is not None:
             return AccessToken(
@@ -203,9 +217,9 @@ def access_token(
                 issuer_host=cached.issuer_host,
                 reused=True,
             )
-    token = request_token(config, deadline=deadline)
-    CACHE.put(key, token)
-    return token
+        token = request_token(config, deadline=deadline)
+        CACHE.put(key, token)
+        return token
 
 
 def drop(config: ServerConfig) -> None:
