@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.dispatch import receiver
 
 from autommate.accounts.models import User
-from autommate.accounts.signals import account_unlocked, credentials_changed
+from autommate.accounts.signals import (
+    account_unlocked,
+    credentials_changed,
+    invitation_requested,
+    invitations_wanted,
+    reset_link_requested,
+)
 
-from .services import links_void, reset_limits_lift
+from .selectors import invitations_outstanding
+from .services import invitation_send, links_void, reset_limits_lift, reset_link_send
 
 
 @receiver(credentials_changed, dispatch_uid="recovery-void-reset-links")
@@ -23,3 +31,27 @@ def void_reset_links(sender: object, *, user: User, **kwargs: Any) -> None:
 def lift_reset_limits(sender: object, *, user: User, **kwargs: Any) -> None:
     """Let reset mails go to the address of an account an administrator unlocked."""
     reset_limits_lift(user=user)
+
+
+@receiver(invitation_requested, dispatch_uid="recovery-send-invitation")
+def send_invitation(
+    sender: object, *, user: User, actor: User | None, client_address: str | None, **kwargs: Any
+) -> None:
+    """Send the invitation an administrator asked for; a refusal propagates to the caller."""
+    invitation_send(user=user, actor=actor, client_address=client_address)
+
+
+@receiver(reset_link_requested, dispatch_uid="recovery-send-reset-link")
+def send_reset_link(
+    sender: object, *, user: User, actor: User | None, client_address: str | None, **kwargs: Any
+) -> None:
+    """Send the reset link an administrator asked for; a refusal propagates to the caller."""
+    reset_link_send(user=user, actor=actor, client_address=client_address)
+
+
+@receiver(invitations_wanted, dispatch_uid="recovery-outstanding-invitations")
+def outstanding_invitations(
+    sender: object, *, user_ids: list[int], **kwargs: Any
+) -> dict[int, datetime]:
+    """Tell accounts when the outstanding invitation of each of these users expires."""
+    return invitations_outstanding(user_ids=user_ids)
