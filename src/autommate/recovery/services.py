@@ -254,7 +254,7 @@ def link_open(*, token: str, client_address: str, kind: str = LinkKind.RESET) ->
     link = link_find(token=token)
     if link is not None and link.kind != kind:
         link = None
-    if link is None or link.needs_forgot_password:
+    if link.needs_forgot_password if link is not None else kind == LinkKind.RESET:
         # A reset link is refused for being switched off before it is judged, as it always was.
         forgot_password_ensure_enabled()
     if link is None:
@@ -312,7 +312,8 @@ def reset_complete(
             .filter(token_hash=digest, kind=kind)
             .first()
         )
-        if (link is None or link.needs_forgot_password) and (switch is None or not switch.enabled):
+        needs_switch = link.needs_forgot_password if link is not None else kind == LinkKind.RESET
+        if needs_switch and (switch is None or not switch.enabled):
             raise ForgotPasswordDisabled
         if link is None or not link_usable(link=link):
             raise invalid

@@ -144,7 +144,8 @@ def _set_password(request: HttpRequest, kind: LinkKind) -> HttpResponse:
     link = link_find_by_hash(digest=digest)
     if link is not None and link.kind != kind:
         link = None
-    if (link is None or link.needs_forgot_password) and not forgot_password_enabled():
+    needs_switch = link.needs_forgot_password if link is not None else kind == LinkKind.RESET
+    if needs_switch and not forgot_password_enabled():
         return _disabled(request, from_link=True)
     invalid = (
         services.InvalidInvitation if kind == LinkKind.INVITATION else services.InvalidResetLink
