@@ -30,11 +30,13 @@ def link_in(message, pattern: re.Pattern[str]) -> str:
     text = message.get_body(("plain",)).get_content()
     links = set(pattern.findall(html)) | set(pattern.findall(text))
     assert len(links) == 1, links
-    return links.pop().removeprefix("http://127.0.0.1:8000")
+    link: str = links.pop()
+    return link.removeprefix("http://127.0.0.1:8000")
 
 
 def add_user(admin_client: Client, **fields: object):
-    data = {"email": "nina@example.org", "full_name": "Nina New", "role": "user"}
+    data: dict[str, object] = {"email": "nina@example.org", "full_name": "Nina New"}
+    data["role"] = "user"
     data.update({"is_active": "on", "send_invitation": "on"})
     data.update(fields)
     return admin_client.post("/users/add/", data, follow=True)
@@ -261,3 +263,26 @@ def test_invitation_lifetime_is_set_on_the_forgot_password_page(admin_client) ->
         )
         assert (response.status_code == HTTPStatus.FOUND) is ok, days
     assert ForgotPasswordSettings.objects.get(pk=1).invitation_lifetime_days == 30
+
+
+def test_commands_invite_and_send_reset(
+    admin_user, regular_user, configured_mail_server, smtp_server, run_worker
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from autommate.accounts.services import user_create
+
+    user_create(email="nina@example.org")
+    out = StringIO()
+    call_command("users", "invite", "Nina@Example.org", stdout=out)
+    call_command("users", "send-reset", regular_user.email, stdout=out)
+
+    assert "An invitation has been sent to nina@example.org." in out.getvalue()
+    assert "A password reset link has been sent to mike@example.org." in out.getvalue()
+    run_worker()
+    messages = smtp_server.wait_for(2)
+    assert {message["To"] for message in messages} == {"nina@example.org", "mike@example.org"}
+    assert AuditEvent.objects.get(action=Action.INVITATION_SENT).actor == admin_user
+    assert AuditEvent.objects.get(action=Action.RESET_LINK_SENT).actor == admin_user
