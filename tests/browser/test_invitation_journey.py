@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from autommate.accounts.models import User
 from tests.browser.conftest import Journey
 from tests.browser.test_accessibility import assert_no_violations
+from tests.browser.test_seed_journey import body
 from tests.conftest import ADMIN_PASSWORD
 from tests.smtp_server import SMTPTestServer
 
@@ -55,11 +56,11 @@ def test_invited_user_sets_a_password_and_logs_in_with_forgot_password_off(
     run_worker()
     (mail,) = smtp_server.wait_for(1)
     assert mail["To"] == USER_EMAIL
-    text = mail.get_body(("plain",)).get_content()
+    text = body(mail, "plain")
     (link,) = set(re.findall(r"https?://\S+/invitation/\S+/", text))
     assert link.startswith(f"{journey.base_url}/invitation/")
     page.goto("about:blank")
-    page.set_content(mail.get_body(("html",)).get_content())
+    page.set_content(body(mail, "html"))
     button = page.get_by_role("link", name="Set password", exact=True)
     expect(button).to_have_attribute("href", link)
     expect(page.get_by_role("link", name=link)).to_be_visible()
