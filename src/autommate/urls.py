@@ -20,6 +20,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("users/<int:pk>/", accounts.user_edit, name="user-edit"),
     path("users/<int:pk>/deactivate/", accounts.user_deactivate, name="user-deactivate"),
     path("users/<int:pk>/unlock/", accounts.user_unlock, name="user-unlock"),
+    path("users/<int:pk>/invitation/", accounts.user_invite, name="user-invite"),
+    path("users/<int:pk>/password-reset/", accounts.user_send_reset, name="user-send-reset"),
     path("forgot-password/", recovery.forgot_password, name="forgot-password"),
     path(
         "forgot-password/check-email/",
@@ -28,6 +30,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     ),
     path("reset-password/<str:token>/", recovery.reset_password_link, name="reset-password-link"),
     path("reset-password/", recovery.reset_password, name="reset-password"),
+    path("invitation/<str:token>/", recovery.invitation_link, name="invitation-link"),
+    path("invitation/", recovery.invitation, name="invitation"),
     path("settings/mail/", mailserver.mail_settings, name="mail-settings"),
     path("settings/mail/test/", mailserver.test_mail, name="mail-test"),
     path("settings/mail/confirm/", mailserver.confirm_delivery, name="mail-confirm"),

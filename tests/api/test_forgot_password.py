@@ -17,6 +17,7 @@ def test_reads_the_switch_and_why_it_cannot_be_on(admin_api: ApiClient) -> None:
     assert body == {
         "enabled": False,
         "link_lifetime_minutes": 60,
+        "invitation_lifetime_days": 7,
         "mail_ready": False,
         "not_ready_reason": mail_not_ready_reason(),
     }
@@ -54,6 +55,7 @@ def test_disabling_keeps_the_lifetime_when_not_given(
     assert response.json() | {"mail_ready": True} == {
         "enabled": False,
         "link_lifetime_minutes": 60,
+        "invitation_lifetime_days": 7,
         "mail_ready": True,
         "not_ready_reason": "",
     }

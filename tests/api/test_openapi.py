@@ -28,6 +28,8 @@ EXPECTED_OPERATIONS = {
     ("patch", "/api/v1/users/{user_id}"),
     ("post", "/api/v1/users/{user_id}/deactivate"),
     ("post", "/api/v1/users/{user_id}/unlock"),
+    ("post", "/api/v1/users/{user_id}/invitation"),
+    ("post", "/api/v1/users/{user_id}/password-reset"),
     ("get", "/api/v1/mail-log"),
     ("get", "/api/v1/audit-events"),
     ("get", "/api/v1/api-tokens"),

@@ -89,7 +89,7 @@ def run_operations(url: str, token: str, session: requests.Session) -> None:
 
             call()
         tested += 1
-    assert tested == 18
+    assert tested == 20
 
 
 @pytest.fixture

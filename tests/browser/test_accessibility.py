@@ -173,3 +173,41 @@ def test_reset_page_with_and_without_errors(journey: Journey, regular_user: User
     page.get_by_role("button", name="Change Password").click()
     expect(page.locator("[data-error-summary]")).to_be_visible()
     assert_no_violations(page, "reset page, refused")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_users_list_with_every_status_and_the_invitation_pages(
+    journey: Journey, admin_user: User, configured_mail_server
+) -> None:
+    from autommate.accounts.services import user_create, user_deactivate
+    from autommate.recovery.models import ResetLink
+    from autommate.recovery.services import invitation_send, link_token_give
+
+    invited = user_create(email="invited@example.org")
+    link = invitation_send(user=invited)
+    _link, token = link_token_give(link_id=link.pk, user=invited)
+    expired = user_create(email="expired@example.org")
+    stale = invitation_send(user=expired)
+    ResetLink.objects.filter(pk=stale.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    gone = user_create(email="gone@example.org", password="a long enough gone passphrase")
+    user_deactivate(user=gone, actor=admin_user)
+
+    page = journey.page
+    journey.goto(f"/invitation/{token}/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Set your password")
+    assert_no_violations(page, "invitation page")
+    journey.goto("/invitation/not-a-real-link/")
+    assert_no_violations(page, "invitation page, wrong link")
+
+    journey.goto("/login/")
+    page.get_by_label("Email", exact=True).fill(admin_user.email)
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page).not_to_have_url(re.compile(r"/login/"))
+    journey.goto("/users/")
+    expect(page.get_by_text("Invitation expired")).to_be_visible()
+    assert_no_violations(page, "users list with every status")
+    journey.goto(f"/users/{invited.pk}/")
+    expect(page.get_by_role("button", name="Resend invitation")).to_be_visible()
+    expect(page.get_by_role("button", name="Send password reset link")).to_be_visible()
+    assert_no_violations(page, "an invited user's page")

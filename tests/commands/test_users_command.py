@@ -144,3 +144,18 @@ def test_unlock_unknown_user_fails(autommate) -> None:
     assert reason(autommate("users", "unlock", "nobody@example.org")) == (
         "There is no user nobody@example.org."
     )
+
+
+def test_invite_and_send_reset_refuse_while_mail_is_unverified(autommate) -> None:
+    assert autommate("users", "add", "nina@example.org", "--json").returncode == 0
+
+    for action in ("invite", "send-reset"):
+        done = autommate("users", action, "nina@example.org")
+        assert done.returncode == 1, action
+        assert "mail settings are not verified" in reason(done)
+
+
+def test_invite_refuses_an_unknown_user(autommate) -> None:
+    done = autommate("users", "invite", "nobody@example.org")
+    assert done.returncode == 1
+    assert "There is no user nobody@example.org." in reason(done)

@@ -18,6 +18,7 @@ from autommate.api.conventions import (
     responses,
 )
 from autommate.client_address import client_address
+from autommate.errors import DomainError
 
 from . import selectors, services, tokens
 from .forms import UserForm
@@ -27,6 +28,8 @@ from .schemas import (
     ApiTokenIn,
     ApiTokenOut,
     ApiTokenPage,
+    LinkSentOut,
+    UserCreated,
     UserIn,
     UserOut,
     UserPage,
@@ -61,13 +64,28 @@ def user_list(request: HttpRequest, query: Query[UserQuery]) -> dict[str, Any]:
     return page_of(users, query)
 
 
-@users_router.post("", response=responses({201: UserOut}), summary="Add a user")
+@users_router.post("", response=responses({201: UserCreated}), summary="Add a user")
 def user_create(request: HttpRequest, payload: UserIn) -> Status[User]:
-    """Add a user; without a password the user sets a first one through Forgot Password."""
-    form = UserForm(data={**payload.model_dump(), "password": payload.password or ""})
-    user = services.user_create(
-        **_valid(form), actor=caller(request), client_address=client_address(request)
+    """Add a user; without a password the user is sent an invitation to set one (unless
+    `send_invitation` is false). The user is added even when the invitation cannot be sent:
+    `invitation_sent` is then false and `invitation_not_sent_reason` says why."""
+    invite = not payload.password if payload.send_invitation is None else payload.send_invitation
+    form = UserForm(
+        data={**payload.model_dump(), "password": payload.password or "", "send_invitation": invite}
     )
+    data = _valid(form)
+    invite = data.pop("send_invitation", False)
+    actor, address = caller(request), client_address(request)
+    user = services.user_create(**data, actor=actor, client_address=address)
+    reason = None
+    if invite:
+        try:
+            services.user_invite(user=user, actor=actor, client_address=address)
+        except DomainError as error:
+            reason = error.message
+    # Read by UserCreated beside the user's own fields.
+    user.invitation_sent = bool(invite and reason is None)  # type: ignore[attr-defined]
+    user.invitation_not_sent_reason = reason  # type: ignore[attr-defined]
     return Status(HTTPStatus.CREATED, user)
 
 
@@ -126,6 +144,54 @@ def user_unlock(request: HttpRequest, user_id: int = UserId) -> User:
     limit of reset mails to their address."""
     return services.user_unlock(
         user=_user(user_id), actor=caller(request), client_address=client_address(request)
+    )
+
+
+@users_router.post(
+    "/{int:user_id}/invitation",
+    response=responses(
+        {202: LinkSentOut},
+        HTTPStatus.NOT_FOUND,
+        HTTPStatus.CONFLICT,
+        HTTPStatus.TOO_MANY_REQUESTS,
+    ),
+    summary="Send a user an invitation",
+)
+def user_invite(request: HttpRequest, user_id: int = UserId) -> Status[dict[str, Any]]:
+    """Mail an active user without a password an invitation to set one, replacing any sent
+    before; it works whether or not Forgot Password is on. `409 mail_not_verified` while the
+    mail settings are not verified, `409 cannot_send_link` for a deactivated user or one who
+    has a password, `429` with `Retry-After` beyond the limit of mails to the address."""
+    user = _user(user_id)
+    services.user_invite(user=user, actor=caller(request), client_address=client_address(request))
+    return Status(
+        HTTPStatus.ACCEPTED,
+        {"message": f"An invitation has been sent to {user.email}.", "user": user},
+    )
+
+
+@users_router.post(
+    "/{int:user_id}/password-reset",
+    response=responses(
+        {202: LinkSentOut},
+        HTTPStatus.NOT_FOUND,
+        HTTPStatus.CONFLICT,
+        HTTPStatus.TOO_MANY_REQUESTS,
+    ),
+    summary="Send a user a password reset link",
+)
+def user_send_reset(request: HttpRequest, user_id: int = UserId) -> Status[dict[str, Any]]:
+    """Mail a user a reset link, to their stored address only (the link is never in the
+    answer); it works whether or not Forgot Password is on. Limited like the user's own
+    requests: `429` with `Retry-After`. `409 mail_not_verified` while the mail settings are not
+    verified, `409 cannot_send_link` for a deactivated user."""
+    user = _user(user_id)
+    services.user_reset_link_send(
+        user=user, actor=caller(request), client_address=client_address(request)
+    )
+    return Status(
+        HTTPStatus.ACCEPTED,
+        {"message": f"A password reset link has been sent to {user.email}.", "user": user},
     )
 
 

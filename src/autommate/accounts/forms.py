@@ -55,7 +55,15 @@ class UserForm(forms.ModelForm):
         strip=False,
         max_length=settings.PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="Optional. Without one, the user sets a first password through Forgot Password.",
+        help_text="Optional. Without one, the user sets a first password through the invitation "
+        "(or Forgot Password).",
+    )
+    send_invitation = forms.BooleanField(
+        label="Send invitation",
+        required=False,
+        initial=True,
+        help_text="Mail the user a link to set their password. Sent only when no password is "
+        "given.",
     )
 
     class Meta:
@@ -67,6 +75,14 @@ class UserForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if not with_password:
             del self.fields["password"]
+            del self.fields["send_invitation"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("password"):
+            # A user with a password has nothing to set: an invitation would only void it.
+            cleaned["send_invitation"] = False
+        return cleaned
 
     def validate_unique(self) -> None:
         """Uniqueness is the service's rule (case-insensitive); do not check it twice."""

@@ -11,9 +11,11 @@ from pydantic import Field, JsonValue
 from autommate.api.conventions import Moment, PageOut, PageParams
 
 from .models import ApiToken, User
+from .selectors import user_status
 from .tokens import PREFIX
 
 RoleName = Literal["admin", "user"]
+StatusName = Literal["invited", "invitation_expired", "active", "deactivated"]
 WRITE_ONLY: dict[str, JsonValue] = {"writeOnly": True}
 
 
@@ -25,12 +27,35 @@ class UserOut(Schema):
     is_active: bool
     is_admin: bool
     has_password: bool = Field(description="Whether the user has a password to log in with.")
+    status: StatusName = Field(
+        description="`invited` while an invitation to set a first password waits to be used, "
+        "`invitation_expired` once it has expired unused, else `active` or `deactivated`."
+    )
+    invitation_expires_at: datetime | None = Field(
+        description="When the invitation waiting to be used expires (or expired)."
+    )
     date_joined: datetime
     last_login: datetime | None
 
     @staticmethod
     def resolve_has_password(user: User) -> bool:
         return user.has_usable_password()
+
+    @staticmethod
+    def resolve_status(user: User) -> str:
+        return user_status(user=user).status.value
+
+    @staticmethod
+    def resolve_invitation_expires_at(user: User) -> datetime | None:
+        return user_status(user=user).invitation_expires_at
+
+
+class UserCreated(UserOut):
+    invitation_sent: bool = Field(False, description="Whether an invitation was sent.")
+    invitation_not_sent_reason: str | None = Field(
+        None,
+        description="Why the invitation asked for was not sent (the user is added all the same).",
+    )
 
 
 # Lengths and formats are checked by the same form as on the pages, for the same messages.
@@ -41,9 +66,14 @@ class UserIn(Schema):
     is_active: bool = True
     password: str | None = Field(
         None,
-        description="Optional. Without one, the user sets a first password through Forgot "
-        "Password.",
+        description="Optional. Without one, the user sets a first password through the "
+        "invitation (or Forgot Password).",
         json_schema_extra=WRITE_ONLY,
+    )
+    send_invitation: bool | None = Field(
+        None,
+        description="Mail the user an invitation to set a password. Absent or null: when no "
+        "password is given. Never sent to a user given a password.",
     )
 
 
@@ -97,3 +127,8 @@ class ApiTokenCreated(Schema):
 
 class ApiTokenPage(PageOut):
     items: list[ApiTokenOut]
+
+
+class LinkSentOut(Schema):
+    message: str
+    user: UserOut

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
@@ -11,10 +12,17 @@ from django.db import transaction
 
 from autommate.audit.models import Action
 from autommate.audit.services import audit_record, audit_record_repeated
+from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
 from .models import Role, User, email_key
-from .signals import account_unlocked, credentials_changed, password_changed
+from .signals import (
+    account_unlocked,
+    credentials_changed,
+    invitation_requested,
+    password_changed,
+    reset_link_requested,
+)
 from .signin import sign_in_unlock
 
 
@@ -135,6 +143,40 @@ def user_unlock(
             Action.SIGN_IN_UNLOCKED, actor=actor, client_address=client_address, target=user.email
         )
     return user
+
+
+class LinksUnavailable(DomainError):
+    code = "links_unavailable"
+    status = HTTPStatus.SERVICE_UNAVAILABLE
+    default_message = "Invitations and reset links cannot be sent by this installation."
+
+
+def user_invite(
+    *, user: User, actor: User | None = None, client_address: str | None = None
+) -> None:
+    """Send `user` an invitation to set a first password (or a new one, voiding the last).
+
+    The rules live with Forgot Password's links, through `invitation_requested`; a refusal
+    (mail settings unverified, a password set already, a deactivated account, too many mails)
+    is raised as its DomainError.
+    """
+    if not invitation_requested.send(
+        sender=User, user=user, actor=actor, client_address=client_address
+    ):
+        raise LinksUnavailable
+
+
+def user_reset_link_send(
+    *, user: User, actor: User | None = None, client_address: str | None = None
+) -> None:
+    """Send `user` a reset link to their stored address, on an administrator's word.
+
+    Refusals as for `user_invite`, through `reset_link_requested`.
+    """
+    if not reset_link_requested.send(
+        sender=User, user=user, actor=actor, client_address=client_address
+    ):
+        raise LinksUnavailable
 
 
 def password_set(

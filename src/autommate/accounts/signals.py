@@ -18,3 +18,14 @@ account_unlocked = Signal()
 # transaction; arguments: `user`, `client_address`. Receivers tell the owner (Forgot Password
 # sends the "password changed" notice, as after a reset).
 password_changed = Signal()
+
+# Sent by `services.user_invite` and `services.user_reset_link_send` when an administrator sends
+# a user an invitation to set a first password, or a reset link; arguments: `user`, `actor` and
+# `client_address`. The receiver (Forgot Password, above accounts) records and queues the mail;
+# it refuses by raising a DomainError, which reaches the caller.
+invitation_requested = Signal()
+reset_link_requested = Signal()
+
+# Sent by `selectors.user_statuses`; argument: `user_ids`. A receiver returns a dict of user id
+# to when that user's outstanding invitation expires (past for an expired one).
+invitations_wanted = Signal()

@@ -14,7 +14,7 @@ from django.urls import Resolver404, resolve
 from django.views.decorators.http import require_http_methods, require_POST
 
 from autommate.client_address import client_address
-from autommate.errors import wait_in_words
+from autommate.errors import DomainError, wait_in_words
 from autommate.forms import add_form_errors
 
 from . import selectors, services
@@ -72,23 +72,28 @@ def user_list(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:254]
     users = selectors.user_list(search=query)
     page = Paginator(users, 50).get_page(request.GET.get("page"))
-    return render(request, "accounts/user_list.html", {"page": page, "query": query})
+    statuses = selectors.user_statuses(users=page.object_list)
+    rows = [(user, statuses[user.pk]) for user in page.object_list]
+    return render(request, "accounts/user_list.html", {"page": page, "rows": rows, "query": query})
 
 
 @admin_required
 def user_add(request: HttpRequest) -> HttpResponse:
     form = UserForm(request.POST or None, initial={"is_active": True})
     if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        invite = data.pop("send_invitation", False)
         try:
             user = services.user_create(
-                **form.cleaned_data,
-                actor=signed_in_user(request),
-                client_address=client_address(request),
+                **data, actor=signed_in_user(request), client_address=client_address(request)
             )
         except ValidationError as error:
             add_form_errors(form, error)
         else:
-            messages.success(request, f"User {user.email} has been added.")
+            if invite:
+                _invite(request, user, added=True)
+            else:
+                messages.success(request, f"User {user.email} has been added.")
             return redirect("user-list")
     return render(request, "accounts/user_form.html", {"form": form, "title": "Add user"})
 
@@ -119,8 +124,62 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
             "title": f"Edit {user.email}",
             "edited": user,
             "locked_for": wait_in_words(locked) if locked else "",
+            "status": selectors.user_status(user=user),
         },
     )
+
+
+def _invite(request: HttpRequest, user: User, *, added: bool = False) -> bool:
+    """Send the invitation and say how it went; return whether it was sent."""
+    done = f"User {user.email} has been added" if added else ""
+    try:
+        services.user_invite(
+            user=user, actor=signed_in_user(request), client_address=client_address(request)
+        )
+    except DomainError as error:
+        if added:
+            messages.warning(request, f"{done}, but no invitation was sent: {error.message}")
+        else:
+            messages.error(request, f"No invitation was sent: {error.message}")
+        return False
+    expires = selectors.user_status(user=user).invitation_expires_at
+    when = f" It works until {expires:%-d %B %Y, %H:%M} UTC." if expires else ""
+    if added:
+        messages.success(request, f"{done} and an invitation has been sent to them.{when}")
+    else:
+        messages.success(request, f"An invitation has been sent to {user.email}.{when}")
+    return True
+
+
+def _back(request: HttpRequest, user: User) -> HttpResponse:
+    if request.POST.get("back") == "list":
+        return redirect("user-list")
+    return redirect("user-edit", pk=user.pk)
+
+
+@admin_required
+@require_POST
+def user_invite(request: HttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(User, pk=pk)
+    _invite(request, user)
+    return _back(request, user)
+
+
+@admin_required
+@require_POST
+def user_send_reset(request: HttpRequest, pk: int) -> HttpResponse:
+    user = get_object_or_404(User, pk=pk)
+    try:
+        services.user_reset_link_send(
+            user=user, actor=signed_in_user(request), client_address=client_address(request)
+        )
+    except DomainError as error:
+        messages.error(request, f"No reset link was sent: {error.message}")
+    else:
+        messages.success(
+            request, f"A password reset link has been sent to {user.email}, to that address only."
+        )
+    return _back(request, user)
 
 
 @admin_required

@@ -8,6 +8,7 @@ from django.utils import timezone
 class Kind(models.TextChoices):
     RESET = "reset", "Reset"
     PASSWORD_CHANGED = "password_changed", "Password changed"
+    INVITATION = "invitation", "Invitation"
     TEST = "test", "Test"
 
 

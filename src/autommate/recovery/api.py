@@ -41,9 +41,10 @@ def forgot_password_read(request: HttpRequest) -> dict[str, Any]:
     summary="Switch Forgot Password on or off",
 )
 def forgot_password_save(request: HttpRequest, payload: ForgotPasswordIn) -> dict[str, Any]:
-    """Save the switch and the link lifetime. Enabling is refused with `409 mail_not_verified`
-    until the delivery of a test mail has been confirmed for the saved mail settings. Switching
-    off voids every reset link already sent, for good, and drops the reset mails still queued."""
+    """Save the switch and the lifetimes of reset links and invitations. Enabling is refused
+    with `409 mail_not_verified` until the delivery of a test mail has been confirmed for the
+    saved mail settings. Switching off voids every reset link users asked for, for good, and
+    drops the reset mails still queued; invitations and links administrators sent stay."""
     current = forgot_password_settings_get()
     lifetime = payload.link_lifetime_minutes
     form = ForgotPasswordSettingsForm(
@@ -52,6 +53,9 @@ def forgot_password_save(request: HttpRequest, payload: ForgotPasswordIn) -> dic
             "link_lifetime_minutes": current.link_lifetime_minutes
             if lifetime is None
             else lifetime,
+            "invitation_lifetime_days": current.invitation_lifetime_days
+            if payload.invitation_lifetime_days is None
+            else payload.invitation_lifetime_days,
         },
         instance=forgot_password_settings_get(),
     )
@@ -60,6 +64,7 @@ def forgot_password_save(request: HttpRequest, payload: ForgotPasswordIn) -> dic
     services.forgot_password_configure(
         enabled=form.cleaned_data["enabled"],
         link_lifetime_minutes=form.cleaned_data["link_lifetime_minutes"],
+        invitation_lifetime_days=form.cleaned_data["invitation_lifetime_days"],
         actor=caller(request),
         client_address=client_address(request),
     )

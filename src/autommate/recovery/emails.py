@@ -7,6 +7,7 @@ from datetime import datetime
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
 
+from autommate.accounts.models import User
 from autommate.delivery.composers import DoNotSend, register
 from autommate.delivery.models import Kind, OutgoingMessage
 from autommate.delivery.rendering import render_email
@@ -14,15 +15,49 @@ from autommate.mailserver.selectors import mail_server_get
 
 from . import services
 
+# Why the mail of a link an administrator sent is not sent after all, as the mail log says.
+LINK_GONE = (
+    "Not sent: the link was used, replaced by a newer one, voided or expired before this mail "
+    "could be sent."
+)
 
-@register(Kind.RESET)
-def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
-    """Issue a fresh reset link and put it in the reset mail."""
+
+def _recipient_unchanged(message: OutgoingMessage) -> User:
     user = message.user
     if user is None or not user.is_active:
         raise DoNotSend("The account is no longer active.")
     if user.email != message.recipient:
         raise DoNotSend("The account's email address changed after the request.")
+    return user
+
+
+def _administrator_link(message: OutgoingMessage, user: User) -> tuple[str, datetime]:
+    """Give the link an administrator sent its token; return its URL and expiry."""
+    try:
+        link, token = services.link_token_give(link_id=message.context["link"], user=user)
+    except services.InvalidResetLink:
+        raise DoNotSend(LINK_GONE) from None
+    return services.link_url(token, link.kind), link.expires_at
+
+
+@register(Kind.RESET)
+def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
+    """Issue a fresh reset link and put it in the reset mail."""
+    user = _recipient_unchanged(message)
+    if "link" in message.context:
+        link_url, expires_at = _administrator_link(message, user)
+        lifetime = max(1, round((expires_at - timezone.now()).total_seconds() / 60))
+        return render_email(
+            "recovery/emails/reset_password",
+            {
+                "user": user,
+                "link": link_url,
+                "lifetime_minutes": lifetime,
+                "by_administrator": True,
+            },
+            to=user.email,
+            sender=mail_server_get().sender_address,
+        )
     requested_at = datetime.fromisoformat(message.context["requested_at"])
     expires_at = services.reset_link_expires_at(requested_at)
     if expires_at <= timezone.now():
@@ -34,7 +69,27 @@ def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
     lifetime = max(1, round((expires_at - timezone.now()).total_seconds() / 60))
     return render_email(
         "recovery/emails/reset_password",
-        {"user": user, "link": services.link_url(token), "lifetime_minutes": lifetime},
+        {
+            "user": user,
+            "link": services.link_url(token),
+            "lifetime_minutes": lifetime,
+            "by_administrator": False,
+        },
+        to=user.email,
+        sender=mail_server_get().sender_address,
+    )
+
+
+@register(Kind.INVITATION)
+def compose_invitation(message: OutgoingMessage) -> EmailMultiAlternatives:
+    """Give the invitation its token and put it in the invitation mail."""
+    user = _recipient_unchanged(message)
+    if user.has_usable_password():
+        raise DoNotSend("Not sent: the user set a password before this invitation could be sent.")
+    link_url, expires_at = _administrator_link(message, user)
+    return render_email(
+        "recovery/emails/invitation",
+        {"user": user, "link": link_url, "expires_at": expires_at},
         to=user.email,
         sender=mail_server_get().sender_address,
     )

@@ -7,10 +7,15 @@ from django.utils import timezone
 
 LINK_LIFETIME_MIN_MINUTES = 10
 LINK_LIFETIME_MAX_MINUTES = 1440
+INVITATION_LIFETIME_MIN_DAYS = 1
+INVITATION_LIFETIME_MAX_DAYS = 30
 
 
 class ForgotPasswordSettings(models.Model):
-    """The Forgot Password switch and the reset link lifetime. There is one row (pk=1)."""
+    """The Forgot Password switch and the lifetimes of reset links and invitations.
+
+    There is one row (pk=1). Invitations work whether or not Forgot Password is switched on.
+    """
 
     enabled = models.BooleanField("Enable Forgot Password", default=False)
     link_lifetime_minutes = models.PositiveIntegerField(
@@ -19,6 +24,14 @@ class ForgotPasswordSettings(models.Model):
         validators=[
             MinValueValidator(LINK_LIFETIME_MIN_MINUTES),
             MaxValueValidator(LINK_LIFETIME_MAX_MINUTES),
+        ],
+    )
+    invitation_lifetime_days = models.PositiveIntegerField(
+        "Invitation lifetime (days)",
+        default=7,
+        validators=[
+            MinValueValidator(INVITATION_LIFETIME_MIN_DAYS),
+            MaxValueValidator(INVITATION_LIFETIME_MAX_DAYS),
         ],
     )
     updated_at = models.DateTimeField(null=True, blank=True)
@@ -47,13 +60,28 @@ class ResetRequest(models.Model):
         return f"reset request {self.pk} at {self.created_at:%Y-%m-%d %H:%M}"
 
 
+class LinkKind(models.TextChoices):
+    RESET = "reset", "Reset link"
+    INVITATION = "invitation", "Invitation"
+
+
 class ResetLink(models.Model):
-    """An issued reset link. The token itself is never stored: only its SHA-256 hash."""
+    """An issued link that sets a password: a reset link or an invitation.
+
+    The token itself is never stored: only its SHA-256 hash. A link sent by an administrator
+    (an invitation, or a reset link from the user's page) is stored when it is sent, without a
+    hash; the worker gives it its token when it composes the mail, so that the token exists
+    only in the mail.
+    """
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reset_links"
     )
-    token_hash = models.CharField(max_length=64, unique=True)
+    kind = models.CharField(max_length=10, choices=LinkKind.choices, default=LinkKind.RESET)
+    # Sent from the user's page, the API or the command line rather than asked for on Forgot
+    # Password: such a link works while Forgot Password is off and survives switching it off.
+    by_administrator = models.BooleanField(default=False)
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True)
     # A digest of the account's password hash, email and active flag when the link was issued:
     # a change to any of them by any route voids the link.
     account_state = models.CharField(max_length=64)
@@ -66,4 +94,10 @@ class ResetLink(models.Model):
         indexes = [models.Index(fields=["user", "used_at", "voided_at"])]
 
     def __str__(self) -> str:
-        return f"reset link {self.pk} for user {self.user_id}"
+        return f"{self.get_kind_display().lower()} {self.pk} for user {self.user_id}"
+
+    @property
+    def needs_forgot_password(self) -> bool:
+        """Whether the link works only while Forgot Password is on: a reset link the user
+        asked for. Invitations and links an administrator sent do not depend on the switch."""
+        return self.kind == LinkKind.RESET and not self.by_administrator

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.dispatch import receiver
 
 from autommate.accounts.models import User
-from autommate.accounts.signals import account_unlocked, credentials_changed, password_changed
+from autommate.accounts.signals import (
+    account_unlocked,
+    credentials_changed,
+    invitation_requested,
+    invitations_wanted,
+    password_changed,
+    reset_link_requested,
+)
 
-from .services import links_void, password_changed_notify, reset_limits_lift
+from .selectors import invitations_outstanding
+from .services import (
+    invitation_send,
+    links_void,
+    password_changed_notify,
+    reset_limits_lift,
+    reset_link_send,
+)
 
 
 @receiver(credentials_changed, dispatch_uid="recovery-void-reset-links")
@@ -31,3 +46,27 @@ def notify_password_changed(
 ) -> None:
     """Tell the owner, as after a reset: a change they did not make is an alarm."""
     password_changed_notify(user=user, client_address=client_address, via="account")
+
+
+@receiver(invitation_requested, dispatch_uid="recovery-send-invitation")
+def send_invitation(
+    sender: object, *, user: User, actor: User | None, client_address: str | None, **kwargs: Any
+) -> None:
+    """Send the invitation an administrator asked for; a refusal propagates to the caller."""
+    invitation_send(user=user, actor=actor, client_address=client_address)
+
+
+@receiver(reset_link_requested, dispatch_uid="recovery-send-reset-link")
+def send_reset_link(
+    sender: object, *, user: User, actor: User | None, client_address: str | None, **kwargs: Any
+) -> None:
+    """Send the reset link an administrator asked for; a refusal propagates to the caller."""
+    reset_link_send(user=user, actor=actor, client_address=client_address)
+
+
+@receiver(invitations_wanted, dispatch_uid="recovery-outstanding-invitations")
+def outstanding_invitations(
+    sender: object, *, user_ids: list[int], **kwargs: Any
+) -> dict[int, datetime]:
+    """Tell accounts when the outstanding invitation of each of these users expires."""
+    return invitations_outstanding(user_ids=user_ids)

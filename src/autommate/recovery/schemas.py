@@ -9,6 +9,7 @@ from pydantic import Field
 class ForgotPasswordOut(Schema):
     enabled: bool
     link_lifetime_minutes: int
+    invitation_lifetime_days: int
     mail_ready: bool = Field(
         description="Whether the mail settings are verified, so that the feature can be enabled."
     )
@@ -19,6 +20,9 @@ class ForgotPasswordIn(Schema):
     enabled: bool
     link_lifetime_minutes: int | None = Field(
         None, description="How long a reset link works, 10 to 1440. Absent: unchanged."
+    )
+    invitation_lifetime_days: int | None = Field(
+        None, description="How long an invitation works, 1 to 30. Absent: unchanged."
     )
 
 

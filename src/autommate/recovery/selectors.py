@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -13,7 +15,7 @@ from django.utils import timezone
 from autommate.accounts.models import User
 from autommate.mailserver.selectors import mail_server_get, unreadable_secret_messages
 
-from .models import ForgotPasswordSettings, ResetLink
+from .models import ForgotPasswordSettings, LinkKind, ResetLink
 
 
 def forgot_password_settings_get() -> ForgotPasswordSettings:
@@ -48,6 +50,7 @@ def forgot_password_state() -> dict[str, Any]:
     return {
         "enabled": current.enabled,
         "link_lifetime_minutes": current.link_lifetime_minutes,
+        "invitation_lifetime_days": current.invitation_lifetime_days,
         "mail_ready": not reason,
         "not_ready_reason": reason,
     }
@@ -108,3 +111,17 @@ def link_usable(*, link: ResetLink) -> bool:
         and link.user.is_active
         and hmac.compare_digest(link.account_state, account_state(link.user))
     )
+
+
+def invitations_outstanding(*, user_ids: Iterable[int]) -> dict[int, datetime]:
+    """Return when the latest invitation of each of these users expires, for those whose latest
+    invitation is neither used nor voided (expired ones included: they are shown as expired)."""
+    latest: dict[int, ResetLink] = {}
+    invitations = ResetLink.objects.filter(user_id__in=list(user_ids), kind=LinkKind.INVITATION)
+    for link in invitations.order_by("user_id", "created_at", "pk"):
+        latest[link.user_id] = link
+    return {
+        user_id: link.expires_at
+        for user_id, link in latest.items()
+        if link.used_at is None and link.voided_at is None
+    }

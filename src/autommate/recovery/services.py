@@ -31,7 +31,7 @@ from autommate.delivery.services import message_record
 from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
-from .models import ForgotPasswordSettings, ResetLink, ResetRequest
+from .models import ForgotPasswordSettings, LinkKind, ResetLink, ResetRequest
 from .selectors import (
     account_state,
     forgot_password_settings_get,
@@ -79,6 +79,20 @@ class MailNotVerified(DomainError):
 class InvalidResetLink(DomainError):
     code = "invalid_reset_link"
     default_message = "This reset link is invalid or has expired."
+
+
+class InvalidInvitation(InvalidResetLink):
+    default_message = (
+        "This invitation link is invalid or has expired. Ask an administrator to send you a "
+        "new invitation."
+    )
+
+
+class CannotSendLink(DomainError):
+    """An administrator asked for a link that this account cannot be sent."""
+
+    code = "cannot_send_link"
+    status = HTTPStatus.CONFLICT
 
 
 # What the mail log says of a reset mail that was still waiting when the feature was switched off.
@@ -220,7 +234,9 @@ def links_void(*, user: User) -> int:
     return outstanding.update(voided_at=timezone.now())
 
 
-def link_url(token: str) -> str:
+def link_url(token: str, kind: str = LinkKind.RESET) -> str:
+    if kind == LinkKind.INVITATION:
+        return f"{settings.BASE_URL}/invitation/{token}/"
     return f"{settings.BASE_URL}/reset-password/{token}/"
 
 
@@ -233,56 +249,89 @@ def link_failure(*, client_address: str) -> bool:
     return not decision.allowed or bool(decision.full)
 
 
-def link_open(*, token: str, client_address: str) -> ResetLink:
-    """Return the usable link for `token`; never uses it up.
+def link_open(*, token: str, client_address: str, kind: str = LinkKind.RESET) -> ResetLink:
+    """Return the usable link of `kind` for `token`; never uses it up.
 
-    Raise ForgotPasswordDisabled while Forgot Password is switched off, RateLimited while
+    Raise ForgotPasswordDisabled for a reset link the user asked for while Forgot Password is
+    switched off (invitations and links an administrator sent work either way), RateLimited while
     `client_address` has used too many wrong links, and count a wrong one before raising
-    InvalidResetLink for it.
+    InvalidResetLink (InvalidInvitation for an invitation) for it.
     """
-    forgot_password_ensure_enabled()
     ratelimits.peek(
         LINK_FAILURE_SCOPE, client_network(client_address), settings.LIMIT_RESET_LINK_FAILURES
     ).enforce()
     link = link_find(token=token)
+    if link is not None and link.kind != kind:
+        link = None
+    if link.needs_forgot_password if link is not None else kind == LinkKind.RESET:
+        # A reset link is refused for being switched off before it is judged, as it always was.
+        forgot_password_ensure_enabled()
     if link is None:
         metrics.RESET_LINKS.labels(event=link_refusal(token=token)).inc()
+        _expired_invitation_opened(token=token, client_address=client_address)
         link_failure(client_address=client_address)
-        raise InvalidResetLink
+        raise InvalidInvitation if kind == LinkKind.INVITATION else InvalidResetLink
     metrics.RESET_LINKS.labels(event="opened").inc()
     return link
+
+
+def _expired_invitation_opened(*, token: str, client_address: str) -> None:
+    """Record it when the link opened was an invitation that expired unused."""
+    if not token or len(token) > 128:
+        return
+    link = (
+        ResetLink.objects.select_related("user")
+        .filter(token_hash=token_hash(token), kind=LinkKind.INVITATION, used_at=None)
+        .filter(voided_at=None, expires_at__lte=timezone.now())
+        .first()
+    )
+    if link is not None:
+        audit_record(
+            Action.INVITATION_EXPIRED,
+            client_address=client_address,
+            target=link.user.email,
+            expired_at=link.expires_at.isoformat(),
+        )
 
 
 # -- Completing the reset ----------------------------------------------------------------------
 
 
 def reset_complete(
-    *, token: str = "", token_digest: str = "", password: str, client_address: str
+    *,
+    token: str = "",
+    token_digest: str = "",
+    password: str,
+    client_address: str,
+    kind: str = LinkKind.RESET,
 ) -> User:
-    """Set the new password through a reset link, use the link up and notify the owner.
+    """Set the new password through a link of `kind`, use the link up and, for a reset, notify
+    the owner.
 
     The link is given by its token, or by the token's hash (`token_digest`) as a session keeps it.
-    A password the policy refuses raises ValidationError for the field `new_password`; while
-    Forgot Password is switched off, ForgotPasswordDisabled.
+    A password the policy refuses raises ValidationError for the field `new_password`; a reset
+    link the user asked for, while Forgot Password is switched off, ForgotPasswordDisabled.
     """
     digest = token_digest or token_hash(token)
+    invalid = InvalidInvitation if kind == LinkKind.INVITATION else InvalidResetLink
     with transaction.atomic():
         # Locked like link_issue does, so a reset cannot complete after a switch-off.
         switch = ForgotPasswordSettings.objects.select_for_update().filter(pk=1).first()
-        if switch is None or not switch.enabled:
-            raise ForgotPasswordDisabled
         link = (
             ResetLink.objects.select_for_update()
             .select_related("user")
-            .filter(token_hash=digest)
+            .filter(token_hash=digest, kind=kind)
             .first()
         )
+        needs_switch = link.needs_forgot_password if link is not None else kind == LinkKind.RESET
+        if needs_switch and (switch is None or not switch.enabled):
+            raise ForgotPasswordDisabled
         if link is None or not link_usable(link=link):
             metrics.RESET_LINKS.labels(event=link_refusal(token_digest=digest)).inc()
-            raise InvalidResetLink
+            raise invalid
         user = link.user
         try:
-            password_set(user=user, password=password, client_address=client_address, via="reset")
+            password_set(user=user, password=password, client_address=client_address, via=kind)
         except ValidationError as error:
             raise ValidationError({"new_password": error.messages}) from None
         now = timezone.now()
@@ -291,10 +340,150 @@ def reset_complete(
         ResetLink.objects.filter(user=user, used_at=None, voided_at=None).update(voided_at=now)
         api_tokens_revoke_all(user=user)
         sign_in_unlock(user=user)
-        audit_record(Action.RESET_COMPLETED, client_address=client_address, target=user.email)
-        password_changed_notify(user=user, client_address=client_address, changed_at=now)
+        if kind == LinkKind.INVITATION:
+            # The first password: there is no earlier one whose change the owner must hear of.
+            audit_record(Action.INVITATION_USED, client_address=client_address, target=user.email)
+        else:
+            audit_record(Action.RESET_COMPLETED, client_address=client_address, target=user.email)
+            password_changed_notify(user=user, client_address=client_address, changed_at=now)
     metrics.RESET_LINKS.labels(event="used").inc()
     return user
+
+
+# -- Links an administrator sends --------------------------------------------------------------
+
+
+def invitation_send(
+    *, user: User, actor: User | None = None, client_address: str | None = None
+) -> ResetLink:
+    """Send `user` an invitation to set a first password, voiding the links sent before.
+
+    Works whether or not Forgot Password is on. Refused (CannotSendLink, MailNotVerified,
+    RateLimited) for a deactivated account, one that has a password already, while the mail
+    settings are not verified, and beyond the limit of mails to the address.
+    """
+    if not user.is_active:
+        raise CannotSendLink(f"{user.email} is deactivated: activate the account first.")
+    if user.has_usable_password():
+        raise CannotSendLink(
+            f"{user.email} has a password already: send a password reset link instead."
+        )
+    lifetime = timedelta(days=forgot_password_settings_get().invitation_lifetime_days)
+    resent = ResetLink.objects.filter(user=user, kind=LinkKind.INVITATION).exists()
+    return _administrator_link_send(
+        user=user,
+        kind=LinkKind.INVITATION,
+        lifetime=lifetime,
+        actor=actor,
+        client_address=client_address,
+        action=Action.INVITATION_RESENT if resent else Action.INVITATION_SENT,
+    )
+
+
+def reset_link_send(
+    *, user: User, actor: User | None = None, client_address: str | None = None
+) -> ResetLink:
+    """Send `user` a reset link to their own stored address, on an administrator's word.
+
+    Works whether or not Forgot Password is on; limited like the user's own requests (the
+    address's limit, and the sender's client limit) and recorded with who sent it.
+    """
+    if not user.is_active:
+        raise CannotSendLink(f"{user.email} is deactivated: activate the account first.")
+    lifetime = timedelta(minutes=forgot_password_settings_get().link_lifetime_minutes)
+    return _administrator_link_send(
+        user=user,
+        kind=LinkKind.RESET,
+        lifetime=lifetime,
+        actor=actor,
+        client_address=client_address,
+        action=Action.RESET_LINK_SENT,
+    )
+
+
+def _administrator_link_send(
+    *,
+    user: User,
+    kind: LinkKind,
+    lifetime: timedelta,
+    actor: User | None,
+    client_address: str | None,
+    action: Action,
+) -> ResetLink:
+    reason = mail_not_ready_reason()
+    if reason:
+        raise MailNotVerified(
+            "No mail can be sent while the mail settings are not verified. " + reason
+        )
+    counters = [ratelimits.Counter(ADDRESS_SCOPE, user.email_key, settings.LIMIT_RESET_PER_ADDRESS)]
+    if client_address:
+        counters.append(
+            ratelimits.Counter(
+                CLIENT_SCOPE, client_network(client_address), settings.LIMIT_RESET_PER_CLIENT
+            )
+        )
+    decision = ratelimits.attempt(*counters)
+    if not decision.allowed:
+        audit_record_repeated(
+            Action.RATE_LIMITED,
+            repeats=f"{ADDRESS_SCOPE}:{user.email_key}",
+            actor=actor,
+            client_address=client_address,
+            limit=ADDRESS_SCOPE,
+            address=address_fingerprint(user.email_key),
+        )
+        raise ratelimits.RateLimited(
+            decision.retry_after_seconds,
+            reason=f"Too many links have been sent to {user.email} lately.",
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        ResetLink.objects.filter(user=user, used_at=None, voided_at=None).update(voided_at=now)
+        link = ResetLink.objects.create(
+            user=user,
+            kind=kind,
+            by_administrator=True,
+            token_hash=None,
+            account_state=account_state(user),
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+        audit_record(
+            action,
+            actor=actor,
+            client_address=client_address,
+            target=user.email,
+            expires_at=link.expires_at.isoformat(),
+        )
+        message_record(
+            kind=Kind.INVITATION if kind == LinkKind.INVITATION else Kind.RESET,
+            recipient=user.email,
+            user=user,
+            context={"link": link.pk},
+        )
+    return link
+
+
+def link_token_give(*, link_id: int, user: User) -> tuple[ResetLink, str]:
+    """Give the link an administrator sent its token, as its mail is composed; return both.
+
+    Each attempt to send the mail gives a new token, so that only the one in the mail last sent
+    works. Raise InvalidResetLink when the link can no longer be used (used, replaced by a newer
+    one, voided, expired, or the account changed).
+    """
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    with transaction.atomic():
+        link = (
+            ResetLink.objects.select_for_update()
+            .select_related("user")
+            .filter(pk=link_id, user=user, by_administrator=True)
+            .first()
+        )
+        if link is None or not link_usable(link=link):
+            raise InvalidResetLink
+        link.token_hash = token_hash(token)
+        link.save(update_fields=["token_hash"])
+    return link, token
 
 
 def password_changed_notify(
@@ -325,6 +514,7 @@ def forgot_password_configure(
     *,
     enabled: bool,
     link_lifetime_minutes: int,
+    invitation_lifetime_days: int | None = None,
     actor: User | None = None,
     client_address: str | None = None,
 ) -> ForgotPasswordSettings:
@@ -342,6 +532,8 @@ def forgot_password_configure(
     was_enabled = current.enabled
     current.enabled = enabled
     current.link_lifetime_minutes = link_lifetime_minutes
+    if invitation_lifetime_days is not None:
+        current.invitation_lifetime_days = invitation_lifetime_days
     current.updated_at = timezone.now()
     current.full_clean()
     with transaction.atomic():
@@ -360,8 +552,13 @@ def forgot_password_configure(
 
 
 def links_void_all() -> int:
-    """Void every outstanding reset link of every account; return how many there were."""
-    outstanding = ResetLink.objects.filter(used_at=None, voided_at=None)
+    """Void every outstanding reset link users asked for; return how many there were.
+
+    Invitations and links an administrator sent do not depend on Forgot Password and stay.
+    """
+    outstanding = ResetLink.objects.filter(
+        used_at=None, voided_at=None, kind=LinkKind.RESET, by_administrator=False
+    )
     return outstanding.update(voided_at=timezone.now())
 
 

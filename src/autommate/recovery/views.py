@@ -16,6 +16,7 @@ from autommate.mailserver.selectors import mail_server_get
 
 from . import services
 from .forms import ForgotPasswordForm, ForgotPasswordSettingsForm
+from .models import LinkKind
 from .selectors import (
     forgot_password_enabled,
     forgot_password_settings_get,
@@ -29,6 +30,7 @@ SESSION_TOKEN_KEY = "reset_password_token_hash"
 # The address typed on Forgot Password, for the "Check your email" page: in the session, so that
 # it never appears in a URL (nor in logs, history or Referer headers).
 SESSION_ADDRESS_KEY = "forgot_password_address"
+SET_MESSAGE = "Your password has been set. Log in with your email address and the new password."
 CHANGED_MESSAGE = (
     "Your password has been changed. Log in with your email address and the new password. "
     "Every session of your account has been logged out and its API tokens revoked."
@@ -103,25 +105,53 @@ def reset_password_link(request: HttpRequest, token: str) -> HttpResponse:
 
     Opening the link never uses it up: mail scanners open links too.
     """
+    return _open_link(request, token, LinkKind.RESET)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD"])
+def invitation_link(request: HttpRequest, token: str) -> HttpResponse:
+    """Open an invitation as a reset link is opened: the token moves into the session."""
+    return _open_link(request, token, LinkKind.INVITATION)
+
+
+def _open_link(request: HttpRequest, token: str, kind: LinkKind) -> HttpResponse:
     try:
-        link = services.link_open(token=token, client_address=client_address(request))
+        link = services.link_open(token=token, client_address=client_address(request), kind=kind)
     except services.ForgotPasswordDisabled:
         return _disabled(request, from_link=True)
-    except services.InvalidResetLink:
-        return _invalid(request)
+    except services.InvalidResetLink as error:
+        return _invalid(request, error, kind)
     request.session[SESSION_TOKEN_KEY] = link.token_hash
-    return _private(redirect("reset-password"))
+    return _private(redirect("invitation" if kind == LinkKind.INVITATION else "reset-password"))
 
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 def reset_password(request: HttpRequest) -> HttpResponse:
-    if not forgot_password_enabled():
-        return _disabled(request, from_link=True)
+    return _set_password(request, LinkKind.RESET)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def invitation(request: HttpRequest) -> HttpResponse:
+    """Let an invited user choose a first password, then send them to log in with it."""
+    return _set_password(request, LinkKind.INVITATION)
+
+
+def _set_password(request: HttpRequest, kind: LinkKind) -> HttpResponse:
     digest = request.session.get(SESSION_TOKEN_KEY, "")
     link = link_find_by_hash(digest=digest)
+    if link is not None and link.kind != kind:
+        link = None
+    needs_switch = link.needs_forgot_password if link is not None else kind == LinkKind.RESET
+    if needs_switch and not forgot_password_enabled():
+        return _disabled(request, from_link=True)
+    invalid = (
+        services.InvalidInvitation if kind == LinkKind.INVITATION else services.InvalidResetLink
+    )
     if link is None:
-        return _invalid(request)
+        return _invalid(request, invalid(), kind)
     form = PasswordForm(link.user, request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -129,36 +159,39 @@ def reset_password(request: HttpRequest) -> HttpResponse:
                 token_digest=digest,
                 password=form.cleaned_data["new_password1"],
                 client_address=client_address(request),
+                kind=kind,
             )
         except services.ForgotPasswordDisabled:
             return _disabled(request, from_link=True)
-        except services.InvalidResetLink:
-            return _invalid(request)
+        except services.InvalidResetLink as error:
+            return _invalid(request, error, kind)
         request.session.flush()
-        messages.success(request, CHANGED_MESSAGE)
+        messages.success(request, SET_MESSAGE if kind == LinkKind.INVITATION else CHANGED_MESSAGE)
         response = redirect("login")
         # Completing the reset proves control of the account as a sign-in does: this browser
         # may sign in with the new password even while strangers have the account locked.
         remember_device(request, response, address=user.email)
         return _private(response)
     status = HTTPStatus.BAD_REQUEST if request.method == "POST" else HTTPStatus.OK
+    template = (
+        "recovery/invitation.html"
+        if kind == LinkKind.INVITATION
+        else "recovery/reset_password.html"
+    )
     return _private(
-        render(
-            request,
-            "recovery/reset_password.html",
-            {"form": form, "email": link.user.email},
-            status=status,
-        )
+        render(request, template, {"form": form, "email": link.user.email}, status=status)
     )
 
 
-def _invalid(request: HttpRequest) -> HttpResponse:
+def _invalid(
+    request: HttpRequest, error: services.InvalidResetLink, kind: LinkKind
+) -> HttpResponse:
     request.session.pop(SESSION_TOKEN_KEY, None)
     return _private(
         render(
             request,
             "recovery/invalid_link.html",
-            {"message": services.InvalidResetLink.default_message},
+            {"message": error.message, "invitation": kind == LinkKind.INVITATION},
             status=HTTPStatus.NOT_FOUND,
         )
     )
@@ -173,6 +206,7 @@ def forgot_password_settings(request: HttpRequest) -> HttpResponse:
             services.forgot_password_configure(
                 enabled=form.cleaned_data["enabled"],
                 link_lifetime_minutes=form.cleaned_data["link_lifetime_minutes"],
+                invitation_lifetime_days=form.cleaned_data["invitation_lifetime_days"],
                 actor=signed_in_user(request),
                 client_address=client_address(request),
             )

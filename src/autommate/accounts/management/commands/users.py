@@ -1,4 +1,4 @@
-"""`autommate users list|add|deactivate|unlock`: user management from a shell."""
+"""`autommate users list|add|deactivate|unlock|invite|send-reset`: user management from a shell."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from autommate.accounts.schemas import UserOut
 
 
 class Command(OperatorCommand):
-    help = "List, add, deactivate and unlock users."
+    help = "List, add, deactivate, unlock and invite users, and send them reset links."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -59,6 +59,22 @@ class Command(OperatorCommand):
         unlock.add_argument("email")
         add_output_options(unlock, acts=True)
 
+        invite = actions.add_parser(
+            "invite",
+            help="Mail a user without a password an invitation to set one, replacing any sent "
+            "before. Works whether or not Forgot Password is on.",
+        )
+        invite.add_argument("email")
+        add_output_options(invite, acts=True)
+
+        send_reset = actions.add_parser(
+            "send-reset",
+            help="Mail a user a password reset link, to their stored address only. Works "
+            "whether or not Forgot Password is on; limited like the user's own requests.",
+        )
+        send_reset.add_argument("email")
+        add_output_options(send_reset, acts=True)
+
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "list":
@@ -72,6 +88,18 @@ class Command(OperatorCommand):
             services.user_unlock(user=user, actor=command_actor_if_any(options["actor"]))
             if not options["json"]:
                 self.stdout.write(f"Logging in to {user.email} is unlocked.")
+            self._print([user], as_json=options["json"], single=True)
+        elif action == "invite":
+            user = self._user(options["email"])
+            services.user_invite(user=user, actor=command_actor(options["actor"]))
+            if not options["json"]:
+                self.stdout.write(f"An invitation has been sent to {user.email}.")
+            self._print([user], as_json=options["json"], single=True)
+        elif action == "send-reset":
+            user = self._user(options["email"])
+            services.user_reset_link_send(user=user, actor=command_actor(options["actor"]))
+            if not options["json"]:
+                self.stdout.write(f"A password reset link has been sent to {user.email}.")
             self._print([user], as_json=options["json"], single=True)
         else:
             user = self._user(options["email"])
@@ -98,10 +126,10 @@ class Command(OperatorCommand):
         )
         if not form.is_valid():
             raise CommandError(one_line(ValidationError(form.errors.as_data())))
+        data = dict(form.cleaned_data)
+        data.pop("send_invitation", None)
         # The first administrator of a fresh installation is added by nobody.
-        user = services.user_create(
-            **form.cleaned_data, actor=command_actor_if_any(options["actor"])
-        )
+        user = services.user_create(**data, actor=command_actor_if_any(options["actor"]))
         if not options["json"]:
             self.stdout.write(f"User {user.email} has been added.")
         self._print([user], as_json=options["json"], single=True)
