@@ -17,6 +17,13 @@ class SendFailure:
 
     text: str
     temporary: bool
+    # The step of the conversation that failed, in words ("Recipient accepted"), if known.
+    step: str = ""
+    # The server's reply or the library's error, as it was reported.
+    reply: str = ""
+    # For a temporary failure: how long the server asked to wait before the next attempt
+    # (a greylisting server lets a retry through only after its delay); None for the backoff.
+    retry_after_seconds: float | None = None
 
 
 Explainer = Callable[[BaseException], SendFailure]
