@@ -90,7 +90,6 @@ _CONFIG_FIELDS = {
     "allow_insecure_login",
     "ca_certificate",
     "timeout_seconds",
-    "ehlo_name",
 }
 
 
