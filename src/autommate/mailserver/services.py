@@ -290,7 +290,6 @@ def mail_server_test(
             "code": f"{code[:4]}-{code[4:]}",
             "confirm_url": f"{settings.BASE_URL}/settings/mail/confirm/{link_token}/",
             "actor": actor,
-            "server": f"{candidate.host}:{candidate.port}",
         },
         to=recipient,
         sender=candidate.sender_address,
