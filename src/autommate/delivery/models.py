@@ -61,3 +61,9 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"worker {self.worker_id} seen {self.last_seen_at:%H:%M:%S}"
+
+
+# Its own module, so that the queue's services need only call attempt_record().
+from .attempts import DeliveryAttempt  # noqa: E402
+
+__all__ = ["DeliveryAttempt", "Kind", "OutgoingMessage", "State", "WorkerHeartbeat"]

@@ -319,6 +319,8 @@ def mail_server_test(
             sent=diagnosis.ok,
             error=f"{failure.label}: {failure.cause} {failure.fix}".strip() if failure else "",
             message_id=str(email.extra_headers.get("Message-ID", "")),
+            step=failure.label if failure else "",
+            reply=failure.detail if failure else "",
         )
         audit_record(
             Action.TEST_MAIL_SENT,
