@@ -11,12 +11,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.db import models
+from django.dispatch import Signal
 from django.utils import timezone
 
 from .failures import SendFailure
 
 if TYPE_CHECKING:
     from .models import OutgoingMessage
+
+# Sent with `attempt` when a mail has failed for good, so that a higher domain can alert.
+mail_failed = Signal()
 
 # A server's reply is quoted; a misbehaving server must not fill the table.
 MAX_REPLY_CHARS = 1000
@@ -63,7 +67,7 @@ def attempt_record(
     next_attempt_at: datetime | None = None,
 ) -> DeliveryAttempt:
     """Record the attempt the worker holding `message` has just made."""
-    return DeliveryAttempt.objects.create(
+    attempt = DeliveryAttempt.objects.create(
         message_id=message.pk,
         number=message.attempts,
         outcome=outcome,
@@ -72,3 +76,6 @@ def attempt_record(
         explanation=explanation or (failure.text if failure else ""),
         next_attempt_at=next_attempt_at,
     )
+    if outcome == Outcome.FAILED:
+        mail_failed.send(sender=DeliveryAttempt, attempt=attempt, message=message)
+    return attempt

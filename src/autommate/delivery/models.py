@@ -9,6 +9,7 @@ class Kind(models.TextChoices):
     RESET = "reset", "Reset"
     PASSWORD_CHANGED = "password_changed", "Password changed"
     TEST = "test", "Test"
+    MAIL_ALERT = "mail_alert", "Mail alert"
 
 
 class State(models.TextChoices):
