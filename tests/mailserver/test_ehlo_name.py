@@ -31,7 +31,7 @@ def test_page_saves_the_ehlo_name_and_shows_the_default(
 ) -> None:
     page = admin_client.get("/settings/mail/").content.decode()
     assert "EHLO name" in page
-    assert 'placeholder="[127.0.0.1]"' in page
+    assert 'name="ehlo_name"' in page
 
     response = admin_client.post(
         "/settings/mail/", _page_form(smtp_server, ehlo_name="autommate.example.org")

@@ -9,7 +9,6 @@ from django.utils.html import format_html
 
 from autommate.header_text import check_header_text
 
-from .connection import default_ehlo_name
 from .models import EDITABLE_FIELDS, AuthMethod, MailServerSettings, Protocol
 from .presets import MICROSOFT_SCOPE, MICROSOFT_TOKEN_URL, PRESETS
 from .tokens import (
@@ -181,9 +180,9 @@ class MailServerForm(forms.ModelForm):
         self.fields["sender_email"].required = True
         self.fields["sender_name"].required = True
         self.fields["auth_method"].required = False
-        self.fields["ehlo_name"].widget.attrs.update(
-            {"placeholder": default_ehlo_name(), "spellcheck": "false", "autocomplete": "off"}
-        )
+        # No placeholder with the default: an address there would read as the page showing
+        # where names lead, which it never does.
+        self.fields["ehlo_name"].widget.attrs.update({"spellcheck": "false", "autocomplete": "off"})
         for name, (kept, empty) in SECRET_HELP.items():
             stored = saved is not None and saved.use_auth and saved.has_secret(name)
             self.fields[name].help_text = kept if stored else empty
