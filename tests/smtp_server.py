@@ -9,6 +9,11 @@ Registered from tests/conftest.py. Fixtures:
   With ``oauth=token_endpoint`` (tests/oauth_provider.py) the server requires AUTH and offers
   ``AUTH XOAUTH2``, answering refusals as Microsoft 365 or Gmail do (``xoauth2_style``);
   ``password_login=False`` refuses LOGIN and PLAIN as Microsoft 365 does without basic auth.
+  Postfix's behaviours: ``smtputf8`` offers SMTPUTF8; ``rcpt_reply`` answers every RCPT with
+  a refusal such as ``SENDER_NOT_OWNED``; ``require_fqdn_helo`` refuses a greeting name without
+  a dot at RCPT (``504 5.5.2 <name>: Helo command rejected``); ``max_size`` refuses bigger mail
+  with ``552 5.3.4``; ``greylist_seconds`` answers a new sender and recipient pair with
+  ``450 4.7.1 ... Greylisted`` until that many seconds have passed since it was first seen.
 - ``smtp_server``: a plain server without authentication.
 - ``closed_port``: a port on 127.0.0.1 where nothing listens (bound, then closed).
 - ``silent_port``: a port on 127.0.0.1 that accepts connections and never says a word.
@@ -65,6 +70,14 @@ GOOGLE_XOAUTH2_ERROR = '{"status":"400","schemes":"Bearer","scope":"https://mail
 GOOGLE_BAD_CREDENTIALS = (
     "535-5.7.8 Username and Password not accepted. For more information, go to\r\n"
     "535 5.7.8  https://support.google.com/mail/?p=BadCredentials 5b1f17b1804b1-autommate.gsmtp"
+)
+# Postfix's refusals at RCPT, word for word.
+SENDER_NOT_OWNED = "553 5.7.1 <{sender}>: Sender address rejected: not owned by user {login}"
+HELO_REJECTED = "504 5.5.2 <{name}>: Helo command rejected: need fully-qualified hostname"
+SIZE_EXCEEDED = "552 5.3.4 Message size exceeds fixed limit"
+GREYLISTED = (
+    "450 4.7.1 <{recipient}>: Recipient address rejected: Greylisted, see "
+    "http://postgrey.schweikert.ch/help/example.org.html"
 )
 _CONFIG_FIELDS = {
     "host",
@@ -175,6 +188,7 @@ class ReceivedMessage(email.message.EmailMessage):
     rcpt_tos: list[str]
     peer: str
     login: str | None
+    smtputf8: bool
 
     def __init__(self, policy: Any = None) -> None:
         super().__init__(policy=policy or email.policy.default)
@@ -182,6 +196,7 @@ class ReceivedMessage(email.message.EmailMessage):
         self.rcpt_tos = []
         self.peer = ""
         self.login = None
+        self.smtputf8 = False
 
 
 # Exchange Online's answer to a mailbox over its submission limit.
@@ -213,6 +228,11 @@ class SMTPTestServer:
         oauth: TokenChecker | None = None,
         xoauth2_style: XOAuth2Style = "microsoft",
         password_login: bool = True,
+        smtputf8: bool = False,
+        rcpt_reply: str = "",
+        require_fqdn_helo: bool = False,
+        max_size: int = 0,
+        greylist_seconds: float = 0.0,
     ) -> None:
         if mode != "plain" and ca is None:
             raise ValueError("A TLS test server needs the test CA.")
@@ -222,6 +242,15 @@ class SMTPTestServer:
         self.oauth = oauth
         self.xoauth2_style = xoauth2_style
         self.password_login = password_login
+        self.smtputf8 = smtputf8
+        self.rcpt_reply = rcpt_reply
+        self.require_fqdn_helo = require_fqdn_helo
+        self.max_size = max_size
+        self.greylist_seconds = greylist_seconds
+        # When each (sender, recipient) pair was first turned away by greylisting.
+        self.greylisted: dict[tuple[str, str], float] = {}
+        # The name the client greeted with, per EHLO or HELO.
+        self.greeting_names: list[str] = []
         self.username = username
         self.password = password
         self.require_starttls = require_starttls
@@ -333,6 +362,20 @@ class SMTPTestServer:
         with self._condition:
             self.commands.append(verb)
 
+    def _record_greeting(self, name: str) -> None:
+        with self._condition:
+            self.greeting_names.append(name)
+
+    def _greylisted(self, sender: str, recipient: str) -> bool:
+        """Whether postgrey would turn this pair away now: first seen too recently."""
+        if not self.greylist_seconds:
+            return False
+        key = (sender.lower(), recipient.lower())
+        now = time.monotonic()
+        with self._condition:
+            first_seen = self.greylisted.setdefault(key, now)
+        return now - first_seen < self.greylist_seconds
+
     def _record_login(self, login: str) -> None:
         with self._condition:
             self.logins.append(login)
@@ -411,6 +454,7 @@ class SMTPTestServer:
         message.mail_from = envelope.mail_from or ""
         message.rcpt_tos = list(envelope.rcpt_tos)
         message.peer = str(session.peer)
+        message.smtputf8 = bool(envelope.smtp_utf8)
         message.login = session.auth_data if isinstance(session.auth_data, str) else None
         with self._condition:
             self.messages.append(message)
@@ -431,7 +475,29 @@ class _Handler:
     ) -> Any:
         if address.lower() in self.server.reject_senders:
             return "550 5.7.1 Sender address rejected: not allowed to send as this address"
+        size = next((o[5:] for o in options if o.upper().startswith("SIZE=")), "")
+        if self.server.max_size and size.isdigit() and int(size) > self.server.max_size:
+            return SIZE_EXCEEDED
         return MISSING
+
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        self.server._record_greeting(hostname)
+        session.host_name = hostname
+        return responses
+
+    async def handle_HELO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str
+    ) -> str:
+        self.server._record_greeting(hostname)
+        session.host_name = hostname
+        return f"250 {server.hostname}"
 
     async def handle_RCPT(
         self,
@@ -443,6 +509,17 @@ class _Handler:
     ) -> Any:
         if address.lower() in self.server.reject_recipients:
             return "550 5.1.1 Recipient address rejected: user unknown"
+        # Postfix delays its refusals of the greeting and the sender to RCPT (smtpd_delay_reject).
+        name = session.host_name or ""
+        if self.server.require_fqdn_helo and "." not in name.strip("[]"):
+            return HELO_REJECTED.format(name=name)
+        if self.server.rcpt_reply:
+            login = session.auth_data if isinstance(session.auth_data, str) else ""
+            return self.server.rcpt_reply.format(
+                sender=envelope.mail_from or "", recipient=address, login=login
+            )
+        if self.server._greylisted(envelope.mail_from or "", address):
+            return GREYLISTED.format(recipient=address)
         return MISSING
 
     async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
@@ -459,6 +536,9 @@ class _Handler:
                 await asyncio.sleep(self.server.delay_seconds)
         finally:
             self.server._data_now -= 1
+        content = envelope.original_content or b""
+        if self.server.max_size and len(content) > self.server.max_size:
+            return SIZE_EXCEEDED
         if self.server._take_temporary_failure():
             return "451 4.3.0 Temporary failure, please try again later"
         if self.server._over_send_limit():
@@ -492,6 +572,7 @@ class _Controller(Controller):
         kwargs: dict[str, Any] = {
             "server_hostname": "localhost",
             "ready_timeout": 5.0,
+            "enable_SMTPUTF8": test_server.smtputf8,
         }
         mode = test_server.mode
         if mode != "plain":
@@ -540,6 +621,11 @@ class SMTPServerFactory(Protocol):
         oauth: TokenChecker | None = None,
         xoauth2_style: XOAuth2Style = "microsoft",
         password_login: bool = True,
+        smtputf8: bool = False,
+        rcpt_reply: str = "",
+        require_fqdn_helo: bool = False,
+        max_size: int = 0,
+        greylist_seconds: float = 0.0,
     ) -> SMTPTestServer: ...
 
 
@@ -567,6 +653,11 @@ def smtp_server_factory(test_ca: LocalCA) -> Iterator[SMTPServerFactory]:
         oauth: TokenChecker | None = None,
         xoauth2_style: XOAuth2Style = "microsoft",
         password_login: bool = True,
+        smtputf8: bool = False,
+        rcpt_reply: str = "",
+        require_fqdn_helo: bool = False,
+        max_size: int = 0,
+        greylist_seconds: float = 0.0,
     ) -> SMTPTestServer:
         server = SMTPTestServer(
             mode=mode,
@@ -583,6 +674,11 @@ def smtp_server_factory(test_ca: LocalCA) -> Iterator[SMTPServerFactory]:
             oauth=oauth,
             xoauth2_style=xoauth2_style,
             password_login=password_login,
+            smtputf8=smtputf8,
+            rcpt_reply=rcpt_reply,
+            require_fqdn_helo=require_fqdn_helo,
+            max_size=max_size,
+            greylist_seconds=greylist_seconds,
         )
         started.append(server)
         return server.start()

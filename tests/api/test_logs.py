@@ -10,8 +10,10 @@ from django.utils import timezone
 
 from autommate.audit.models import Action, AuditEvent
 from autommate.audit.services import audit_record
+from autommate.delivery import services
 from autommate.delivery.models import Kind, OutgoingMessage, State
 from tests.api.conftest import ApiClient, assert_error
+from tests.delivery.test_queue import make_retries_due
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +153,26 @@ def test_audit_events_are_paged(admin_api: ApiClient, events) -> None:
     assert body["pages"] == 2
     assert len(body["items"]) == 2
     assert timezone.is_aware(datetime.fromisoformat(body["items"][0]["at"]))
+
+
+def test_mail_log_lists_the_attempts_of_each_mail(
+    admin_api: ApiClient, forgot_password_on, smtp_server, run_worker, regular_user
+) -> None:
+    smtp_server.temporary_failures = 1
+    services.message_record(
+        kind=Kind.PASSWORD_CHANGED,
+        recipient=regular_user.email,
+        user=regular_user,
+        context={"changed_at": timezone.now().isoformat(), "client_address": "192.0.2.1"},
+    )
+    run_worker()
+    make_retries_due()
+    run_worker()
+
+    [item] = admin_api.get("/mail-log").json()["items"]
+
+    assert item["state"] == "sent"
+    first, second = item["history"]
+    assert (first["number"], first["outcome"], first["step"]) == (1, "retrying", "Message accepted")
+    assert first["reply"].startswith("451 4.3.0")
+    assert (second["number"], second["outcome"]) == (2, "sent")

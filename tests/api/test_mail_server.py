@@ -11,6 +11,7 @@ import pytest
 from autommate.mailserver.models import MailServerSettings
 from autommate.mailserver.selectors import mail_server_get
 from tests.api.conftest import ApiClient, assert_error
+from tests.smtp_server import SMTPTestServer
 
 pytestmark = pytest.mark.django_db
 
@@ -306,3 +307,32 @@ def test_too_many_wrong_confirmation_codes_is_429(admin_api: ApiClient, smtp_ser
     assert_error(response, HTTPStatus.TOO_MANY_REQUESTS, "rate_limited")
     assert int(response["Retry-After"]) >= 1
     assert not mail_server_get().is_verified
+
+
+def test_api_reads_saves_and_keeps_the_ehlo_name(
+    admin_api: ApiClient, smtp_server: SMTPTestServer
+) -> None:
+    values = {
+        "host": smtp_server.host,
+        "port": smtp_server.port,
+        "protocol": "smtp",
+        "use_tls": False,
+        "sender_name": "Autom Mate",
+        "sender_email": "noreply@example.org",
+    }
+    body = admin_api.get("/mail-server").json()
+    assert body["ehlo_name"] == ""
+    assert body["ehlo_name_in_use"] == "[127.0.0.1]"
+
+    saved = admin_api.put("/mail-server", values | {"ehlo_name": "mail.example.org"}).json()
+    assert saved["ehlo_name"] == "mail.example.org"
+    assert saved["ehlo_name_in_use"] == "mail.example.org"
+
+    # A client that does not know the field keeps the saved name.
+    kept = admin_api.put("/mail-server", values).json()
+    assert kept["ehlo_name"] == "mail.example.org"
+
+    refused = admin_api.put("/mail-server", values | {"ehlo_name": "not a name"})
+    body = assert_error(refused, HTTPStatus.BAD_REQUEST, "validation_failed")
+    assert "ehlo_name" in body["fields"]
+    assert MailServerSettings.objects.get().ehlo_name == "mail.example.org"

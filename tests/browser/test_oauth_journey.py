@@ -125,7 +125,7 @@ def test_authentication_method_shows_its_fields_with_the_keyboard_only(
 ) -> None:
     page = open_mail_settings(journey)
     keyboard = page.keyboard
-    field(page, "CA certificate").focus()
+    field(page, "EHLO name").focus()
     # From the last field of the server, Tab goes past the sender to Use authentication.
     for _ in range(3):
         keyboard.press("Tab")

@@ -18,6 +18,7 @@ from tests.credentials import (
     rsa_key,
     service_account_key,
 )
+from tests.smtp_server import SMTPServerFactory
 
 SECRET = "sm7p-p4ssw0rd-never-printed"
 CODE = re.compile(r"\b([A-Z2-9]{4}-[A-Z2-9]{4})\b")
@@ -563,3 +564,28 @@ def test_microsoft_365_client_secret_set_test_and_confirm(
     )
 
     assert CLIENT_SECRET not in output
+
+
+def test_command_sets_and_shows_the_ehlo_name(
+    autommate, smtp_server_factory: SMTPServerFactory
+) -> None:
+    server = smtp_server_factory(require_fqdn_helo=True)
+    configured = autommate(
+        "mailserver",
+        "set",
+        "--host",
+        server.host,
+        "--port",
+        str(server.port),
+        "--no-tls",
+        "--sender-email",
+        "noreply@example.org",
+        "--ehlo-name",
+        "autommate.example.org",
+    )
+    assert configured.returncode == 0, configured.stderr
+    assert f"{'EHLO name:':<24}autommate.example.org" in configured.stdout
+
+    tested = autommate("mailserver", "test", "--to", "ops@example.org")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "Greeted as autommate.example.org" in tested.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,13 @@ class SendFailure:
     text: str
     temporary: bool
     throttled: bool = False
+    # The step of the conversation that failed, in words ("Recipient accepted"), if known.
+    step: str = ""
+    # The server's reply or the library's error, as it was reported.
+    reply: str = ""
+    # For a temporary failure: how long the server asked to wait before the next attempt
+    # (a greylisting server lets a retry through only after its delay); None for the backoff.
+    retry_after_seconds: float | None = None
 
 
 Explainer = Callable[[BaseException], SendFailure]
@@ -40,3 +48,15 @@ def failure_explain(error: BaseException) -> SendFailure:
     if _explainers:
         return _explainers[-1](error)
     return SendFailure(text=f"{type(error).__name__}: {error}", temporary=True)
+
+
+def retry_at(failure: SendFailure | None, *, now: datetime, backoff: datetime) -> datetime:
+    """Return when to try a temporarily failed mail again.
+
+    The backoff's time, unless the server said how long to wait (a greylisting server accepts
+    only a retry after its delay: the next step of the backoff could come too early, or much
+    later than needed).
+    """
+    if failure is None or failure.retry_after_seconds is None:
+        return backoff
+    return now + timedelta(seconds=failure.retry_after_seconds)

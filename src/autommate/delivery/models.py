@@ -10,6 +10,7 @@ class Kind(models.TextChoices):
     PASSWORD_CHANGED = "password_changed", "Password changed"
     INVITATION = "invitation", "Invitation"
     TEST = "test", "Test"
+    MAIL_ALERT = "mail_alert", "Mail alert"
 
 
 class Priority(models.IntegerChoices):
@@ -101,3 +102,16 @@ class SendingPause(models.Model):
 
     def __str__(self) -> str:
         return f"sending paused until {self.until:%H:%M:%S}"
+
+
+# Its own module, so that the queue's services need only call attempt_record().
+from .attempts import DeliveryAttempt  # noqa: E402
+
+__all__ = [
+    "DeliveryAttempt",
+    "Kind",
+    "OutgoingMessage",
+    "SendingPause",
+    "State",
+    "WorkerHeartbeat",
+]

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from email.utils import make_msgid
+from email.utils import make_msgid, parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils.encoding import punycode
+
+
+def message_id_domain(sender: str) -> str:
+    """Return the domain of Message-IDs: the sender's, in ASCII.
+
+    Spam filters expect it to match the From domain; the public address may be an IP literal
+    or an internal name. Never a request's Host.
+    """
+    domain = parseaddr(sender)[1].rpartition("@")[2].strip().lower()
+    if domain:
+        return domain if domain.isascii() else punycode(domain)
+    return urlsplit(settings.BASE_URL).hostname or "localhost"
 
 
 def render_email(
@@ -26,14 +39,17 @@ def render_email(
     subject = " ".join(render_to_string(f"{template}.subject.txt", context).split())
     text = render_to_string(f"{template}.txt", context)
     html = render_to_string(f"{template}.html", context)
-    # The Message-ID domain comes from the public address, never from a request's Host.
-    message_id = make_msgid(domain=urlsplit(settings.BASE_URL).hostname or "localhost")
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
         from_email=sender,
         to=[to],
-        headers={"Message-ID": message_id, "Auto-Submitted": "auto-generated"},
+        headers={
+            "Message-ID": make_msgid(domain=message_id_domain(sender)),
+            "Auto-Submitted": "auto-generated",
+            # Exchange and Outlook send no out-of-office or other automatic reply to it.
+            "X-Auto-Response-Suppress": "All",
+        },
     )
     message.attach_alternative(html, "text/html")
     return message

@@ -9,7 +9,8 @@ from pydantic import Field
 
 from autommate.api.conventions import Moment, PageOut, PageParams
 
-from .models import Kind, State
+from .attempts import DeliveryAttempt, Outcome
+from .models import Kind, OutgoingMessage, State
 
 
 class MailLogQuery(PageParams):
@@ -17,6 +18,16 @@ class MailLogQuery(PageParams):
     state: State | None = None
     since: Moment | None = Field(None, description="Created at or after (no zone: UTC).")
     until: Moment | None = Field(None, description="Created before (no zone: UTC).")
+
+
+class DeliveryAttemptOut(Schema):
+    number: int
+    at: datetime
+    outcome: Outcome = Field(description="sent, retrying (failed for now) or failed.")
+    step: str = Field(description="The step of the SMTP conversation that failed, if one did.")
+    reply: str = Field(description="The server's reply, or the error, as reported.")
+    explanation: str = Field(description="The cause and what to change, in plain words.")
+    next_attempt_at: datetime | None
 
 
 class OutgoingMessageOut(Schema):
@@ -30,6 +41,13 @@ class OutgoingMessageOut(Schema):
     sent_at: datetime | None
     last_error: str = Field(description="Why the last attempt failed, and what to change.")
     message_id: str
+    history: list[DeliveryAttemptOut] = Field(
+        description="Every delivery attempt, oldest first: kept after a retried mail is sent."
+    )
+
+    @staticmethod
+    def resolve_history(message: OutgoingMessage) -> list[DeliveryAttempt]:
+        return list(message.attempt_history.all())
 
 
 class MailLogPage(PageOut):

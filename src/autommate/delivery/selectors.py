@@ -35,7 +35,8 @@ def message_list(
 
     `since` includes mails created at that moment, `until` excludes them.
     """
-    messages = OutgoingMessage.objects.all()
+    # Each with its attempts, oldest first, for the history the mail log shows.
+    messages = OutgoingMessage.objects.prefetch_related("attempt_history")
     if kind is not None:
         messages = messages.filter(kind=kind)
     if state is not None:

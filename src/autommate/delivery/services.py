@@ -26,8 +26,10 @@ from django.utils import timezone
 
 from autommate import metrics
 
+from .attempts import Outcome as AttemptOutcome
+from .attempts import attempt_record
 from .composers import DoNotSend, compose
-from .failures import failure_explain
+from .failures import SendFailure, failure_explain, retry_at
 from .models import (
     Kind,
     OutgoingMessage,
@@ -90,16 +92,23 @@ def message_record(
 
 
 def test_mail_record(
-    *, recipient: str, user: User, sent: bool, error: str, message_id: str
+    *,
+    recipient: str,
+    user: User,
+    sent: bool,
+    error: str,
+    message_id: str,
+    step: str,
+    reply: str,
 ) -> OutgoingMessage:
     """Record in the mail log a test mail that was just sent (or failed) through the mail server.
 
     The test mail does not wait in the queue: it is sent while the administrator waits, and
-    recorded here with its outcome.
+    recorded here with its outcome, and its one attempt with the failed step and reply.
     """
     now = timezone.now()
     metrics.MAILS.labels(kind=Kind.TEST.value, outcome="sent" if sent else "failed").inc()
-    return OutgoingMessage.objects.create(
+    message = OutgoingMessage.objects.create(
         kind=Kind.TEST,
         recipient=recipient,
         user=user,
@@ -109,6 +118,13 @@ def test_mail_record(
         last_error=error,
         message_id=message_id[:255],
     )
+    attempt_record(
+        message,
+        outcome=AttemptOutcome.SENT if sent else AttemptOutcome.FAILED,
+        failure=SendFailure(text=error, temporary=False, step=step, reply=reply),
+        reply="" if not sent else f"Accepted: {message_id}".strip(),
+    )
+    return message
 
 
 def _due() -> Q:
@@ -334,6 +350,7 @@ def _record_sent(message: OutgoingMessage, message_id: str) -> None:
     )
     metrics.MAILS.labels(kind=message.kind, outcome="sent").inc()
     metrics.MAIL_DELIVERY_SECONDS.labels(kind=message.kind).observe(_waited_seconds(message))
+    attempt_record(message, outcome=AttemptOutcome.SENT, reply=f"Accepted: {message_id}".strip())
     _after_outcome(message, sent=True, error="")
 
 
@@ -350,7 +367,7 @@ def _record_send_error(message: OutgoingMessage, error: BaseException) -> None:
     if failure.throttled:
         _record_throttled(message, failure.text)
         return
-    _record_failure(message, failure.text, temporary=failure.temporary)
+    _record_failure(message, failure.text, temporary=failure.temporary, failure=failure)
 
 
 def _release(message: OutgoingMessage, *, at: datetime) -> None:
@@ -398,12 +415,15 @@ def sending_paused_until() -> datetime | None:
     return pause.until if pause else None
 
 
-def _record_failure(message: OutgoingMessage, text: str, *, temporary: bool) -> None:
+def _record_failure(
+    message: OutgoingMessage, text: str, *, temporary: bool, failure: SendFailure | None = None
+) -> None:
     now = timezone.now()
     give_up_at = message.created_at + timedelta(hours=settings.DELIVERY_RETRY_HOURS)
     if temporary:
         delay = min(RETRY_BASE_SECONDS * 2 ** max(message.attempts - 1, 0), RETRY_MAX_DELAY_SECONDS)
         next_attempt = now + timedelta(seconds=delay * random.uniform(0.75, 1.25))
+        next_attempt = retry_at(failure, now=now, backoff=next_attempt)
         if next_attempt < give_up_at:
             if _held(message).update(
                 state=State.RETRYING,
@@ -411,6 +431,13 @@ def _record_failure(message: OutgoingMessage, text: str, *, temporary: bool) -> 
                 next_attempt_at=next_attempt,
                 last_error=text,
             ):
+                attempt_record(
+                    message,
+                    outcome=AttemptOutcome.RETRYING,
+                    failure=failure,
+                    explanation=text,
+                    next_attempt_at=next_attempt,
+                )
                 from .tasks import deliver_due as deliver_due_task
 
                 deliver_due_task.using(run_after=next_attempt).enqueue()
@@ -421,6 +448,7 @@ def _record_failure(message: OutgoingMessage, text: str, *, temporary: bool) -> 
         state=State.FAILED, locked_until=None, next_attempt_at=None, last_error=text
     ):
         metrics.MAILS.labels(kind=message.kind, outcome="failed").inc()
+        attempt_record(message, outcome=AttemptOutcome.FAILED, failure=failure, explanation=text)
         _after_outcome(message, sent=False, error=text)
 
 

@@ -26,6 +26,8 @@ def _form_data(values: MailServerIn, saved: MailServerSettings) -> dict[str, Any
     if values.allow_insecure_login is None:
         # Absent for clients older than the field: what worked for them keeps working.
         data["allow_insecure_login"] = saved.allow_insecure_login
+    if values.ehlo_name is None:
+        data["ehlo_name"] = saved.ehlo_name
     # A secret left empty keeps the saved one; the form and the service decide whether it may.
     return data | {name: getattr(values, name) or "" for name in SECRET_FIELDS}
 

@@ -124,8 +124,11 @@ class MailServerBackend(EmailBackend):
     def _send(self, email_message: EmailMessage) -> bool:
         if not email_message.recipients():
             return False
-        sender = self.prep_address(email_message.from_email)
-        recipients = [self.prep_address(address) for address in email_message.recipients()]
+        # The conversation puts the domains in punycode, or asks for SMTPUTF8 where it must.
+        sender = self.prep_address(email_message.from_email, force_ascii=False)
+        recipients = [
+            self.prep_address(address, force_ascii=False) for address in email_message.recipients()
+        ]
         message = email_message.message(policy=email.policy.SMTP).as_bytes()
         assert self.connection is not None  # send_messages() opens it before sending.
         try:

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from .models import MailServerSettings
@@ -49,6 +50,20 @@ class NotAMailServer(ConnectionError):
 
     def __init__(self) -> None:
         super().__init__("No SMTP greeting on this port.")
+
+
+class AddressNeedsSMTPUTF8(ValueError):
+    """An address has non-ASCII letters before the @, and the server does not offer SMTPUTF8.
+
+    A domain has an ASCII form (punycode), a local part has none: such an address can only be
+    sent to a server that takes UTF-8 in its commands.
+    """
+
+    def __init__(self, address: str) -> None:
+        super().__init__(
+            f"{address} has non-ASCII letters before the @, and the server does not offer SMTPUTF8."
+        )
+        self.address = address
 
 
 class ConflictingTLSSettings(ValueError):
@@ -92,6 +107,8 @@ class ServerConfig:
     client_certificate: str = field(default="", repr=False)
     scope: str = ""
     service_account_key: str = field(default="", repr=False)
+    # The name said in EHLO; empty means the host of AUTOMMATE_BASE_URL (greeting_name()).
+    ehlo_name: str = ""
 
     @classmethod
     def from_values(cls, s: MailServerSettings, *, secrets: Mapping[str, str]) -> ServerConfig:
@@ -122,12 +139,18 @@ class ServerConfig:
             service_account_key=secrets.get("service_account_key", "")
             if method == "google-service-account"
             else "",
+            ehlo_name=s.ehlo_name.strip(),
         )
 
     @classmethod
     def from_settings(cls, s: MailServerSettings) -> ServerConfig:
         """Return the config for saved settings, decrypting the stored secrets."""
         return cls.from_values(s, secrets=s.secrets_in_use())
+
+    @property
+    def greeting_name(self) -> str:
+        """Return the name said in EHLO: the EHLO name, or else the host of the public address."""
+        return self.ehlo_name or default_ehlo_name()
 
     @property
     def uses_oauth(self) -> bool:
@@ -216,6 +239,23 @@ class Deadline:
         for guard in self._guards:
             guard.close()
         self._guards.clear()
+
+
+def default_ehlo_name() -> str:
+    """Return the name to greet with when none is set: the host of AUTOMMATE_BASE_URL.
+
+    An address is said as an address literal (`[192.0.2.1]`, `[IPv6:2001:db8::1]`), as RFC 5321
+    asks of a client without a name, and an internationalized name in its ASCII (punycode) form.
+    """
+    from django.conf import settings
+    from django.utils.encoding import punycode
+
+    host = urlsplit(settings.BASE_URL).hostname or "localhost"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host if host.isascii() else punycode(host)
+    return f"[IPv6:{address}]" if address.version == 6 else f"[{address}]"
 
 
 def load_saved_config() -> ServerConfig:

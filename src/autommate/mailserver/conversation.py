@@ -18,10 +18,11 @@ from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Protocol
 
-from django.core.mail.utils import DNS_NAME
+from django.utils.encoding import punycode
 
 from . import tokens
 from .connection import (
+    AddressNeedsSMTPUTF8,
     Deadline,
     LoginWithoutTLS,
     NotAMailServer,
@@ -187,14 +188,17 @@ def open_connection(
                     sock,
                     host=config.host,
                     port=config.port,
-                    local_hostname=DNS_NAME.get_fqdn(),
+                    local_hostname=config.greeting_name,
                     timeout=config.timeout_seconds,
                 )
                 timing.arm(smtp.sock)
                 _code, banner = smtp.greet()
         with _step(StepName.GREETING):
             _hello(smtp, timing, helo_allowed=True)
-            recorder.passed(StepName.GREETING, reply_text(220, banner))
+            recorder.passed(
+                StepName.GREETING,
+                f"Greeted as {config.greeting_name}: {reply_text(220, banner)}",
+            )
 
         if config.starttls:
             with _step(StepName.TLS):
@@ -338,9 +342,55 @@ def send_message(
     """
     timing = _Timing(config, deadline)
     data = _with_crlf(message)
+    utf8 = bool(smtp.does_esmtp and smtp.has_extn("smtputf8"))
+    try:
+        with _step(StepName.SENDER):
+            envelope_sender = envelope_address(sender, smtputf8=utf8)
+        with _step(StepName.RECIPIENT):
+            envelope_recipients = [envelope_address(r, smtputf8=utf8) for r in recipients]
+        return _transaction(
+            smtp,
+            timing,
+            sender=envelope_sender,
+            recipients=envelope_recipients,
+            data=data,
+            recorder=recorder,
+        )
+    finally:
+        # smtplib switches to UTF-8 for SMTPUTF8 and never back; the next mail starts in ASCII.
+        smtp.command_encoding = "ascii"
 
+
+def envelope_address(address: str, *, smtputf8: bool) -> str:
+    """Return `address` as the envelope carries it: the domain in its ASCII (punycode) form.
+
+    A non-ASCII local part goes only to a server that offers SMTPUTF8 (and the mail then asks
+    for it); for any other server AddressNeedsSMTPUTF8 is raised.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at:
+        local, domain = address, ""
+    if not local.isascii() and not smtputf8:
+        raise AddressNeedsSMTPUTF8(address)
+    if domain and not domain.isascii():
+        domain = punycode(domain)
+    return f"{local}@{domain}" if at else local
+
+
+def _transaction(
+    smtp: smtplib.SMTP,
+    timing: _Timing,
+    *,
+    sender: str,
+    recipients: Sequence[str],
+    data: bytes,
+    recorder: StepRecorder,
+) -> dict[str, tuple[int, bytes]]:
+    needs_utf8 = not all(address.isascii() for address in (sender, *recipients))
     with _step(StepName.SENDER):
         options = [f"size={len(data)}"] if smtp.does_esmtp and smtp.has_extn("size") else []
+        if needs_utf8:
+            options.append("SMTPUTF8")
         timing.arm(smtp.sock)
         code, reply = smtp.mail(sender, options)
         if code != 250:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from autommate.delivery.failures import SendFailure
 
 from .connection import (
+    AddressNeedsSMTPUTF8,
     ConflictingTLSSettings,
     InvalidCACertificate,
     LoginWithoutTLS,
@@ -53,12 +54,21 @@ MICROSOFT_SMTP_AUTH_FIX = (
 )
 
 
+# Greylisting servers (postgrey's default) let a retry through after 300 seconds; the next
+# attempt comes just after that, not at the next step of the backoff.
+GREYLIST_DELAY_SECONDS = 300
+GREYLIST_RETRY_SECONDS = GREYLIST_DELAY_SECONDS + 10
+_ENHANCED_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
 @dataclass(frozen=True)
 class Explanation:
     step: StepName
     cause: str
     fix: str
     temporary: bool
+    # How long to wait before trying again, when the server's reply says (greylisting).
+    retry_after_seconds: float | None = None
 
 
 def explain(error: BaseException, *, config: ServerConfig | None = None) -> Explanation:
@@ -85,8 +95,17 @@ def mail_log_failure(error: BaseException) -> SendFailure:
         # Retried: the administrator may save the settings any moment.
         return SendFailure(text="The mail server is not configured.", temporary=True)
     explanation = explain(error, config=_saved_oauth_config())
-    text = f"{explanation.cause} {explanation.fix}".strip()
-    return SendFailure(text=text, temporary=explanation.temporary, throttled=is_throttled(error))
+    label = explanation.step.label
+    text = f"{label}: {explanation.cause} {explanation.fix}".strip()
+    inner = error.error if isinstance(error, MailStepError) else error
+    return SendFailure(
+        text=text,
+        temporary=explanation.temporary,
+        throttled=is_throttled(error),
+        step=label,
+        reply=technical_detail(inner),
+        retry_after_seconds=explanation.retry_after_seconds,
+    )
 
 
 # How providers say "too many messages for now": Exchange Online's 4.3.2 and "throttled", Gmail's
@@ -236,8 +255,16 @@ class _Explainer:
             return f"{self.config.host} (port {self.config.port})"
         return "The mail server"
 
-    def result(self, cause: str, fix: str, *, temporary: bool) -> Explanation:
-        return Explanation(step=self.step, cause=cause, fix=fix, temporary=temporary)
+    def result(
+        self, cause: str, fix: str, *, temporary: bool, retry_after_seconds: float | None = None
+    ) -> Explanation:
+        return Explanation(
+            step=self.step,
+            cause=cause,
+            fix=fix,
+            temporary=temporary,
+            retry_after_seconds=retry_after_seconds,
+        )
 
     def explain(self) -> Explanation:
         error = self.error
@@ -270,6 +297,8 @@ class _Explainer:
             )
         if isinstance(error, LoginWithoutTLS):
             return self.login_without_tls(error)
+        if isinstance(error, AddressNeedsSMTPUTF8):
+            return self.needs_smtputf8(error)
         if self.step == StepName.TOKEN:
             return self.token()
         if isinstance(error, ConflictingTLSSettings):
@@ -923,6 +952,77 @@ class _Explainer:
             )
         return None
 
+    def needs_smtputf8(self, error: AddressNeedsSMTPUTF8) -> Explanation:
+        which = "sender email" if self.step == StepName.SENDER else "recipient address"
+        return self.result(
+            f"{error.address} has letters outside ASCII before the @, and {self.where} does not "
+            "offer SMTPUTF8, the extension that carries such addresses. (A domain with such "
+            "letters is no problem: it is sent in its ASCII form.)",
+            f"Use a {which} whose part before the @ is plain ASCII, or a mail server that "
+            "offers SMTPUTF8.",
+            temporary=False,
+        )
+
+    def real_cause(self, code: int, text: str) -> Explanation | None:
+        """Name the cause a reply gives, whichever command it answered.
+
+        Postfix delays its refusals of the greeting and of the sender to RCPT TO
+        (smtpd_delay_reject), so a refusal there is not always the recipient's: the enhanced
+        status code and the text say whose it is.
+        """
+        lowered = text.lower()
+        status = _ENHANCED_STATUS.search(text)
+        enhanced = status.group(0) if status else ""
+        if 400 <= code < 500 and "greylist" in lowered:
+            return self.result(
+                f"The server greylists: it turns away the first attempt from a sender it has not "
+                f"seen before, and accepts a retry after a delay (“{text}”).",
+                "Nothing to change: mail waiting in the queue is tried again after "
+                f"{GREYLIST_DELAY_SECONDS // 60} minutes, when the server lets it through. Send "
+                f"a test mail again after {GREYLIST_DELAY_SECONDS // 60} minutes.",
+                temporary=True,
+                retry_after_seconds=GREYLIST_RETRY_SECONDS,
+            )
+        if "helo command rejected" in lowered or (enhanced.endswith(".5.2") and "helo" in lowered):
+            name = self.config.greeting_name if self.config else "this installation's name"
+            return self.result(
+                f"The server refused the name this installation greeted it with, {name} "
+                f"(“{text}”); the recipient is not the cause.",
+                "Enter this installation's fully-qualified host name (such as "
+                "autommate.example.org) in EHLO name on the mail settings page, or set "
+                "AUTOMMATE_BASE_URL to its public name.",
+                temporary=400 <= code < 500,
+            )
+        # At MAIL FROM the sender's own explanation applies; at a later step it must be said.
+        if (
+            self.step != StepName.SENDER
+            and "sender address rejected" in lowered
+            and ("not owned" in lowered or enhanced == "5.7.1" or code == 553)
+        ):
+            login = self.config.username if self.config and self.config.use_auth else ""
+            who = f"the login {login}" if login else "this login"
+            return self.result(
+                f"The server does not let {who} send as the sender email (“{text}”); the "
+                "recipient is not the cause.",
+                "Enter as Sender email an address this mail account may send as (often the "
+                "account's own address), or ask the mail server's administrator to allow this "
+                "sender for the login.",
+                temporary=False,
+            )
+        if (
+            code == 552
+            or enhanced in ("5.3.4", "5.2.3")
+            or ("size" in lowered and "exceed" in lowered)
+        ):
+            return self.result(
+                f"The server refused the mail as larger than its size limit (“{text}”).",
+                "Ask the mail server's administrator to raise its size limit (Postfix: "
+                "message_size_limit); the mails of this product are small, so a limit this low "
+                "usually is a mistake.",
+                temporary=False,
+            )
+        return None
+
     def sender(self) -> Explanation:
         error = self.error
         if isinstance(error, smtplib.SMTPResponseException):
@@ -930,6 +1030,8 @@ class _Explainer:
             text = reply_text(code, error.smtp_error)
             address = getattr(error, "sender", "")
             address = address.decode() if isinstance(address, bytes) else str(address)
+            if cause := self.real_cause(code, text):
+                return cause
             if login := self._requires_login(code, text):
                 return login
             if 400 <= code < 500:
@@ -951,6 +1053,8 @@ class _Explainer:
         if isinstance(error, smtplib.SMTPRecipientsRefused) and error.recipients:
             address, (code, reply) = next(iter(error.recipients.items()))
             text = reply_text(code, reply)
+            if cause := self.real_cause(code, text):
+                return cause
             if login := self._requires_login(code, text):
                 return login
             if 400 <= code < 500:
@@ -986,6 +1090,8 @@ class _Explainer:
         if isinstance(error, smtplib.SMTPResponseException):
             code = error.smtp_code
             text = reply_text(code, error.smtp_error)
+            if cause := self.real_cause(code, text):
+                return cause
             if 400 <= code < 500:
                 return self.result(
                     f"The server did not accept the message for now (“{text}”).",

@@ -180,6 +180,9 @@ class MailServerForm(forms.ModelForm):
         self.fields["sender_email"].required = True
         self.fields["sender_name"].required = True
         self.fields["auth_method"].required = False
+        # No placeholder with the default: an address there would read as the page showing
+        # where names lead, which it never does.
+        self.fields["ehlo_name"].widget.attrs.update({"spellcheck": "false", "autocomplete": "off"})
         for name, (kept, empty) in SECRET_HELP.items():
             stored = saved is not None and saved.use_auth and saved.has_secret(name)
             self.fields[name].help_text = kept if stored else empty

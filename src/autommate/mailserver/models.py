@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Mapping
 from email.headerregistry import Address
 
@@ -12,6 +13,14 @@ from django.utils import timezone
 from autommate.header_text import check_header_text, first_unsafe_character, header_safe
 
 from .fingerprints import released_values, settings_fingerprint
+
+# A domain name in ASCII (RFC 5321's Domain), or an address literal in brackets.
+_EHLO_NAME = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*"
+    r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"|\[(?:IPv6:[0-9A-Fa-f:.]+|[0-9.]+)\]",
+    re.ASCII,
+)
 
 
 class UnusableSenderEmail(ValueError):
@@ -47,6 +56,7 @@ EDITABLE_FIELDS = (
     "client_id",
     "scope",
     "ca_certificate",
+    "ehlo_name",
 )
 
 # The fields that go into a mail header or an SMTP command, with their names in messages.
@@ -98,6 +108,15 @@ class MailServerSettings(models.Model):
     # Google service account: the JSON key, which also names its token URL.
     service_account_key_encrypted = models.TextField(blank=True)
     ca_certificate = models.TextField("CA certificate", blank=True)
+    # The name said in EHLO; empty greets with the host of AUTOMMATE_BASE_URL.
+    ehlo_name = models.CharField(
+        "EHLO name",
+        max_length=253,
+        blank=True,
+        help_text="The name this installation greets the mail server with. Leave empty to use "
+        "the host of the public address. Servers that insist on a fully-qualified name refuse "
+        "names such as localhost.",
+    )
     timeout_seconds = models.PositiveSmallIntegerField(default=10)
     updated_at = models.DateTimeField(null=True, blank=True)
     # The fingerprint of the settings whose delivery an administrator confirmed.
@@ -136,6 +155,13 @@ class MailServerSettings(models.Model):
                 check_header_text(str(getattr(self, name)), label)
             except ValidationError as error:
                 errors[name] = error
+        name = self.ehlo_name.strip()
+        if name and not _EHLO_NAME.fullmatch(name):
+            errors["ehlo_name"] = ValidationError(
+                "Enter a host name such as mail.example.org (letters, digits, hyphens and dots), "
+                "or an address in brackets such as [192.0.2.1].",
+                code="invalid",
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -219,6 +245,11 @@ class MailServerSettings(models.Model):
         # Only when on, so that settings verified before the flag existed stay verified.
         if self.allow_insecure_login:
             values["allow_insecure_login"] = True
+        # A server may refuse the name mail greets it with, so a changed EHLO name needs a new
+        # test; covered only when set, so that settings verified before it existed (greeting
+        # with the default) stay verified.
+        if ehlo_name := self.ehlo_name.strip():
+            values["ehlo_name"] = ehlo_name.lower()
         return settings_fingerprint(values)
 
 

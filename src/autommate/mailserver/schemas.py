@@ -7,6 +7,7 @@ from datetime import datetime
 from ninja import Schema
 from pydantic import Field, JsonValue
 
+from .connection import default_ehlo_name
 from .models import AuthMethod, MailServerSettings, Protocol
 from .secrets import UndecryptableSecret
 from .tokens import InvalidCredential, ServiceAccountKey
@@ -55,12 +56,21 @@ class MailServerOut(Schema):
         "entered again. Empty while every saved secret can be read."
     )
     ca_certificate: str
+    ehlo_name: str = Field(
+        description="EHLO name: the name the mail server is greeted with; empty greets with the "
+        "host of AUTOMMATE_BASE_URL (ehlo_name_in_use)."
+    )
+    ehlo_name_in_use: str = Field(description="The name the next conversation greets with.")
     is_configured: bool
     verified: bool = Field(
         description="Whether the delivery of a test mail was confirmed for these settings."
     )
     verified_at: datetime | None
     updated_at: datetime | None
+
+    @staticmethod
+    def resolve_ehlo_name_in_use(mail_server: MailServerSettings) -> str:
+        return mail_server.ehlo_name.strip() or default_ehlo_name()
 
     @staticmethod
     def resolve_verified(mail_server: MailServerSettings) -> bool:
@@ -164,6 +174,13 @@ class MailServerIn(Schema):
     )
     ca_certificate: str = Field(
         "", description="PEM of a private CA, if the server (or the token URL) uses one."
+    )
+    ehlo_name: str | None = Field(
+        None,
+        description="EHLO name: a fully-qualified host name (or an address literal such as "
+        "[192.0.2.1]) to greet the mail server with. Empty greets with the host of "
+        "AUTOMMATE_BASE_URL; absent keeps the saved value.",
+        examples=["autommate.example.org"],
     )
 
 

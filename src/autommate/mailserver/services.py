@@ -293,7 +293,6 @@ def mail_server_test(
             "code": f"{code[:4]}-{code[4:]}",
             "confirm_url": f"{settings.BASE_URL}/settings/mail/confirm/{link_token}/",
             "actor": actor,
-            "server": f"{candidate.host}:{candidate.port}",
         },
         to=recipient,
         sender=candidate.sender_address,
@@ -325,6 +324,8 @@ def mail_server_test(
             sent=diagnosis.ok,
             error=f"{failure.label}: {failure.cause} {failure.fix}".strip() if failure else "",
             message_id=str(email.extra_headers.get("Message-ID", "")),
+            step=failure.label if failure else "",
+            reply=failure.detail if failure else "",
         )
         audit_record(
             Action.TEST_MAIL_SENT,

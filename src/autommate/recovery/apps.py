@@ -11,6 +11,7 @@ class RecoveryConfig(AppConfig):
     def ready(self) -> None:
         # Not at the top: these modules import models, which exist only once every app is loaded.
         from . import (
+            alerts,  # noqa: F401 - registers the alert's composer and its receiver
             emails,  # noqa: F401 - registers the composers of the account mails
             receivers,  # noqa: F401 - voids reset links when accounts announce a change
         )

@@ -14,7 +14,7 @@ from autommate.accounts.permissions import admin_required, signed_in_user
 from autommate.client_address import client_address
 from autommate.mailserver.selectors import mail_server_get
 
-from . import services
+from . import alerts, services
 from .forms import ForgotPasswordForm, ForgotPasswordSettingsForm
 from .models import LinkKind
 from .selectors import (
@@ -224,6 +224,7 @@ def forgot_password_settings(request: HttpRequest) -> HttpResponse:
             "form": form,
             "mail_server": mail_server_get(),
             "not_ready_reason": mail_not_ready_reason(),
+            "mail_failing": alerts.mail_failing(),
             "current": forgot_password_settings_get(),
         },
         status=HTTPStatus.BAD_REQUEST if form.errors else HTTPStatus.OK,

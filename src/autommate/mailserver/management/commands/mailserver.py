@@ -51,6 +51,7 @@ SHOWN = {
     "service_account_key_set": "Service account key",
     "service_account_email": "Service account email",
     "ca_certificate": "CA certificate",
+    "ehlo_name_in_use": "EHLO name",
     "verified": "Verified",
 }
 NOT_VERIFIED_HINT = (
@@ -157,6 +158,12 @@ class Command(OperatorCommand):
             help="The certificate of a private CA (trusted for the token URL too); an empty "
             "string removes it.",
         )
+        change.add_argument(
+            "--ehlo-name",
+            metavar="NAME",
+            help="The name to greet the mail server with, a fully-qualified host name; an empty "
+            "string greets with the host of AUTOMMATE_BASE_URL.",
+        )
         add_output_options(change, acts=True)
 
         test = actions.add_parser("test", help="Send a test mail with the saved settings.")
@@ -222,6 +229,7 @@ class Command(OperatorCommand):
             ("token_url", "token_url"),
             ("client_id", "client_id"),
             ("scope", "scope"),
+            ("ehlo_name", "ehlo_name"),
         ]:
             if options[option] is not None:
                 data[field] = options[option]
