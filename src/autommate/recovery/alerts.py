@@ -29,7 +29,8 @@ from autommate.mailserver.selectors import mail_server_get
 # The mails whose failure means users go without: every kind but the test mail and the alert.
 ACCOUNT_MAIL_KINDS = (Kind.RESET, Kind.PASSWORD_CHANGED)
 # A bad destination address (RFC 3463 X.1.x) is that one recipient's problem, not the server's.
-_RECIPIENTS_OWN = re.compile(r"\b5\.1\.\d{1,3}\b")
+# Written without \b or \d, which PostgreSQL's regular expressions read differently.
+_RECIPIENTS_OWN = re.compile(r"(^|[^0-9.])5\.1\.[0-9]{1,3}([^0-9]|$)")
 
 
 @dataclass(frozen=True)
