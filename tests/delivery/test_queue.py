@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from http import HTTPStatus
+from typing import Any
 
 import pytest
+from django.db import OperationalError
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -276,6 +279,40 @@ def test_accepted_message_is_recorded_sent_even_when_what_follows_fails(
     message = OutgoingMessage.objects.get()
     assert message.state == State.SENT
     assert message.attempts == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_an_acceptance_is_recorded_through_a_database_blip_and_never_sent_again(
+    monkeypatch, forgot_password_on, regular_user, smtp_server, run_worker
+) -> None:
+    """The database refuses the first two writes of the acceptance, as during a restart.
+
+    A fault that cannot be timed for real around one UPDATE, so the write itself is made to
+    fail; everything else (the server, the worker, the database) is real.
+    """
+    queue_password_changed_notice(regular_user)
+    monkeypatch.setattr(services, "ACCEPTANCE_RETRY_MAX_PAUSE", 0.05)
+    real_update = QuerySet.update
+    refused: list[str] = []
+
+    def blip(queryset: QuerySet[Any], **values: Any) -> int:
+        if values.get("state") == State.SENT and len(refused) < 2:
+            refused.append(values["message_id"])
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_update(queryset, **values)
+
+    monkeypatch.setattr(QuerySet, "update", blip)
+    run_worker()
+    # Whatever a later worker finds due, after the lease would have run out.
+    OutgoingMessage.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
+    make_retries_due()
+    run_worker()
+
+    assert len(refused) == 2
+    assert len(smtp_server.wait_for(1)) == 1
+    message = OutgoingMessage.objects.get()
+    assert message.state == State.SENT
+    assert message.message_id == refused[0]
     assert len(smtp_server.messages) == 1
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import mailers
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.tasks import TaskResultStatus
 from django.utils import timezone
@@ -339,19 +339,54 @@ def _renew_leases(messages: list[OutgoingMessage]) -> set[int]:
     return set(rows.values_list("pk", flat=True))
 
 
+# How long the record of an accepted mail is retried through a database blip, and the longest
+# pause between tries. A lost record would have the mail sent again once its lease ran out.
+ACCEPTANCE_RETRY_SECONDS = 60.0
+ACCEPTANCE_RETRY_MAX_PAUSE = 2.0
+
+
 def _record_sent(message: OutgoingMessage, message_id: str) -> None:
-    OutgoingMessage.objects.filter(pk=message.pk).update(
-        state=State.SENT,
-        sent_at=timezone.now(),
-        locked_until=None,
-        next_attempt_at=None,
-        last_error="",
-        message_id=message_id[:255],
-    )
+    _acceptance_write(message, message_id)
     metrics.MAILS.labels(kind=message.kind, outcome="sent").inc()
     metrics.MAIL_DELIVERY_SECONDS.labels(kind=message.kind).observe(_waited_seconds(message))
     attempt_record(message, outcome=AttemptOutcome.SENT, reply=f"Accepted: {message_id}".strip())
     _after_outcome(message, sent=True, error="")
+
+
+def _acceptance_write(message: OutgoingMessage, message_id: str) -> None:
+    """Record that the server accepted `message`, retrying through a database blip.
+
+    The mail is in the server's hands: if this record were lost, another worker would send it
+    again after the lease. So the write is tried again, with growing pauses and a fresh
+    connection, for up to ACCEPTANCE_RETRY_SECONDS, and only then given up on (logged with the
+    Message-ID, so that an operator can tell the duplicate).
+    """
+    deadline = time.monotonic() + ACCEPTANCE_RETRY_SECONDS
+    pause = 0.1
+    while True:
+        try:
+            OutgoingMessage.objects.filter(pk=message.pk).update(
+                state=State.SENT,
+                sent_at=timezone.now(),
+                locked_until=None,
+                next_attempt_at=None,
+                last_error="",
+                message_id=message_id[:255],
+            )
+            return
+        except DatabaseError:
+            if time.monotonic() + pause > deadline:
+                logger.error(
+                    "Message %s was accepted as %s but could not be recorded as sent; it may "
+                    "be sent again.",
+                    message.pk,
+                    message_id or "(no Message-ID)",
+                )
+                raise
+            if not connection.in_atomic_block:
+                connection.close()  # The next try opens a new connection.
+            time.sleep(pause)
+            pause = min(pause * 2, ACCEPTANCE_RETRY_MAX_PAUSE)
 
 
 def _record_dropped(message: OutgoingMessage, reason: str) -> None:
