@@ -23,6 +23,15 @@ from autommate.recovery.models import ForgotPasswordSettings
 
 PREVIOUS_RELEASE = [
     ("accounts", "0003_user_session_generation"),
+    ("audit", "0005_invitation_events"),
+    ("delivery", "0006_mail_alert_kind"),
+    ("mailserver", "0006_ehlo_name"),
+    ("ratelimits", "0002_sliding_windows"),
+    ("recovery", "0002_link_kinds_and_invitations"),
+]
+# Installations skip releases: the one before the previous must come forward in one step too.
+RELEASE_BEFORE = [
+    ("accounts", "0003_user_session_generation"),
     ("audit", "0004_login_labels"),
     ("delivery", "0001_initial"),
     ("mailserver", "0004_sender_name_in_fingerprint"),
@@ -34,10 +43,15 @@ SMTP_PASSWORD = "s3cret-pass"
 
 
 @pytest.mark.django_db(transaction=True)
-def test_an_installation_of_the_previous_release_migrates_with_its_data() -> None:
+@pytest.mark.parametrize(
+    "release", [PREVIOUS_RELEASE, RELEASE_BEFORE], ids=["previous", "one-before"]
+)
+def test_an_installation_of_an_earlier_release_migrates_with_its_data(
+    release: list[tuple[str, str]],
+) -> None:
     executor = MigrationExecutor(connection)
-    executor.migrate(PREVIOUS_RELEASE)
-    old = executor.loader.project_state(PREVIOUS_RELEASE).apps
+    executor.migrate(release)
+    old = executor.loader.project_state(release).apps
     admin = old.get_model("accounts", "User").objects.create(
         email="Ada@Example.org",
         email_key="ada@example.org",
