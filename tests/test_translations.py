@@ -1,0 +1,213 @@
+"""The translations: complete catalogues, matching placeholders, compiled files that match their
+sources, no unmarked text in a template, and pages that read in the chosen language."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import polib
+import pytest
+from django.conf import settings
+
+import autommate
+
+PACKAGE = Path(autommate.__file__).resolve().parent
+TEMPLATES = PACKAGE / "templates"
+CATALOGUES = sorted(PACKAGE.glob("**/locale/*/LC_MESSAGES/django.po"))
+TRANSLATED = [code for code, _name in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
+# The developer's mail viewer stays English.
+UNTRANSLATED_TEMPLATE_DIRS = {"devmail"}
+# Names that read the same in every language.
+NAMES = {
+    "Autom",
+    "Mate",
+    "OAuth",
+    "SMTP",
+    "SMTPS",
+    "STARTTLS",
+    "TLS",
+    "UTC",
+    "Microsoft",
+    "Gmail",
+    "Google",
+    "Workspace",
+    "EHLO",
+    "DNS",
+}
+
+
+def _templates() -> list[Path]:
+    return sorted(
+        path
+        for path in TEMPLATES.rglob("*")
+        if path.is_file()
+        and path.suffix in {".html", ".txt"}
+        and path.relative_to(TEMPLATES).parts[0] not in UNTRANSLATED_TEMPLATE_DIRS
+    )
+
+
+def _id(path: Path) -> str:
+    return str(path.relative_to(PACKAGE))
+
+
+# Catalogues
+
+
+@pytest.mark.parametrize("path", CATALOGUES, ids=_id)
+def test_catalogue_is_complete(path: Path) -> None:
+    catalogue = polib.pofile(str(path))
+    untranslated = [entry.msgid for entry in catalogue.untranslated_entries()]
+    fuzzy = [entry.msgid for entry in catalogue.fuzzy_entries()]
+    assert not untranslated, f"untranslated in {path}: {untranslated}"
+    assert not fuzzy, f"fuzzy in {path}: {fuzzy}"
+    assert catalogue.translated_entries(), f"{path} translates nothing"
+
+
+PERCENT = re.compile(r"%\((\w+)\)[#0 +-]*\d*(?:\.\d+)?[sdifr]|%%")
+BRACES = re.compile(r"\{(\w*)\}")
+
+
+def placeholders(text: str) -> tuple[list[str], list[str]]:
+    """Return the `%(name)s` and `{name}` placeholders of `text`, sorted."""
+    return sorted(PERCENT.findall(text)), sorted(BRACES.findall(text))
+
+
+@pytest.mark.parametrize("path", CATALOGUES, ids=_id)
+def test_translations_keep_every_placeholder(path: Path) -> None:
+    wrong = []
+    for entry in polib.pofile(str(path)).translated_entries():
+        if entry.msgid_plural:
+            expected = placeholders(entry.msgid_plural)
+            for translation_ in entry.msgstr_plural.values():
+                if placeholders(translation_) != expected:
+                    wrong.append((entry.msgid, translation_))
+        elif placeholders(entry.msgstr) != placeholders(entry.msgid):
+            wrong.append((entry.msgid, entry.msgstr))
+    assert not wrong
+
+
+def test_placeholder_check_sees_a_lost_placeholder() -> None:
+    assert placeholders("Hello %(name)s, {count}") != placeholders("Hallo, {count}")
+    assert placeholders("%(a)s and %(b)d") == placeholders("%(b)d und %(a)s")
+
+
+def _translations(entries: Iterable[Any]) -> dict[tuple[str | None, str], object]:
+    """Return the translations of a catalogue, by context and source, without fuzzy ones."""
+    found: dict[tuple[str | None, str], object] = {}
+    for entry in entries:
+        if entry.obsolete or "fuzzy" in getattr(entry, "flags", ()):
+            continue
+        value = tuple(sorted(entry.msgstr_plural.items())) if entry.msgid_plural else entry.msgstr
+        if value and value != ("",):
+            found[(entry.msgctxt, entry.msgid)] = value
+    return found
+
+
+@pytest.mark.parametrize("path", CATALOGUES, ids=_id)
+def test_compiled_catalogue_matches_its_source(path: Path) -> None:
+    compiled = path.with_suffix(".mo")
+    assert compiled.is_file(), f"{compiled} is missing: run make messages"
+    source = _translations(polib.pofile(str(path)))
+    source.pop((None, ""), None)
+    built = _translations(polib.mofile(str(compiled)))
+    built.pop((None, ""), None)
+    assert built == source, f"{compiled} is out of date: run make messages"
+
+
+# Templates
+
+
+COMMENTS = re.compile(r"\{#.*?#\}|\{%\s*comment\s*%\}.*?\{%\s*endcomment\s*%\}", re.DOTALL)
+BLOCK_TRANSLATIONS = re.compile(
+    r"\{%\s*blocktranslate\b.*?%\}.*?\{%\s*endblocktranslate\s*%\}", re.DOTALL
+)
+# Blocks that hold markup settings, such as CSS classes, rather than text.
+SETTING_BLOCKS = re.compile(r"\{%\s*block\s+main_class\s*%\}.*?\{%\s*endblock\s*%\}", re.DOTALL)
+TRANSLATIONS = re.compile(r"\{%\s*translate\b.*?%\}", re.DOTALL)
+VARIABLES = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+TAGS = re.compile(r"\{%.*?%\}", re.DOTALL)
+SCRIPTS = re.compile(r"<(script|style)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
+ELEMENTS = re.compile(r"<[^>]*>", re.DOTALL)
+ENTITIES = re.compile(r"&#?\w+;")
+# Addresses in plain-text mails, such as {{ base_url }}/settings/mail/.
+PATHS = re.compile(r"\S*/\S*")
+WORDS = re.compile(r"[^\W\d_]{2,}")
+TEXT_ATTRIBUTES = re.compile(
+    r"""\s(aria-label|title|placeholder|alt)\s*=\s*(["'])(.*?)\2""", re.DOTALL | re.IGNORECASE
+)
+BUTTON_INPUTS = re.compile(r"<input\b[^>]*\btype=[\"']?(?:submit|button|reset)\b[^>]*>", re.I)
+VALUES = re.compile(r"""\svalue\s*=\s*(["'])(.*?)\1""", re.DOTALL | re.IGNORECASE)
+
+
+def _untranslatable_words(text: str) -> list[str]:
+    return [word for word in WORDS.findall(text) if word not in NAMES]
+
+
+def unmarked_text(source: str) -> list[str]:
+    """Return the words of a template that reach a reader without being marked for translation.
+
+    Text in `{% translate %}` and `{% blocktranslate %}`, variables, tags, comments, scripts
+    and styles is not the template's own; what is left of the markup once the elements are
+    gone, and the readable attributes, must hold no words but names.
+    """
+    text = COMMENTS.sub(" ", source)
+    text = BLOCK_TRANSLATIONS.sub(" ", text)
+    text = SETTING_BLOCKS.sub(" ", text)
+    text = TRANSLATIONS.sub(" ", text)
+    text = VARIABLES.sub(" ", text)
+    text = TAGS.sub(" ", text)
+    text = SCRIPTS.sub(" ", text)
+    found: list[str] = []
+    for _name, _quote, value in TEXT_ATTRIBUTES.findall(text):
+        found.extend(_untranslatable_words(value))
+    for button in BUTTON_INPUTS.findall(text):
+        for _quote, value in VALUES.findall(button):
+            found.extend(_untranslatable_words(value))
+    text = ELEMENTS.sub(" ", text)
+    text = ENTITIES.sub(" ", html.unescape(text))
+    text = PATHS.sub(" ", text)
+    found.extend(_untranslatable_words(text))
+    return found
+
+
+@pytest.mark.parametrize("path", _templates(), ids=_id)
+def test_template_marks_every_text_for_translation(path: Path) -> None:
+    assert unmarked_text(path.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "<p>Hello</p>",
+        '<p>{% translate "Hello" %} world</p>',
+        '<button aria-label="Close">{% translate "X" %}</button>',
+        '<img alt="Our logo" src="x.png">',
+        '<input type="text" placeholder="Your name">',
+        '<a title="{{ name }} details" href="/">{% translate "Open" %}</a>',
+        '<input type="submit" value="Send">',
+        "{% if x %}Save{% endif %}",
+        "{% blocktranslate %}Marked{% endblocktranslate %} unmarked",
+    ],
+)
+def test_checker_finds_unmarked_text(source: str) -> None:
+    assert unmarked_text(source)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        '{% load i18n %}<p>{% translate "Hello" %}</p>',
+        "<h1>{% blocktranslate trimmed with n=name %}Hi {{ n }}{% endblocktranslate %}</h1>",
+        '<nav aria-label="{% translate "Main" %}">{{ menu }}</nav>',
+        "{# A note for developers #}<p>{{ text }}</p>",
+        "{% comment %}Why this is so{% endcomment %}",
+        '<script>const words = "not text";</script><a class="brand" href="/">Autom Mate</a>',
+        '<input type="hidden" name="form" value="profile">',
+    ],
+)
+def test_checker_accepts_marked_text(source: str) -> None:
+    assert unmarked_text(source) == []
