@@ -118,6 +118,14 @@ def test_compiled_catalogue_matches_its_source(path: Path) -> None:
     assert built == source, f"{compiled} is out of date: run make messages"
 
 
+def test_out_of_date_compiled_catalogue_is_seen() -> None:
+    source = polib.pofile(str(PACKAGE / "locale" / "de" / "LC_MESSAGES" / "django.po"))
+    compiled = polib.mofile(str(PACKAGE / "locale" / "de" / "LC_MESSAGES" / "django.mo"))
+    assert _translations(source) == _translations(compiled)
+    source.translated_entries()[0].msgstr += " (changed)"
+    assert _translations(source) != _translations(compiled)
+
+
 # Templates
 
 
