@@ -6,12 +6,15 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import polib
 import pytest
 from django.conf import settings
+from django.test import Client
+from django.utils import timezone, translation
 
 import autommate
 
@@ -55,6 +58,11 @@ def _id(path: Path) -> str:
 
 
 # Catalogues
+
+
+def test_every_language_has_the_project_catalogue() -> None:
+    for code in TRANSLATED:
+        assert (PACKAGE / "locale" / code / "LC_MESSAGES" / "django.po").is_file(), code
 
 
 @pytest.mark.parametrize("path", CATALOGUES, ids=_id)
@@ -219,3 +227,70 @@ def test_checker_finds_unmarked_text(source: str) -> None:
 )
 def test_checker_accepts_marked_text(source: str) -> None:
     assert unmarked_text(source) == []
+
+
+# Pages
+
+
+HEADINGS = ("h1", "h2", "legend", "button")
+LABELS = (*HEADINGS, "label")
+
+
+def _texts(page: str, elements: tuple[str, ...]) -> list[str]:
+    """Return the text of the `elements` (such as headings and labels) of a page, in order."""
+    pattern = re.compile(rf"<({'|'.join(elements)})\b[^>]*>(.*?)</\1>", re.DOTALL)
+    texts = []
+    for _tag, inner in pattern.findall(page):
+        text = " ".join(html.unescape(ELEMENTS.sub(" ", inner)).split())
+        if _untranslatable_words(text):
+            texts.append(text)
+    return texts
+
+
+def _page_in(client: Client, path: str, language: str) -> str:
+    with translation.override(language):
+        response = client.get(path, HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200, (path, response.status_code)
+    return response.content.decode()
+
+
+def _assert_translated(client: Client, path: str, elements: tuple[str, ...] = LABELS) -> None:
+    english = _texts(_page_in(client, path, "en"), elements)
+    assert english, f"{path} has no headings or labels to compare"
+    for language in TRANSLATED:
+        texts = _texts(_page_in(client, path, language), elements)
+        assert len(texts) == len(english), (language, texts)
+        left = [text for text, source in zip(texts, english, strict=True) if text == source]
+        assert not left, f"English left on {path} in {language}: {left}"
+
+
+@pytest.mark.django_db
+def test_login_page_reads_in_each_language(forgot_password_on) -> None:
+    _assert_translated(Client(), "/login/")
+
+
+@pytest.mark.django_db
+def test_forgot_password_page_reads_in_each_language(forgot_password_on) -> None:
+    _assert_translated(Client(), "/forgot-password/")
+
+
+@pytest.mark.django_db
+def test_reset_page_reads_in_each_language(forgot_password_on, regular_user) -> None:
+    from autommate.recovery import services
+
+    client = Client()
+    token = services.link_issue(user=regular_user, expires_at=timezone.now() + timedelta(hours=1))
+    assert client.get(f"/reset-password/{token}/").status_code == 302
+    _assert_translated(client, "/reset-password/")
+
+
+@pytest.mark.django_db
+def test_mail_server_page_reads_in_each_language(admin_client) -> None:
+    # The labels of its fields are the mail server's own catalogue's; its layout is this one's.
+    _assert_translated(admin_client, "/settings/mail/", HEADINGS)
+
+
+@pytest.mark.django_db
+def test_page_stays_english_without_a_language(client) -> None:
+    page = client.get("/login/").content.decode()
+    assert "<h1>Log in</h1>" in page
