@@ -294,3 +294,70 @@ def test_mail_server_page_reads_in_each_language(admin_client) -> None:
 def test_page_stays_english_without_a_language(client) -> None:
     page = client.get("/login/").content.decode()
     assert "<h1>Log in</h1>" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_api_error_message_follows_the_language_and_its_code_does_not(language: str) -> None:
+    english = Client().get("/api/v1/users", HTTP_ACCEPT_LANGUAGE="en").json()
+    with translation.override(language):
+        translated = Client().get("/api/v1/users", HTTP_ACCEPT_LANGUAGE=language).json()
+    assert translated["code"] == english["code"] == "not_authenticated"
+    assert translated["message"] != english["message"]
+
+
+# Mails
+
+
+MAILS = [
+    "recovery/emails/reset_password",
+    "recovery/emails/invitation",
+    "recovery/emails/password_changed",
+    "recovery/emails/mail_alert",
+    "mailserver/emails/test_mail",
+]
+
+
+def _mail_context() -> dict[str, object]:
+    from autommate.accounts.models import User
+
+    moment = timezone.now()
+    failing = {"failed": 3, "since": moment, "last_step": "", "last_reason": ""}
+    return {
+        "product_name": "Autom Mate",
+        "base_url": "http://127.0.0.1:8000",
+        "user": User(email="mike@example.org", full_name="Mike User"),
+        "link": "http://127.0.0.1:8000/reset-password/token/",
+        "lifetime_minutes": 60,
+        "expires_at": moment,
+        "changed_at": moment,
+        "client_address": "192.0.2.7",
+        "state": failing,
+        "code": "123456",
+        "confirm_url": "http://127.0.0.1:8000/settings/mail/confirm/token/",
+    }
+
+
+def _mail_lines(name: str, language: str) -> list[str]:
+    from django.template.loader import render_to_string
+
+    lines = []
+    with translation.override(language):
+        for suffix in (".subject.txt", ".txt", ".html"):
+            text = SCRIPTS.sub(" ", render_to_string(name + suffix, _mail_context()))
+            for line in ELEMENTS.sub("\n", text).split("\n"):
+                if _untranslatable_words(PATHS.sub(" ", line)):
+                    lines.append(" ".join(line.split()))
+    return lines
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+@pytest.mark.parametrize("name", MAILS)
+def test_mail_reads_in_each_language(name: str, language: str) -> None:
+    english = _mail_lines(name, "en")
+    translated = _mail_lines(name, language)
+    assert english
+    assert translated
+    # Each line of text, split at the markup; a link inside a sentence may fall elsewhere.
+    left = [line for line in translated if line in english]
+    assert not left, f"English left in {name} in {language}: {left}"
