@@ -306,6 +306,26 @@ def test_api_error_message_follows_the_language_and_its_code_does_not(language: 
     assert translated["message"] != english["message"]
 
 
+@pytest.mark.django_db
+def test_mail_log_shows_a_stored_reason_in_the_reader_s_language(admin_client) -> None:
+    from autommate.delivery.models import Kind, OutgoingMessage, State
+    from autommate.recovery.services import DROPPED_SWITCHED_OFF
+
+    OutgoingMessage.objects.create(
+        kind=Kind.RESET,
+        recipient="mike@example.org",
+        state=State.FAILED,
+        last_error=DROPPED_SWITCHED_OFF,
+    )
+    for language in TRANSLATED:
+        with translation.override(language):
+            expected = html.escape(translation.gettext(DROPPED_SWITCHED_OFF), quote=True)
+        assert expected != html.escape(DROPPED_SWITCHED_OFF, quote=True)
+        page = _page_in(admin_client, "/settings/mail/log/", language)
+        assert expected in page
+    assert DROPPED_SWITCHED_OFF in _page_in(admin_client, "/settings/mail/log/", "en")
+
+
 # Mails
 
 

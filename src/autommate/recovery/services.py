@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from autommate import metrics
 from autommate.accounts.devices import account_digest, device_for
@@ -97,7 +97,8 @@ class CannotSendLink(DomainError):
 
 
 # What the mail log says of a reset mail that was still waiting when the feature was switched off.
-DROPPED_SWITCHED_OFF = (
+# Stored in English; the mail log translates it for its reader.
+DROPPED_SWITCHED_OFF = gettext_noop(
     "Not sent: Forgot Password was switched off before this reset mail could be sent."
 )
 
