@@ -326,6 +326,24 @@ def test_mail_log_shows_a_stored_reason_in_the_reader_s_language(admin_client) -
     assert DROPPED_SWITCHED_OFF in _page_in(admin_client, "/settings/mail/log/", "en")
 
 
+@pytest.mark.parametrize(
+    ("language", "seconds", "expected"),
+    [
+        ("de", 1, "Zu viele Anfragen. Versuchen Sie es in 1 Sekunde erneut."),
+        ("de", 120, "Zu viele Anfragen. Versuchen Sie es in 2 Minuten erneut."),
+        ("tr", 3 * 3600, "Çok fazla istek. 3 saat sonra yeniden deneyin."),
+    ],
+)
+def test_wait_reads_in_the_language_with_its_plural(
+    language: str, seconds: int, expected: str
+) -> None:
+    from autommate.ratelimits.services import RateLimited
+
+    with translation.override(language):
+        assert RateLimited(seconds).message == expected
+    assert RateLimited(seconds).message.startswith("Too many requests. Try again in ")
+
+
 # Mails
 
 
