@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 
 from autommate.api.errors import error_response
 from autommate.errors import DomainError
@@ -34,8 +35,8 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return _render(
         request,
         HTTPStatus.BAD_REQUEST,
-        "Bad request",
-        "The request could not be understood. Go back and try again.",
+        _("Bad request"),
+        _("The request could not be understood. Go back and try again."),
     )
 
 
@@ -43,14 +44,14 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     return _render(
         request,
         HTTPStatus.FORBIDDEN,
-        "Not allowed",
-        "You do not have access to this page. Log in with an administrator account.",
+        _("Not allowed"),
+        _("You do not have access to this page. Log in with an administrator account."),
     )
 
 
 def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return _render(
-        request, HTTPStatus.NOT_FOUND, "Page not found", "There is no page at this address."
+        request, HTTPStatus.NOT_FOUND, _("Page not found"), _("There is no page at this address.")
     )
 
 
@@ -58,8 +59,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     return _render(
         request,
         HTTPStatus.INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The server could not finish this request. It has been logged; try again shortly.",
+        _("Something went wrong"),
+        _("The server could not finish this request. It has been logged; try again shortly."),
     )
 
 
@@ -67,9 +68,11 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     return _render(
         request,
         HTTPStatus.FORBIDDEN,
-        "Form expired",
-        "This form was opened too long ago or cookies are blocked. Reload the page and "
-        "submit it again.",
+        _("Form expired"),
+        _(
+            "This form was opened too long ago or cookies are blocked. Reload the page and "
+            "submit it again."
+        ),
     )
 
 
@@ -86,13 +89,26 @@ def refusal_page(request: HttpRequest, error: DomainError) -> HttpResponse:
         response = render(
             request,
             "error.html",
-            {"title": error.status.phrase, "message": error.message},
+            {"title": _status_title(error.status), "message": error.message},
             status=error.status,
         )
     if error.retry_after is not None:
         response["Retry-After"] = str(max(1, error.retry_after))
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _status_title(status: HTTPStatus) -> str:
+    """Return the heading of a refusal's page: the words of its status."""
+    titles = {
+        HTTPStatus.BAD_REQUEST: _("Bad request"),
+        HTTPStatus.UNAUTHORIZED: _("Not logged in"),
+        HTTPStatus.FORBIDDEN: _("Not allowed"),
+        HTTPStatus.NOT_FOUND: _("Page not found"),
+        HTTPStatus.CONFLICT: _("Conflict"),
+        HTTPStatus.SERVICE_UNAVAILABLE: _("Service unavailable"),
+    }
+    return titles.get(status, status.phrase)
 
 
 def _back_url(request: HttpRequest) -> str:

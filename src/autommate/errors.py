@@ -12,22 +12,26 @@ import math
 from http import HTTPStatus
 from typing import ClassVar
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy, ngettext
+
 
 class DomainError(Exception):
     """A request the product refuses, with words for people and a stable code for programs."""
 
     code: ClassVar[str] = "refused"
     status: ClassVar[HTTPStatus] = HTTPStatus.BAD_REQUEST
-    default_message: ClassVar[str] = "This request was refused."
+    default_message: ClassVar[str | Promise] = gettext_lazy("This request was refused.")
 
     def __init__(
         self,
-        message: str | None = None,
+        message: str | Promise | None = None,
         *,
         field: str | None = None,
         retry_after: int | None = None,
     ) -> None:
-        self.message = message or self.default_message
+        # In the language active where it is raised: the request's, or English in a command.
+        self.message = str(message or self.default_message)
         # The form field or API field the refusal is about, if it is about one.
         self.field = field
         # Seconds until the same request may succeed, for refusals that pass with time.
@@ -42,9 +46,9 @@ def wait_in_words(seconds: int) -> str:
     that the words stay the same for a minute at a time.
     """
     if seconds < 60:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
     if seconds < 2 * 3600:
         minutes = math.ceil(seconds / 60)
-        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+        return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
     hours = math.ceil(seconds / 3600)
-    return f"{hours} hours"
+    return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import unicodedata
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 # Controls (C0, DEL, C1), line separators and paragraph separators.
 _UNSAFE_CATEGORIES = {"Cc", "Zl", "Zp"}
@@ -28,7 +29,7 @@ def first_unsafe_character(text: str) -> str | None:
 def check_header_text(text: str, label: str) -> None:
     """Raise ValidationError when `text` holds a line break or a control character.
 
-    `label` names the field in the message, such as "The sender name".
+    `label` names the field in the message, such as "The sender name", in the reader's language.
     """
     found = first_unsafe_character(text)
     if found is None:
@@ -36,11 +37,13 @@ def check_header_text(text: str, label: str) -> None:
     code_point = f"U+{ord(found):04X}"
     if found in _LINE_BREAKS:
         raise ValidationError(
-            f"{label} must be on one line: it holds a line break ({code_point}).",
+            _("%(label)s must be on one line: it holds a line break (%(code_point)s).")
+            % {"label": label, "code_point": code_point},
             code="line_break",
         )
     raise ValidationError(
-        f"{label} cannot hold control characters: it holds {code_point}.",
+        _("%(label)s cannot hold control characters: it holds %(code_point)s.")
+        % {"label": label, "code_point": code_point},
         code="control_character",
     )
 

@@ -49,7 +49,7 @@ def test_inactive_account_is_refused_like_a_wrong_password(regular_user: User) -
     regular_user.save()
     with pytest.raises(InvalidSignIn) as refusal:
         sign_in_attempt(email=regular_user.email, password=USER_PASSWORD, client_address=CLIENT)
-    assert refusal.value.message == InvalidSignIn.default_message
+    assert refusal.value.message == str(InvalidSignIn.default_message)
     assert AuditEvent.objects.filter(action=Action.SIGN_IN_FAILED).count() == 1
 
 

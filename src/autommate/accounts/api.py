@@ -6,6 +6,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.http import Http404, HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Path, Query, Router, Status
 
 from autommate.api.auth import session_only
@@ -50,7 +51,7 @@ def _valid(form: UserForm) -> dict[str, Any]:
 def _user(user_id: int) -> User:
     user = User.objects.filter(pk=user_id).first()
     if user is None:
-        raise Http404("There is no user with this id.")
+        raise Http404(_("There is no user with this id."))
     return user
 
 
@@ -166,7 +167,10 @@ def user_invite(request: HttpRequest, user_id: int = UserId) -> Status[dict[str,
     services.user_invite(user=user, actor=caller(request), client_address=client_address(request))
     return Status(
         HTTPStatus.ACCEPTED,
-        {"message": f"An invitation has been sent to {user.email}.", "user": user},
+        {
+            "message": _("An invitation has been sent to %(email)s.") % {"email": user.email},
+            "user": user,
+        },
     )
 
 
@@ -191,7 +195,11 @@ def user_send_reset(request: HttpRequest, user_id: int = UserId) -> Status[dict[
     )
     return Status(
         HTTPStatus.ACCEPTED,
-        {"message": f"A password reset link has been sent to {user.email}.", "user": user},
+        {
+            "message": _("A password reset link has been sent to %(email)s.")
+            % {"email": user.email},
+            "user": user,
+        },
     )
 
 
@@ -201,7 +209,7 @@ def user_send_reset(request: HttpRequest, user_id: int = UserId) -> Status[dict[
 def _own_token(request: HttpRequest, token_id: int) -> ApiToken:
     token = tokens.api_tokens_of(caller(request)).filter(pk=token_id).first()
     if token is None:
-        raise Http404("You have no API token with this id.")
+        raise Http404(_("You have no API token with this id."))
     return token
 
 

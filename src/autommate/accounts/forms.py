@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy as _
 
 from autommate.client_address import client_address
 from autommate.errors import DomainError
@@ -17,12 +18,12 @@ from .signin import sign_in_attempt
 
 class SignInForm(AuthenticationForm):
     username = forms.EmailField(
-        label="Email",
+        label=_("Email"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
     password = forms.CharField(
-        label="Password",
+        label=_("Password"),
         strip=False,
         max_length=settings.PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
@@ -50,20 +51,23 @@ class SignInForm(AuthenticationForm):
 
 class UserForm(forms.ModelForm):
     password = forms.CharField(
-        label="Password",
+        label=_("Password"),
         required=False,
         strip=False,
         max_length=settings.PASSWORD_MAX_LENGTH,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text="Optional. Without one, the user sets a first password through the invitation "
-        "(or Forgot Password).",
+        help_text=_(
+            "Optional. Without one, the user sets a first password through the invitation "
+            "(or Forgot Password)."
+        ),
     )
     send_invitation = forms.BooleanField(
-        label="Send invitation",
+        label=_("Send invitation"),
         required=False,
         initial=True,
-        help_text="Mail the user a link to set their password. Sent only when no password is "
-        "given.",
+        help_text=_(
+            "Mail the user a link to set their password. Sent only when no password is given."
+        ),
     )
 
     class Meta:
@@ -92,14 +96,14 @@ class PasswordForm(forms.Form):
     """A new password typed twice, checked against the whole policy."""
 
     new_password1 = forms.CharField(
-        label="New password",
+        label=_("New password"),
         strip=False,
         max_length=settings.PASSWORD_MAX_LENGTH + 1,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
         help_text=password_validation.password_validators_help_text_html,
     )
     new_password2 = forms.CharField(
-        label="Confirm new password",
+        label=_("Confirm new password"),
         strip=False,
         max_length=settings.PASSWORD_MAX_LENGTH + 1,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
@@ -113,7 +117,7 @@ class PasswordForm(forms.Form):
         first = self.cleaned_data.get("new_password1")
         second = str(self.cleaned_data["new_password2"])
         if first and first != second:
-            raise forms.ValidationError("The two passwords do not match.", code="mismatch")
+            raise forms.ValidationError(_("The two passwords do not match."), code="mismatch")
         return second
 
     def clean(self) -> dict[str, Any]:
@@ -131,7 +135,7 @@ class PasswordChangeForm(PasswordForm):
     """The current password, then a new one typed twice: a signed-in user's own change."""
 
     current_password = forms.CharField(
-        label="Current password",
+        label=_("Current password"),
         strip=False,
         max_length=settings.PASSWORD_MAX_LENGTH + 1,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),

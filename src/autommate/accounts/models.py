@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from autommate.header_text import check_header_text
 
@@ -23,8 +25,8 @@ def email_key(address: str) -> str:
 
 
 class Role(models.TextChoices):
-    ADMINISTRATOR = "admin", "Administrator"
-    USER = "user", "User"
+    ADMINISTRATOR = "admin", _("Administrator")
+    USER = "user", _("User")
 
 
 class UserManager(BaseUserManager["User"]):
@@ -55,11 +57,11 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser):
-    email = models.EmailField("Email", max_length=254)
+    email = models.EmailField(_("Email"), max_length=254)
     email_key = models.CharField(max_length=254, unique=True, editable=False)
-    full_name = models.CharField("Full name", max_length=150, blank=True)
-    role = models.CharField("Role", max_length=10, choices=Role.choices, default=Role.USER)
-    is_active = models.BooleanField("Active", default=True)
+    full_name = models.CharField(_("Full name"), max_length=150, blank=True)
+    role = models.CharField(_("Role"), max_length=10, choices=Role.choices, default=Role.USER)
+    is_active = models.BooleanField(_("Active"), default=True)
     date_joined = models.DateTimeField(default=timezone.now)
     # Raised to end every session of the account (at deactivation). It is part of the session
     # hash, so a session signed in before never matches again, not even after reactivation.
@@ -85,7 +87,7 @@ class User(AbstractBaseUser):
         """
         super().clean()
         try:
-            check_header_text(self.email, "The email address")
+            check_header_text(self.email, gettext("The email address"))
         except ValidationError as error:
             raise ValidationError({"email": error}) from None
 
@@ -143,12 +145,12 @@ class ApiToken(models.Model):
     """A personal API token. Only the SHA-256 hash of its secret is stored."""
 
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
-    name = models.CharField("Name", max_length=100)
+    name = models.CharField(_("Name"), max_length=100)
     # The first characters of the secret after its prefix, so a list can tell tokens apart.
     hint = models.CharField(max_length=12, editable=False)
     secret_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField("Expires", null=True, blank=True)
+    expires_at = models.DateTimeField(_("Expires"), null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
 

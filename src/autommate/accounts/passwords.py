@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 
 class MaximumLengthValidator:
@@ -15,10 +16,10 @@ class MaximumLengthValidator:
     def validate(self, password: str, user: Any = None) -> None:
         if len(password) > self.max_length:
             raise ValidationError(
-                "This password is too long: use at most %(max)d characters.",
+                _("This password is too long: use at most %(max)d characters."),
                 code="password_too_long",
                 params={"max": self.max_length},
             )
 
     def get_help_text(self) -> str:
-        return f"Your password can be up to {self.max_length} characters long."
+        return _("Your password can be up to %(max)d characters long.") % {"max": self.max_length}

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .models import User
 from .signals import invitations_wanted
@@ -47,10 +48,10 @@ class Status(StrEnum):
 
 
 STATUS_LABELS = {
-    Status.INVITED: "Invited",
-    Status.INVITATION_EXPIRED: "Invitation expired",
-    Status.ACTIVE: "Active",
-    Status.DEACTIVATED: "Deactivated",
+    Status.INVITED: _("Invited"),
+    Status.INVITATION_EXPIRED: _("Invitation expired"),
+    Status.ACTIVE: _("Active"),
+    Status.DEACTIVATED: _("Deactivated"),
 }
 
 
@@ -61,7 +62,7 @@ class UserStatus:
 
     @property
     def label(self) -> str:
-        return STATUS_LABELS[self.status]
+        return str(STATUS_LABELS[self.status])
 
     @property
     def invited(self) -> bool:

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext, gettext_lazy
 
 from autommate.audit.models import Action
 from autommate.audit.services import audit_record, audit_record_repeated
@@ -92,7 +93,7 @@ def user_update(
             or changes.get("is_active", True) is False
         )
     ):
-        raise ValidationError("You cannot remove your own administrator access.")
+        raise ValidationError(gettext("You cannot remove your own administrator access."))
     for name in changed:
         setattr(
             user, name, changes[name].strip() if isinstance(changes[name], str) else changes[name]
@@ -148,7 +149,9 @@ def user_unlock(
 class LinksUnavailable(DomainError):
     code = "links_unavailable"
     status = HTTPStatus.SERVICE_UNAVAILABLE
-    default_message = "Invitations and reset links cannot be sent by this installation."
+    default_message = gettext_lazy(
+        "Invitations and reset links cannot be sent by this installation."
+    )
 
 
 def user_invite(
@@ -234,10 +237,10 @@ def password_change(
             limit=PASSWORD_CHANGE_SCOPE,
         )
         raise ratelimits.RateLimited(
-            decision.retry_after_seconds, reason="Too many wrong current passwords."
+            decision.retry_after_seconds, reason=gettext("Too many wrong current passwords.")
         )
     if not user.check_password(current_password):
-        raise ValidationError({"current_password": "This is not your current password."})
+        raise ValidationError({"current_password": gettext("This is not your current password.")})
     ratelimits.release(decision)
     try:
         password_validation.validate_password(new_password, user)
@@ -257,7 +260,7 @@ def password_change(
 def _check_email_free(user: User) -> None:
     taken = User.objects.filter(email_key=email_key(user.email)).exclude(pk=user.pk).exists()
     if taken:
-        raise ValidationError({"email": "A user with this email address already exists."})
+        raise ValidationError({"email": gettext("A user with this email address already exists.")})
 
 
 def _check_an_administrator_remains(user: User) -> None:
@@ -265,4 +268,4 @@ def _check_an_administrator_remains(user: User) -> None:
         User.objects.filter(role=Role.ADMINISTRATOR, is_active=True).exclude(pk=user.pk).exists()
     )
     if not others and not user.is_admin:
-        raise ValidationError("At least one active administrator must remain.")
+        raise ValidationError(gettext("At least one active administrator must remain."))

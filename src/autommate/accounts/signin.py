@@ -25,6 +25,7 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django.utils.translation import gettext, gettext_lazy
 
 from autommate import metrics
 from autommate.audit.models import Action
@@ -46,7 +47,9 @@ class InvalidSignIn(DomainError):
 
     code = "invalid_sign_in"
     status = HTTPStatus.UNAUTHORIZED
-    default_message = "The email or password is not correct, or the account is inactive."
+    default_message = gettext_lazy(
+        "The email or password is not correct, or the account is inactive."
+    )
 
 
 def sign_in_attempt(
@@ -104,8 +107,9 @@ def _take_place(*, email: str, client: str, device_cookie: str) -> ratelimits.De
             # In whole minutes: the page for an address without an account must read the same
             # as for one with an account, even when the two are asked for seconds apart.
             math.ceil(strangers.retry_after_seconds / 60) * 60,
-            reason="Too many failed attempts to log in.",
-            otherwise="or use Forgot Password if it is available",
+            reason=gettext("Too many failed attempts to log in."),
+            # Translators: after "Try again in 15 minutes,".
+            otherwise=gettext("or use Forgot Password if it is available"),
         )
     return strangers
 

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from autommate.client_address import client_address
@@ -24,22 +25,26 @@ from .models import User
 
 class ApiTokenForm(forms.Form):
     name = forms.CharField(
-        label="Name",
+        label=gettext_lazy("Name"),
         max_length=tokens.NAME_MAX_CHARS,
-        help_text="What the token is for, such as the script or pipeline that uses it.",
+        help_text=gettext_lazy(
+            "What the token is for, such as the script or pipeline that uses it."
+        ),
     )
     expires = forms.DateField(
-        label="Expires",
+        label=gettext_lazy("Expires"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Optional. The token stops working at the start of this day (UTC). "
-        "Empty: it works until you revoke it.",
+        help_text=gettext_lazy(
+            "Optional. The token stops working at the start of this day (UTC). "
+            "Empty: it works until you revoke it."
+        ),
     )
 
     def clean_expires(self) -> date | None:
         day: date | None = self.cleaned_data.get("expires")
         if day is not None and day <= timezone.now().date():
-            raise forms.ValidationError("Choose a day after today, or leave it empty.")
+            raise forms.ValidationError(gettext("Choose a day after today, or leave it empty."))
         return day
 
 
@@ -83,7 +88,9 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
         else:
             # Shown in this response rather than after a redirect, so the secret is never
             # stored anywhere, not even in the session.
-            messages.success(request, f"Token {token.name} has been created.")
+            messages.success(
+                request, gettext("Token %(name)s has been created.") % {"name": token.name}
+            )
             return _page(request, ApiTokenForm(), secret=secret)
     return _page(request, form, status=HTTPStatus.BAD_REQUEST)
 
@@ -99,5 +106,5 @@ def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         actor=request.user,  # type: ignore[arg-type]
         client_address=client_address(request),
     )
-    messages.success(request, f"Token {token.name} has been revoked.")
+    messages.success(request, gettext("Token %(name)s has been revoked.") % {"name": token.name})
     return redirect("api-tokens")

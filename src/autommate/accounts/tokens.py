@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from ninja.errors import AuthenticationError, AuthorizationError
 from ninja.security import HttpBearer
 
@@ -44,7 +45,7 @@ class SessionRequired(DomainError):
 
     code = "session_required"
     status = HTTPStatus.FORBIDDEN
-    default_message = (
+    default_message = gettext_lazy(
         "API tokens are created and revoked only from a logged-in session: on /account/tokens/, "
         "or through this API with the session cookie and its CSRF token, without an "
         "Authorization header. An API token cannot make or revoke tokens, so that revoking a "
@@ -79,19 +80,24 @@ def api_token_create(
     name = name.strip()
     errors: dict[str, str] = {}
     if not name:
-        errors["name"] = "Enter a name that says what the token is for."
+        errors["name"] = gettext("Enter a name that says what the token is for.")
     elif len(name) > NAME_MAX_CHARS:
-        errors["name"] = f"Use at most {NAME_MAX_CHARS} characters for the name."
+        errors["name"] = gettext("Use at most %(max)d characters for the name.") % {
+            "max": NAME_MAX_CHARS
+        }
     if expires_at is not None and expires_at <= timezone.now():
-        errors["expires_at"] = "Choose an expiry in the future, or none."
+        errors["expires_at"] = gettext("Choose an expiry in the future, or none.")
     if errors:
         raise ValidationError(errors)
     now = timezone.now()
     active = api_tokens_of(user).filter(revoked_at=None).exclude(expires_at__lte=now)
     if active.count() >= ACTIVE_TOKENS_MAX:
         raise ValidationError(
-            f"You have {ACTIVE_TOKENS_MAX} active tokens, the most allowed. Revoke one you no "
-            "longer use first."
+            gettext(
+                "You have %(max)d active tokens, the most allowed. Revoke one you no longer use "
+                "first."
+            )
+            % {"max": ACTIVE_TOKENS_MAX}
         )
     random_part = secrets.token_urlsafe(SECRET_BYTES)
     secret = PREFIX + random_part
@@ -152,19 +158,22 @@ def api_token_authenticate(secret: str) -> User:
     """Return the active user a token secret belongs to, or raise InvalidToken saying why."""
     if not _SECRET.match(secret):
         raise InvalidToken(
-            f"The API token is malformed: send 'Authorization: Bearer {PREFIX}…' with the "
-            "secret shown when the token was created."
+            gettext(
+                "The API token is malformed: send 'Authorization: Bearer %(prefix)s…' with the "
+                "secret shown when the token was created."
+            )
+            % {"prefix": PREFIX}
         )
     token = ApiToken.objects.select_related("user").filter(secret_hash=_hash(secret)).first()
     if token is None:
-        raise InvalidToken("The API token is not valid.")
+        raise InvalidToken(gettext("The API token is not valid."))
     now = timezone.now()
     if token.revoked_at is not None:
-        raise InvalidToken("The API token has been revoked.")
+        raise InvalidToken(gettext("The API token has been revoked."))
     if token.expires_at is not None and token.expires_at <= now:
-        raise InvalidToken("The API token has expired.")
+        raise InvalidToken(gettext("The API token has expired."))
     if not token.user.is_active:
-        raise InvalidToken("The account of this API token is deactivated.")
+        raise InvalidToken(gettext("The account of this API token is deactivated."))
     if token.last_used_at is None or token.last_used_at < now - LAST_USED_PRECISION:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
     return token.user
@@ -175,7 +184,7 @@ def bearer_secret(header: str) -> str:
     scheme, _, secret = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise InvalidToken(
-            "The Authorization header must be 'Bearer' followed by a personal API token."
+            gettext("The Authorization header must be 'Bearer' followed by a personal API token.")
         )
     return secret.strip()
 
@@ -201,5 +210,5 @@ class BearerTokenAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User:
         user = api_token_authenticate(token)
         if self.admin_only and not user.is_admin:
-            raise AuthorizationError(message="This needs an administrator's API token.")
+            raise AuthorizationError(message=gettext("This needs an administrator's API token."))
         return user

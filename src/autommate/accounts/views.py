@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC
 from urllib.parse import unquote, urlsplit
 
 from django.contrib import messages
@@ -11,6 +12,8 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from autommate.client_address import client_address
@@ -58,7 +61,7 @@ def _signs_in_or_out(target: str) -> bool:
 @require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
     logout(request)
-    messages.success(request, "You have been logged out.")
+    messages.success(request, _("You have been logged out."))
     return redirect("login")
 
 
@@ -93,9 +96,11 @@ def user_add(request: HttpRequest) -> HttpResponse:
             if invite:
                 _invite(request, user, added=True)
             else:
-                messages.success(request, f"User {user.email} has been added.")
+                messages.success(
+                    request, _("User %(email)s has been added.") % {"email": user.email}
+                )
             return redirect("user-list")
-    return render(request, "accounts/user_form.html", {"form": form, "title": "Add user"})
+    return render(request, "accounts/user_form.html", {"form": form, "title": _("Add user")})
 
 
 @admin_required
@@ -114,14 +119,14 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
         except ValidationError as error:
             add_form_errors(form, error)
         else:
-            messages.success(request, f"User {user.email} has been saved.")
+            messages.success(request, _("User %(email)s has been saved.") % {"email": user.email})
             return redirect("user-list")
     return render(
         request,
         "accounts/user_form.html",
         {
             "form": form,
-            "title": f"Edit {user.email}",
+            "title": _("Edit %(email)s") % {"email": user.email},
             "edited": user,
             "locked_for": wait_in_words(locked) if locked else "",
             "status": selectors.user_status(user=user),
@@ -131,23 +136,33 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _invite(request: HttpRequest, user: User, *, added: bool = False) -> bool:
     """Send the invitation and say how it went; return whether it was sent."""
-    done = f"User {user.email} has been added" if added else ""
+    email = {"email": user.email}
     try:
         services.user_invite(
             user=user, actor=signed_in_user(request), client_address=client_address(request)
         )
     except DomainError as error:
+        reason = {**email, "reason": error.message}
         if added:
-            messages.warning(request, f"{done}, but no invitation was sent: {error.message}")
+            messages.warning(
+                request,
+                _("User %(email)s has been added, but no invitation was sent: %(reason)s") % reason,
+            )
         else:
-            messages.error(request, f"No invitation was sent: {error.message}")
+            messages.error(request, _("No invitation was sent: %(reason)s") % reason)
         return False
-    expires = selectors.user_status(user=user).invitation_expires_at
-    when = f" It works until {expires:%-d %B %Y, %H:%M} UTC." if expires else ""
     if added:
-        messages.success(request, f"{done} and an invitation has been sent to them.{when}")
+        sent = _("User %(email)s has been added and an invitation has been sent to them.") % email
     else:
-        messages.success(request, f"An invitation has been sent to {user.email}.{when}")
+        sent = _("An invitation has been sent to %(email)s.") % email
+    expires = selectors.user_status(user=user).invitation_expires_at
+    if expires:
+        # Translators: the day and time an invitation stops working, such as "5 March 2026, 14:30".
+        until = _("It works until %(when)s UTC.") % {
+            "when": date_format(expires.astimezone(UTC), _("j F Y, H:i"))
+        }
+        sent = f"{sent} {until}"
+    messages.success(request, sent)
     return True
 
 
@@ -174,10 +189,12 @@ def user_send_reset(request: HttpRequest, pk: int) -> HttpResponse:
             user=user, actor=signed_in_user(request), client_address=client_address(request)
         )
     except DomainError as error:
-        messages.error(request, f"No reset link was sent: {error.message}")
+        messages.error(request, _("No reset link was sent: %(reason)s") % {"reason": error.message})
     else:
         messages.success(
-            request, f"A password reset link has been sent to {user.email}, to that address only."
+            request,
+            _("A password reset link has been sent to %(email)s, to that address only.")
+            % {"email": user.email},
         )
     return _back(request, user)
 
@@ -189,7 +206,9 @@ def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
     services.user_unlock(
         user=user, actor=signed_in_user(request), client_address=client_address(request)
     )
-    messages.success(request, f"Logging in to {user.email} has been unlocked.")
+    messages.success(
+        request, _("Logging in to %(email)s has been unlocked.") % {"email": user.email}
+    )
     return redirect("user-edit", pk=user.pk)
 
 
@@ -204,7 +223,7 @@ def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"User {user.email} has been deactivated.")
+        messages.success(request, _("User %(email)s has been deactivated.") % {"email": user.email})
     return HttpResponseRedirect("/users/")
 
 
@@ -231,7 +250,7 @@ def account(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             add_form_errors(profile, error)
         else:
-            messages.success(request, "Your account has been saved.")
+            messages.success(request, _("Your account has been saved."))
             return redirect("account")
     if which == "password" and password.is_valid():
         try:
@@ -247,8 +266,10 @@ def account(request: HttpRequest) -> HttpResponse:
             update_session_auth_hash(request, user)
             messages.success(
                 request,
-                "Your password has been changed. Every other session of your account has "
-                "ended; this one stays logged in.",
+                _(
+                    "Your password has been changed. Every other session of your account has "
+                    "ended; this one stays logged in."
+                ),
             )
             return redirect("account")
     status = 400 if which in {"profile", "password"} else 200

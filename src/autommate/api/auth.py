@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja.errors import AuthorizationError, HttpError
 from ninja.security import APIKeyCookie
 from ninja.utils import check_csrf
@@ -20,8 +21,10 @@ class CsrfFailed(HttpError):
     def __init__(self) -> None:
         super().__init__(
             HTTPStatus.FORBIDDEN,
-            "The CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header, "
-            "or use a personal API token.",
+            _(
+                "The CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken "
+                "header, or use a personal API token."
+            ),
         )
 
 
@@ -52,7 +55,7 @@ class SessionAuth(APIKeyCookie):
 
     def authenticate(self, request: HttpRequest, key: str | None) -> Any:
         if self.admin_only and not getattr(request.user, "is_admin", False):
-            raise AuthorizationError(message="This needs an administrator.")
+            raise AuthorizationError(message=_("This needs an administrator."))
         return request.user
 
 

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Schema
 from pydantic import AfterValidator, Field
 
@@ -97,7 +98,7 @@ def _in_utc(moment: datetime) -> datetime:
     try:
         return moment.astimezone(UTC)
     except OverflowError:
-        raise ValueError("This time is outside the years 1 to 9999 once read as UTC.") from None
+        raise ValueError(_("This time is outside the years 1 to 9999 once read as UTC.")) from None
 
 
 # Every time the API reads: ISO 8601, without a zone read as UTC, and kept in UTC (PostgreSQL

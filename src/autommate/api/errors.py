@@ -20,6 +20,8 @@ from django.core.exceptions import (
     ValidationError,
 )
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
 from ninja.errors import ValidationError as RequestValidationError
 
@@ -32,7 +34,7 @@ from .parsing import UnacceptableText, UnsupportedMediaType
 logger = logging.getLogger(__name__)
 
 WWW_AUTHENTICATE = 'Bearer realm="Autom Mate API"'
-SERVER_ERROR_MESSAGE = (
+SERVER_ERROR_MESSAGE = gettext_lazy(
     "The server could not finish this request. It has been logged; try again shortly."
 )
 
@@ -104,7 +106,7 @@ def as_api_failure(exc: BaseException) -> ApiFailure:
     if isinstance(exc, HttpError):
         return _http_error(exc)
     if isinstance(exc, UnacceptableText):
-        message = "Text must not contain NUL characters or unpaired surrogates."
+        message = _("Text must not contain NUL characters or unpaired surrogates.")
         return ApiFailure(
             HTTPStatus.BAD_REQUEST, "validation_failed", message, {exc.field or "body": [message]}
         )
@@ -113,22 +115,23 @@ def as_api_failure(exc: BaseException) -> ApiFailure:
         return ApiFailure(
             HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
             "payload_too_large",
-            f"The request body is larger than the limit of {limit // 1024} KB ({limit} bytes).",
+            _("The request body is larger than the limit of %(kb)d KB (%(bytes)d bytes).")
+            % {"kb": limit // 1024, "bytes": limit},
         )
     if isinstance(exc, SuspiciousOperation):
         return ApiFailure(
-            HTTPStatus.BAD_REQUEST, "bad_request", "The request could not be understood."
+            HTTPStatus.BAD_REQUEST, "bad_request", _("The request could not be understood.")
         )
     if isinstance(exc, Http404):
         message = str(exc) if exc.args else ""
         return ApiFailure(
-            HTTPStatus.NOT_FOUND, "not_found", message or "There is nothing at this address."
+            HTTPStatus.NOT_FOUND, "not_found", message or _("There is nothing at this address.")
         )
     if isinstance(exc, PermissionDenied):
         return ApiFailure(
-            HTTPStatus.FORBIDDEN, "permission_denied", str(exc) or "This is not allowed."
+            HTTPStatus.FORBIDDEN, "permission_denied", str(exc) or _("This is not allowed.")
         )
-    return ApiFailure(HTTPStatus.INTERNAL_SERVER_ERROR, "server_error", SERVER_ERROR_MESSAGE)
+    return ApiFailure(HTTPStatus.INTERNAL_SERVER_ERROR, "server_error", str(SERVER_ERROR_MESSAGE))
 
 
 def _request_invalid(exc: RequestValidationError) -> ApiFailure:
@@ -141,7 +144,7 @@ def _request_invalid(exc: RequestValidationError) -> ApiFailure:
     return ApiFailure(
         HTTPStatus.BAD_REQUEST,
         "validation_failed",
-        f"Some values are not valid: {', '.join(fields)}.",
+        _("Some values are not valid: %(fields)s.") % {"fields": ", ".join(fields)},
         fields,
     )
 
@@ -157,7 +160,9 @@ def _invalid(exc: ValidationError) -> ApiFailure:
                 fields[field] = list(messages)
     else:
         general.extend(exc.messages)
-    message = " ".join(general) or f"Some values are not valid: {', '.join(fields)}."
+    message = " ".join(general) or _("Some values are not valid: %(fields)s.") % {
+        "fields": ", ".join(fields)
+    }
     return ApiFailure(HTTPStatus.BAD_REQUEST, "validation_failed", message, fields)
 
 
@@ -167,7 +172,7 @@ def _http_error(exc: HttpError) -> ApiFailure:
         return ApiFailure(
             HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "Send the body as JSON, with the header Content-Type: application/json.",
+            _("Send the body as JSON, with the header Content-Type: application/json."),
         )
     if isinstance(cause, UnacceptableText | RequestDataTooBig):
         return as_api_failure(cause)
@@ -175,7 +180,7 @@ def _http_error(exc: HttpError) -> ApiFailure:
         return ApiFailure(
             HTTPStatus.BAD_REQUEST,
             "malformed_json",
-            "The request body is not valid JSON (UTF-8).",
+            _("The request body is not valid JSON (UTF-8)."),
         )
     if isinstance(exc, InvalidToken):
         return ApiFailure(HTTPStatus.UNAUTHORIZED, "invalid_token", exc.message)
@@ -183,7 +188,7 @@ def _http_error(exc: HttpError) -> ApiFailure:
         return ApiFailure(
             HTTPStatus.UNAUTHORIZED,
             "not_authenticated",
-            "Log in, or send a personal API token as 'Authorization: Bearer amt_…'.",
+            _("Log in, or send a personal API token as 'Authorization: Bearer amt_…'."),
         )
     if isinstance(exc, CsrfFailed):
         return ApiFailure(HTTPStatus.FORBIDDEN, "csrf_failed", exc.message)

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Router
 from ninja.operation import Operation
 
@@ -68,7 +69,8 @@ def _json_only(view: Callable[..., HttpResponseBase]) -> Callable[..., Any]:
             response = error_response(
                 HTTPStatus.METHOD_NOT_ALLOWED,
                 "method_not_allowed",
-                f"{request.method} is not allowed here. Allowed: {allowed}.",
+                _("%(method)s is not allowed here. Allowed: %(allowed)s.")
+                % {"method": request.method, "allowed": allowed},
             )
             response["Allow"] = allowed
         response.setdefault("Cache-Control", "no-store")
@@ -114,7 +116,7 @@ _fallback = Router()
 
 @_fallback.api_operation(ALL_METHODS, "/{path:rest}", auth=None, include_in_schema=False)
 def unknown_route(request: HttpRequest, rest: str) -> None:
-    raise Http404("There is no API operation at this address.")
+    raise Http404(_("There is no API operation at this address."))
 
 
 api.add_router("", _fallback)  # Last: the routes above are tried first.

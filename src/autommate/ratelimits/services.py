@@ -29,6 +29,7 @@ from typing import Any, Protocol, cast
 
 from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from autommate.errors import DomainError, wait_in_words
 
@@ -55,14 +56,19 @@ class RateLimited(DomainError):
     code = "rate_limited"
     status = HTTPStatus.TOO_MANY_REQUESTS
 
-    def __init__(
-        self, retry_after_seconds: int, *, reason: str = "Too many requests.", otherwise: str = ""
-    ) -> None:
+    def __init__(self, retry_after_seconds: int, *, reason: str = "", otherwise: str = "") -> None:
+        """`reason`, and `otherwise` (another way, such as "or use Forgot Password"), are in the
+        reader's language."""
         wait = max(1, retry_after_seconds)
-        alternative = f", {otherwise}" if otherwise else ""
-        super().__init__(
-            f"{reason} Try again in {wait_in_words(wait)}{alternative}.", retry_after=wait
-        )
+        words = {"reason": reason or _("Too many requests."), "wait": wait_in_words(wait)}
+        if otherwise:
+            message = _("%(reason)s Try again in %(wait)s, %(otherwise)s.") % {
+                **words,
+                "otherwise": otherwise,
+            }
+        else:
+            message = _("%(reason)s Try again in %(wait)s.") % words
+        super().__init__(message, retry_after=wait)
 
     @property
     def retry_after_seconds(self) -> int:
@@ -100,7 +106,7 @@ class Decision:
     full: tuple[str, ...] = ()
     receipt: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
-    def enforce(self, *, reason: str = "Too many requests.") -> None:
+    def enforce(self, *, reason: str = "") -> None:
         """Raise RateLimited, saying `reason`, unless the request is within the limit."""
         if not self.allowed:
             raise RateLimited(self.retry_after_seconds, reason=reason)

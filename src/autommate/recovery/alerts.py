@@ -17,6 +17,7 @@ from typing import Any
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.dispatch import receiver
+from django.utils.translation import gettext_noop
 
 from autommate.accounts.models import Role, User
 from autommate.delivery.attempts import DeliveryAttempt, Outcome, mail_failed
@@ -104,10 +105,11 @@ def compose_mail_alert(message: OutgoingMessage) -> EmailMultiAlternatives:
     """Tell an administrator that account mails fail, and where to look."""
     user = message.user
     if user is None or not user.is_active or not user.is_admin:
-        raise DoNotSend("The recipient is no longer an active administrator.")
+        # Stored in English in the mail log, which translates it for its reader.
+        raise DoNotSend(gettext_noop("The recipient is no longer an active administrator."))
     state = mail_failing()
     if state is None:
-        raise DoNotSend("Mail got through again before the alert could be sent.")
+        raise DoNotSend(gettext_noop("Mail got through again before the alert could be sent."))
     return render_email(
         "recovery/emails/mail_alert",
         {"user": user, "state": state},

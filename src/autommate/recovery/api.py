@@ -94,7 +94,7 @@ def password_reset_request(request: HttpRequest, payload: ResetRequestIn) -> Sta
         client_address=client_address(request),
         device_cookie=request.COOKIES.get(DEVICE_COOKIE, ""),
     )
-    return Status(HTTPStatus.ACCEPTED, {"message": services.SENT_MESSAGE})
+    return Status(HTTPStatus.ACCEPTED, {"message": str(services.SENT_MESSAGE)})
 
 
 @router.post(

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.core.mail import EmailMultiAlternatives
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from autommate.accounts.models import User
 from autommate.delivery.composers import DoNotSend, register
@@ -15,8 +16,9 @@ from autommate.mailserver.selectors import mail_server_get
 
 from . import services
 
-# Why the mail of a link an administrator sent is not sent after all, as the mail log says.
-LINK_GONE = (
+# Why the mail of a link an administrator sent is not sent after all, as the mail log says. The
+# reasons a mail is not sent are stored in English; the mail log translates them for its reader.
+LINK_GONE = gettext_noop(
     "Not sent: the link was used, replaced by a newer one, voided or expired before this mail "
     "could be sent."
 )
@@ -25,9 +27,9 @@ LINK_GONE = (
 def _recipient_unchanged(message: OutgoingMessage) -> User:
     user = message.user
     if user is None or not user.is_active:
-        raise DoNotSend("The account is no longer active.")
+        raise DoNotSend(gettext_noop("The account is no longer active."))
     if user.email != message.recipient:
-        raise DoNotSend("The account's email address changed after the request.")
+        raise DoNotSend(gettext_noop("The account's email address changed after the request."))
     return user
 
 
@@ -61,7 +63,7 @@ def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
     requested_at = datetime.fromisoformat(message.context["requested_at"])
     expires_at = services.reset_link_expires_at(requested_at)
     if expires_at <= timezone.now():
-        raise DoNotSend("The reset link expired before the mail could be sent.")
+        raise DoNotSend(gettext_noop("The reset link expired before the mail could be sent."))
     try:
         token = services.link_issue(user=user, expires_at=expires_at)
     except services.ForgotPasswordDisabled:
@@ -85,7 +87,9 @@ def compose_invitation(message: OutgoingMessage) -> EmailMultiAlternatives:
     """Give the invitation its token and put it in the invitation mail."""
     user = _recipient_unchanged(message)
     if user.has_usable_password():
-        raise DoNotSend("Not sent: the user set a password before this invitation could be sent.")
+        raise DoNotSend(
+            gettext_noop("Not sent: the user set a password before this invitation could be sent.")
+        )
     link_url, expires_at = _administrator_link(message, user)
     return render_email(
         "recovery/emails/invitation",
@@ -100,7 +104,7 @@ def compose_password_changed(message: OutgoingMessage) -> EmailMultiAlternatives
     """Tell the owner that the password changed, when and from where; no link, no secret."""
     user = message.user
     if user is None:
-        raise DoNotSend("The account no longer exists.")
+        raise DoNotSend(gettext_noop("The account no longer exists."))
     return render_email(
         "recovery/emails/password_changed",
         {

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext, gettext_lazy
 
 from .models import (
     INVITATION_LIFETIME_MAX_DAYS,
@@ -13,7 +14,7 @@ from .models import (
 )
 
 _SEPARATORS = set(",;\r\n")
-ONE_ADDRESS = "Enter exactly one email address."
+ONE_ADDRESS = gettext_lazy("Enter exactly one email address.")
 
 
 def _several_addresses(data: Any) -> bool:
@@ -33,7 +34,7 @@ def _several_addresses(data: Any) -> bool:
 
 class ForgotPasswordForm(forms.Form):
     email = forms.EmailField(
-        label="Email",
+        label=gettext_lazy("Email"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
     )
@@ -64,23 +65,22 @@ class ForgotPasswordSettingsForm(forms.ModelForm):
             ),
         }
         help_texts = {
-            "enabled": (
+            "enabled": gettext_lazy(
                 "Switching it off ends every reset under way: links already sent stop working "
                 "for good, and reset mails still waiting are not sent."
-            ),
-            "link_lifetime_minutes": (
-                f"How long a reset link works, from {LINK_LIFETIME_MIN_MINUTES} to "
-                f"{LINK_LIFETIME_MAX_MINUTES} minutes."
-            ),
-            "invitation_lifetime_days": (
-                f"How long an invitation to set a first password works, from "
-                f"{INVITATION_LIFETIME_MIN_DAYS} to {INVITATION_LIFETIME_MAX_DAYS} days. "
-                "Invitations work whether or not Forgot Password is on."
             ),
         }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The bounds go into the words in the reader's language, so these are written per form.
+        self.fields["link_lifetime_minutes"].help_text = gettext(
+            "How long a reset link works, from %(min)d to %(max)d minutes."
+        ) % {"min": LINK_LIFETIME_MIN_MINUTES, "max": LINK_LIFETIME_MAX_MINUTES}
+        self.fields["invitation_lifetime_days"].help_text = gettext(
+            "How long an invitation to set a first password works, from %(min)d to %(max)d "
+            "days. Invitations work whether or not Forgot Password is on."
+        ) % {"min": INVITATION_LIFETIME_MIN_DAYS, "max": INVITATION_LIFETIME_MAX_DAYS}
         # Left out, the lifetime stays as it is: forms and scripts from before it keep working.
         self.fields["invitation_lifetime_days"].required = False
 

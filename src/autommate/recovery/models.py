@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 LINK_LIFETIME_MIN_MINUTES = 10
 LINK_LIFETIME_MAX_MINUTES = 1440
@@ -17,9 +18,9 @@ class ForgotPasswordSettings(models.Model):
     There is one row (pk=1). Invitations work whether or not Forgot Password is switched on.
     """
 
-    enabled = models.BooleanField("Enable Forgot Password", default=False)
+    enabled = models.BooleanField(_("Enable Forgot Password"), default=False)
     link_lifetime_minutes = models.PositiveIntegerField(
-        "Link lifetime (minutes)",
+        _("Link lifetime (minutes)"),
         default=60,
         validators=[
             MinValueValidator(LINK_LIFETIME_MIN_MINUTES),
@@ -27,7 +28,7 @@ class ForgotPasswordSettings(models.Model):
         ],
     )
     invitation_lifetime_days = models.PositiveIntegerField(
-        "Invitation lifetime (days)",
+        _("Invitation lifetime (days)"),
         default=7,
         validators=[
             MinValueValidator(INVITATION_LIFETIME_MIN_DAYS),
@@ -37,8 +38,8 @@ class ForgotPasswordSettings(models.Model):
     updated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "Forgot Password settings"
-        verbose_name_plural = "Forgot Password settings"
+        verbose_name = _("Forgot Password settings")
+        verbose_name_plural = _("Forgot Password settings")
 
     def __str__(self) -> str:
         return "Forgot Password " + ("on" if self.enabled else "off")
@@ -61,8 +62,8 @@ class ResetRequest(models.Model):
 
 
 class LinkKind(models.TextChoices):
-    RESET = "reset", "Reset link"
-    INVITATION = "invitation", "Invitation"
+    RESET = "reset", _("Reset link")
+    INVITATION = "invitation", _("Invitation")
 
 
 class ResetLink(models.Model):

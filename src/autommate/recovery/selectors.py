@@ -11,6 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from autommate.accounts.models import User
 from autommate.mailserver.selectors import mail_server_get, unreadable_secret_messages
@@ -31,12 +32,12 @@ def mail_not_ready_reason() -> str:
     """Return why Forgot Password cannot be switched on now, or an empty string."""
     mail_server = mail_server_get()
     if not mail_server.is_configured:
-        return "Configure the mail server first: Forgot Password sends its links by email."
+        return gettext("Configure the mail server first: Forgot Password sends its links by email.")
     unreadable = unreadable_secret_messages(mail_server)
     if unreadable:
         return " ".join(unreadable)
     if not mail_server.is_verified:
-        return (
+        return gettext(
             "Confirm the delivery of a test mail for the mail settings as they are saved now: "
             "send a test mail, then enter the code it contains."
         )

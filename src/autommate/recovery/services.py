@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
 from autommate import metrics
 from autommate.accounts.devices import account_digest, device_for
@@ -49,13 +50,13 @@ ADDRESS_SCOPE = "reset-address"
 DEVICE_SCOPE = "reset-device"
 LINK_FAILURE_SCOPE = "reset-link-failure"
 # What every front door answers an accepted request with, whether or not the address has an account.
-SENT_MESSAGE = (
+SENT_MESSAGE = gettext_lazy(
     "A reset email has been sent to the address you entered, if it belongs to an account. "
     "Check your inbox and follow the link in it."
 )
 
 # What a refused request says happened: the earlier requests may well have sent a mail already.
-RATE_LIMITED_REASON = (
+RATE_LIMITED_REASON = gettext_lazy(
     "Reset links have been asked for too often. A reset email may already be on its way: "
     "check your inbox and your spam folder before asking again."
 )
@@ -64,7 +65,7 @@ RATE_LIMITED_REASON = (
 class ForgotPasswordDisabled(DomainError):
     code = "forgot_password_disabled"
     status = HTTPStatus.NOT_FOUND
-    default_message = (
+    default_message = gettext_lazy(
         "Forgot Password is switched off. Ask an administrator to reset your password."
     )
 
@@ -78,11 +79,11 @@ class MailNotVerified(DomainError):
 
 class InvalidResetLink(DomainError):
     code = "invalid_reset_link"
-    default_message = "This reset link is invalid or has expired."
+    default_message = gettext_lazy("This reset link is invalid or has expired.")
 
 
 class InvalidInvitation(InvalidResetLink):
-    default_message = (
+    default_message = gettext_lazy(
         "This invitation link is invalid or has expired. Ask an administrator to send you a "
         "new invitation."
     )
@@ -96,7 +97,8 @@ class CannotSendLink(DomainError):
 
 
 # What the mail log says of a reset mail that was still waiting when the feature was switched off.
-DROPPED_SWITCHED_OFF = (
+# Stored in English; the mail log translates it for its reader.
+DROPPED_SWITCHED_OFF = gettext_noop(
     "Not sent: Forgot Password was switched off before this reset mail could be sent."
 )
 
@@ -156,7 +158,7 @@ def reset_request(*, address: str, client_address: str, device_cookie: str = "")
                 address=address_fingerprint(key),
             )
         metrics.FORGOT_PASSWORD_REQUESTS.labels(outcome="rate_limited").inc()
-        raise ratelimits.RateLimited(decision.retry_after_seconds, reason=RATE_LIMITED_REASON)
+        raise ratelimits.RateLimited(decision.retry_after_seconds, reason=str(RATE_LIMITED_REASON))
     # Not at the top: tasks imports this module, and this module's own reset_request_process
     # would shadow the task.
     from .tasks import reset_request_process
@@ -363,10 +365,13 @@ def invitation_send(
     settings are not verified, and beyond the limit of mails to the address.
     """
     if not user.is_active:
-        raise CannotSendLink(f"{user.email} is deactivated: activate the account first.")
+        raise CannotSendLink(
+            gettext("%(email)s is deactivated: activate the account first.") % {"email": user.email}
+        )
     if user.has_usable_password():
         raise CannotSendLink(
-            f"{user.email} has a password already: send a password reset link instead."
+            gettext("%(email)s has a password already: send a password reset link instead.")
+            % {"email": user.email}
         )
     lifetime = timedelta(days=forgot_password_settings_get().invitation_lifetime_days)
     resent = ResetLink.objects.filter(user=user, kind=LinkKind.INVITATION).exists()
@@ -389,7 +394,9 @@ def reset_link_send(
     address's limit, and the sender's client limit) and recorded with who sent it.
     """
     if not user.is_active:
-        raise CannotSendLink(f"{user.email} is deactivated: activate the account first.")
+        raise CannotSendLink(
+            gettext("%(email)s is deactivated: activate the account first.") % {"email": user.email}
+        )
     lifetime = timedelta(minutes=forgot_password_settings_get().link_lifetime_minutes)
     return _administrator_link_send(
         user=user,
@@ -413,7 +420,8 @@ def _administrator_link_send(
     reason = mail_not_ready_reason()
     if reason:
         raise MailNotVerified(
-            "No mail can be sent while the mail settings are not verified. " + reason
+            gettext("No mail can be sent while the mail settings are not verified. %(reason)s")
+            % {"reason": reason}
         )
     counters = [ratelimits.Counter(ADDRESS_SCOPE, user.email_key, settings.LIMIT_RESET_PER_ADDRESS)]
     if client_address:
@@ -434,7 +442,8 @@ def _administrator_link_send(
         )
         raise ratelimits.RateLimited(
             decision.retry_after_seconds,
-            reason=f"Too many links have been sent to {user.email} lately.",
+            reason=gettext("Too many links have been sent to %(email)s lately.")
+            % {"email": user.email},
         )
     now = timezone.now()
     with transaction.atomic():

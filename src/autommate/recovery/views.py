@@ -5,6 +5,7 @@ from http import HTTPStatus
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -30,8 +31,10 @@ SESSION_TOKEN_KEY = "reset_password_token_hash"
 # The address typed on Forgot Password, for the "Check your email" page: in the session, so that
 # it never appears in a URL (nor in logs, history or Referer headers).
 SESSION_ADDRESS_KEY = "forgot_password_address"
-SET_MESSAGE = "Your password has been set. Log in with your email address and the new password."
-CHANGED_MESSAGE = (
+SET_MESSAGE = gettext_lazy(
+    "Your password has been set. Log in with your email address and the new password."
+)
+CHANGED_MESSAGE = gettext_lazy(
     "Your password has been changed. Log in with your email address and the new password. "
     "Every session of your account has been logged out and its API tokens revoked."
 )
@@ -215,7 +218,7 @@ def forgot_password_settings(request: HttpRequest) -> HttpResponse:
             # Show the switch as it stays (off) beside the reason, not as it was asked for.
             form.data = {key: value for key, value in form.data.items() if key != "enabled"}
         else:
-            messages.success(request, "Forgot Password settings saved.")
+            messages.success(request, gettext("Forgot Password settings saved."))
             return redirect("recovery-settings")
     return render(
         request,

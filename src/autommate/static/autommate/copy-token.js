@@ -1,6 +1,6 @@
 // The Copy button beside a new API token: copies it to the clipboard and says so. Where the
 // clipboard cannot be written (an insecure origin, a refused permission), it selects the token
-// instead so that Ctrl+C or the context menu copies it.
+// instead so that Ctrl+C or the context menu copies it. Its words come from the page, translated.
 (function () {
   "use strict";
   var button = document.querySelector("[data-copy-target]");
@@ -17,7 +17,7 @@
     var selection = window.getSelection();
     selection.removeAllRanges();
     selection.addRange(range);
-    status.textContent = "The token is selected: press Ctrl+C (or ⌘C) to copy it.";
+    status.textContent = button.getAttribute("data-selected");
   }
 
   button.addEventListener("click", function () {
@@ -27,7 +27,7 @@
       return;
     }
     navigator.clipboard.writeText(text).then(function () {
-      status.textContent = "Copied to the clipboard.";
+      status.textContent = button.getAttribute("data-copied");
     }, selectToken);
   });
 })();

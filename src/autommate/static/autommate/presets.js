@@ -1,6 +1,7 @@
 // Fill in the mail server form from a provider preset, only when Apply preset is pressed: choosing
 // in the list (with the arrow keys, say) changes nothing. Values already entered are replaced only
-// after the administrator confirms, in a region of the page the keyboard reaches.
+// after the administrator confirms, in a region of the page the keyboard reaches. Its words come
+// from the page, in the page's language: its own from data attributes, the fields' from their labels.
 (function () {
   "use strict";
   var presets = JSON.parse(document.getElementById("mail-presets").textContent);
@@ -12,13 +13,13 @@
   var confirmText = document.getElementById("preset-confirm-text");
   var help = document.getElementById("id_preset_helptext");
   var defaultHelp = help ? help.textContent : "";
-  var LABELS = {
-    id_host: "Server name", id_port: "Port", id_protocol: "Protocol", id_use_tls: "Enable TLS",
-    id_use_auth: "Use authentication", id_auth_method: "Authentication method",
-    id_token_url: "Token URL", id_scope: "Scope"
-  };
 
   function field(id) { return document.getElementById(id); }
+
+  function labelOf(id) {
+    var label = document.querySelector('label[for="' + id + '"]');
+    return label ? label.textContent.trim() : id;
+  }
 
   function chosen() {
     return presets.find(function (p) { return p.key === select.value; });
@@ -76,7 +77,7 @@
     closeConfirm();
     var preset = chosen();
     applyButton.disabled = !preset;
-    if (help) { help.textContent = preset ? "Press Apply preset to fill in the form." : defaultHelp; }
+    if (help) { help.textContent = preset ? actions.getAttribute("data-preset-hint") : defaultHelp; }
   });
 
   applyButton.addEventListener("click", function () {
@@ -84,8 +85,9 @@
     if (!preset) { return; }
     var ids = replaced(valuesOf(preset));
     if (!ids.length) { apply(preset); return; }
-    confirmText.textContent = "Apply " + preset.label + "? It replaces what is entered in: " +
-      ids.map(function (id) { return LABELS[id]; }).join(", ") + ".";
+    confirmText.textContent = actions.getAttribute("data-preset-question")
+      .replace("{preset}", function () { return preset.label; })
+      .replace("{fields}", function () { return ids.map(labelOf).join(", "); });
     confirmRegion.hidden = false;
     confirmText.focus();
   });
