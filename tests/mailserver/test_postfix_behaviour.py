@@ -234,8 +234,8 @@ def test_greylisting_is_temporary_and_retried_after_its_delay(
     assert failure.step == "Recipient accepted"
     assert failure.reply.startswith("ada@example.org: 450 4.7.1")
     assert "greylists" in failure.text
-    assert failure.retry_after_seconds is not None
-    assert GREYLIST_DELAY_SECONDS < failure.retry_after_seconds <= GREYLIST_DELAY_SECONDS + 30
+    # The server's own delay; delivery adds its spread (tests/delivery/test_failures.py).
+    assert failure.retry_after_seconds == GREYLIST_DELAY_SECONDS
 
 
 def test_greylisted_test_mail_says_to_send_again_later(
