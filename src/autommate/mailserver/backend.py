@@ -7,7 +7,6 @@ to the next message without a restart.
 
 from __future__ import annotations
 
-import email.policy
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ from .connection import (
     ServerConfig,
     load_saved_config,
 )
-from .conversation import open_connection, say_goodbye, send_message
+from .conversation import header_policy, open_connection, say_goodbye, send_message
 from .destinations import DestinationRefused
 from .steps import MailStepError, StepName
 
@@ -129,7 +128,8 @@ class MailServerBackend(EmailBackend):
         recipients = [
             self.prep_address(address, force_ascii=False) for address in email_message.recipients()
         ]
-        message = email_message.message(policy=email.policy.SMTP).as_bytes()
+        policy = header_policy(sender, *recipients)
+        message = email_message.message(policy=policy).as_bytes()
         assert self.connection is not None  # send_messages() opens it before sending.
         try:
             send_message(

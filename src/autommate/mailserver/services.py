@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.policy as email_policy
 import hashlib
 import hmac
 import json
@@ -26,6 +25,7 @@ from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
 from .connection import ServerConfig
+from .conversation import header_policy
 from .diagnosis import diagnose
 from .models import (
     EDITABLE_FIELDS,
@@ -301,7 +301,7 @@ def mail_server_test(
         config,
         sender=candidate.sender_email,
         recipient=recipient,
-        message=email.message(policy=email_policy.SMTP).as_bytes(),
+        message=email.message(policy=header_policy(candidate.sender_email, recipient)).as_bytes(),
     )
     metrics.TEST_MAILS.labels(outcome="accepted" if diagnosis.ok else "failed").inc()
     now = timezone.now()
