@@ -200,7 +200,8 @@ def _mail_verified(autommate, server) -> None:
 def _mail_log(autommate) -> list[str]:
     done = autommate("shell", "--verbosity", "0", "-c", MAIL_LOG)
     assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
+    lines: list[str] = done.stdout.splitlines()
+    return lines
 
 
 def test_invite_queues_the_invitation_and_the_worker_sends_it(autommate, smtp_server) -> None:
