@@ -14,7 +14,10 @@ USER_PASSWORD = "correct horse battery staple user"
 @pytest.fixture(autouse=True)
 def _real_mailers(settings) -> None:
     """Django's test setup swaps every mailer for locmem; the product sends through its own."""
-    settings.MAILERS = {"default": {"BACKEND": "autommate.mailserver.backend.MailServerBackend"}}
+    settings.MAILERS = {
+        "default": {"BACKEND": "autommate.mailserver.backend.MailServerBackend"},
+        "last_working": {"BACKEND": "autommate.mailserver.backend.LastWorkingBackend"},
+    }
 
 
 @pytest.fixture(autouse=True)
