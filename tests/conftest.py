@@ -29,6 +29,14 @@ def _no_access_tokens_from_other_tests() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _no_last_working_settings_remembered_from_other_tests() -> None:
+    """Which settings were last seen working is remembered per process; each test starts afresh."""
+    from autommate.mailserver.receivers import CHECKED
+
+    CHECKED.clear()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_rate_limits(settings) -> None:
     """Rate-limit counters in Redis outlive a test's transaction; start each test without any."""
     if settings.REDIS_URL:

@@ -184,3 +184,16 @@ def test_an_accepted_test_mail_keeps_the_settings_it_went_through(
     last = last_working_get()
     assert last is not None
     assert last.server == f"localhost:{smtp_server.port}"
+
+
+def test_new_settings_are_kept_with_their_first_accepted_mail(
+    server_a: SMTPTestServer, smtp_server_factory: SMTPServerFactory, run_worker
+) -> None:
+    server_c = smtp_server_factory()
+    server_c.save_settings()
+    _notice()
+    run_worker()
+
+    server_c.wait_for(1)
+    assert LastWorkingMailServer.objects.get().server == f"localhost:{server_c.port}"
+    assert last_working_get() is not None
