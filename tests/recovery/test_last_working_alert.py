@@ -197,3 +197,27 @@ def test_new_settings_are_kept_with_their_first_accepted_mail(
     server_c.wait_for(1)
     assert LastWorkingMailServer.objects.get().server == f"localhost:{server_c.port}"
     assert last_working_get() is not None
+
+
+def test_the_banner_tells_an_alert_on_its_way_and_one_never_sent(
+    server_a: SMTPTestServer, server_b: SMTPTestServer, admin_client: Client
+) -> None:
+    _switch_to(server_b)
+    _notice()
+    services.deliver_due(max_messages=1)
+
+    state = mail_failing()
+    assert state is not None
+    assert state.alert == AlertMail.QUEUED
+    assert not state.banner_only
+    assert "An alert mail to the administrators is on its way" in (
+        admin_client.get("/users/").content.decode()
+    )
+
+    OutgoingMessage.objects.filter(kind=Kind.MAIL_ALERT).delete()  # As if pruned, or never made.
+    state = mail_failing()
+    assert state is not None
+    assert state.alert == AlertMail.NOT_SENT
+    assert "No alert mail has been sent for this outage: this banner is the only alert." in (
+        admin_client.get("/users/").content.decode()
+    )

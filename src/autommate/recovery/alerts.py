@@ -45,6 +45,7 @@ class AlertMail:
     """What became of the alert mail of the outage under way, in words for the banner."""
 
     NONE = "none"  # No settings ever worked: there is no way to send it.
+    NOT_SENT = "not_sent"  # None was queued for this outage (it began before an upgrade).
     QUEUED = "queued"
     SENT = "sent"
     FAILED = "failed"
@@ -66,7 +67,7 @@ class MailFailing:
     @property
     def banner_only(self) -> bool:
         """Whether this banner is the only way administrators are told."""
-        return self.alert in {AlertMail.NONE, AlertMail.FAILED}
+        return self.alert in {AlertMail.NONE, AlertMail.NOT_SENT, AlertMail.FAILED}
 
 
 def _setup_failures() -> Any:
@@ -122,7 +123,7 @@ def _alert_mail(since: datetime) -> tuple[str, str]:
         return AlertMail.QUEUED, last or ""
     if states:
         return AlertMail.FAILED, last or ""
-    return AlertMail.NONE, ""
+    return (AlertMail.NOT_SENT, last) if last else (AlertMail.NONE, "")
 
 
 @receiver(mail_failed, dispatch_uid="recovery.alerts.mail_failed")
