@@ -14,7 +14,10 @@ USER_PASSWORD = "correct horse battery staple user"
 @pytest.fixture(autouse=True)
 def _real_mailers(settings) -> None:
     """Django's test setup swaps every mailer for locmem; the product sends through its own."""
-    settings.MAILERS = {"default": {"BACKEND": "autommate.mailserver.backend.MailServerBackend"}}
+    settings.MAILERS = {
+        "default": {"BACKEND": "autommate.mailserver.backend.MailServerBackend"},
+        "last_working": {"BACKEND": "autommate.mailserver.backend.LastWorkingBackend"},
+    }
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +26,14 @@ def _no_access_tokens_from_other_tests() -> None:
     from autommate.mailserver.tokens import CACHE
 
     CACHE.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_last_working_settings_remembered_from_other_tests() -> None:
+    """Which settings were last seen working is remembered per process; each test starts afresh."""
+    from autommate.mailserver.receivers import CHECKED
+
+    CHECKED.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -189,9 +189,12 @@ class ReceivedMessage(email.message.EmailMessage):
     peer: str
     login: str | None
     smtputf8: bool
+    # The message as the server received it, before parsing.
+    raw: bytes
 
     def __init__(self, policy: Any = None) -> None:
         super().__init__(policy=policy or email.policy.default)
+        self.raw = b""
         self.mail_from = ""
         self.rcpt_tos = []
         self.peer = ""
@@ -451,6 +454,7 @@ class SMTPTestServer:
             ReceivedMessage,
             email.message_from_bytes(content, _class=ReceivedMessage, policy=email.policy.default),
         )
+        message.raw = content
         message.mail_from = envelope.mail_from or ""
         message.rcpt_tos = list(envelope.rcpt_tos)
         message.peer = str(session.peer)

@@ -280,6 +280,9 @@ TASKS = {
 
 MAILERS = {
     "default": {"BACKEND": "autommate.mailserver.backend.MailServerBackend"},
+    # The last mail settings through which a mail was accepted: the way of the alert to
+    # administrators while the saved settings fail.
+    "last_working": {"BACKEND": "autommate.mailserver.backend.LastWorkingBackend"},
 }
 DEFAULT_FROM_EMAIL = "autommate@localhost"
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 from tests.commands.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, reason
+
+CODE = re.compile(r"\b([A-Z2-9]{4}-[A-Z2-9]{4})\b")
 
 # Signs in from a shell as the sign-in page does: ten wrong passwords from ten addresses, then
 # the right one from an eleventh; prints what each attempt answered.
@@ -159,3 +162,109 @@ def test_invite_refuses_an_unknown_user(autommate) -> None:
     done = autommate("users", "invite", "nobody@example.org")
     assert done.returncode == 1
     assert "There is no user nobody@example.org." in reason(done)
+
+
+# Prints the mail log as the worker will read it: kind, recipient, state, one line each.
+MAIL_LOG = """
+from autommate.delivery.models import OutgoingMessage
+for message in OutgoingMessage.objects.exclude(kind="test").order_by("id"):
+    print(message.kind, message.recipient, message.state)
+"""
+
+
+def _mail_verified(autommate, server) -> None:
+    """Save mail settings that send through `server`, and confirm a test mail's code."""
+    done = autommate(
+        "mailserver",
+        "set",
+        "--host",
+        server.host,
+        "--port",
+        str(server.port),
+        "--protocol",
+        "smtp",
+        "--no-tls",
+        "--sender-email",
+        "noreply@example.org",
+    )
+    assert done.returncode == 0, done.stderr
+    assert autommate("mailserver", "test", "--to", ADMIN_EMAIL).returncode == 0
+    (test_mail,) = server.wait_for(1)
+    code = CODE.search(test_mail.get_body(("plain",)).get_content())
+    assert code is not None
+    confirmed = autommate("mailserver", "confirm", code[1])
+    assert confirmed.returncode == 0, confirmed.stderr
+    server.messages.clear()
+
+
+def _mail_log(autommate) -> list[str]:
+    done = autommate("shell", "--verbosity", "0", "-c", MAIL_LOG)
+    assert done.returncode == 0, done.stderr
+    lines: list[str] = done.stdout.splitlines()
+    return lines
+
+
+def test_invite_queues_the_invitation_and_the_worker_sends_it(autommate, smtp_server) -> None:
+    _mail_verified(autommate, smtp_server)
+    assert autommate("users", "add", "nina@example.org").returncode == 0
+
+    done = autommate("users", "invite", "Nina@Example.org")
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "An invitation has been sent to nina@example.org."
+    assert done.stderr == ""
+    assert _mail_log(autommate) == ["invitation nina@example.org queued"]
+    sent = autommate("worker", "--batch")
+    assert sent.returncode == 0, sent.stderr
+    (invitation,) = smtp_server.wait_for(1)
+    assert invitation["To"] == "nina@example.org"
+    assert "/invitation/" in invitation.get_body(("plain",)).get_content()
+    assert _mail_log(autommate) == ["invitation nina@example.org sent"]
+    events = autommate("shell", "--verbosity", "0", "-c", AUDITED.format(action="invitation_sent"))
+    assert events.stdout.split() == [ADMIN_EMAIL, "nina@example.org"]
+
+
+def test_send_reset_queues_a_reset_link_while_forgot_password_is_off(
+    autommate, smtp_server
+) -> None:
+    _mail_verified(autommate, smtp_server)
+    added = autommate(
+        "users", "add", "ops@example.org", "--password-stdin", stdin="a long enough passphrase\n"
+    )
+    assert added.returncode == 0, added.stderr
+
+    done = autommate("users", "send-reset", "ops@example.org", "--json")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["email"] == "ops@example.org"
+    assert _mail_log(autommate) == ["reset ops@example.org queued"]
+    plain = autommate("users", "send-reset", "ops@example.org")
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.splitlines()[0] == (
+        "A password reset link has been sent to ops@example.org."
+    )
+    assert autommate("worker", "--batch").returncode == 0
+    # The second link voided the first, whose mail is not sent: one mail, with a working link.
+    (reset,) = smtp_server.wait_for(1)
+    assert reset["To"] == "ops@example.org"
+    assert "/reset-password/" in reset.get_body(("plain",)).get_content()
+    assert _mail_log(autommate) == ["reset ops@example.org failed", "reset ops@example.org sent"]
+
+
+def test_send_reset_to_an_unknown_user_fails_on_stderr(autommate) -> None:
+    done = autommate("users", "send-reset", "nobody@example.org")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert reason(done) == "There is no user nobody@example.org."
+
+
+def test_invite_refuses_a_user_who_has_a_password(autommate, smtp_server) -> None:
+    _mail_verified(autommate, smtp_server)
+    autommate("users", "add", "ops@example.org", "--password-stdin", stdin="a long enough pass\n")
+
+    done = autommate("users", "invite", "ops@example.org")
+
+    assert reason(done) == (
+        "ops@example.org has a password already: send a password reset link instead."
+    )
+    assert _mail_log(autommate) == []

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import smtplib
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from autommate.delivery import failures
-from autommate.delivery.failures import SendFailure, failure_explain
+from autommate.delivery.failures import (
+    SERVER_DELAY_SPREAD_SECONDS,
+    SendFailure,
+    failure_explain,
+    retry_at,
+)
 from autommate.mailserver.connection import MailServerNotConfigured
 
 
@@ -48,3 +55,26 @@ def test_a_throttling_answer_is_told_apart_from_other_failures(
     failure = failure_explain(smtplib.SMTPDataError(code, reply))
 
     assert failure.throttled is throttled
+
+
+def test_a_retry_the_server_timed_comes_just_after_its_delay_spread_over_seconds() -> None:
+    now = timezone.now()
+    greylisted = SendFailure(text="greylisted", temporary=True, retry_after_seconds=300)
+    backoff = now + timedelta(seconds=30)
+
+    waits = [
+        (retry_at(greylisted, now=now, backoff=backoff) - now).total_seconds() for _ in range(200)
+    ]
+
+    assert all(300 <= wait <= 300 + SERVER_DELAY_SPREAD_SECONDS for wait in waits)
+    # Spread out, not all in the same second.
+    assert max(waits) - min(waits) > SERVER_DELAY_SPREAD_SECONDS / 2
+    assert len({int(wait) for wait in waits}) > 5
+
+
+def test_a_failure_without_a_delay_of_its_own_keeps_the_backoff() -> None:
+    now = timezone.now()
+    backoff = now + timedelta(seconds=42)
+
+    assert retry_at(SendFailure(text="busy", temporary=True), now=now, backoff=backoff) == backoff
+    assert retry_at(None, now=now, backoff=backoff) == backoff

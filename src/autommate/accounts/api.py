@@ -62,7 +62,9 @@ UserId = Path(..., ge=1, le=ID_MAX)
 def user_list(request: HttpRequest, query: Query[UserQuery]) -> dict[str, Any]:
     """Return users by email, with an optional search in email and full name."""
     users = selectors.user_list(search=query.q.strip(), role=query.role, is_active=query.is_active)
-    return page_of(users, query)
+    page = page_of(users, query)
+    page["items"] = selectors.users_with_statuses(users=page["items"])
+    return page
 
 
 @users_router.post("", response=responses({201: UserCreated}), summary="Add a user")

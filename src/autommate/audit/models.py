@@ -28,7 +28,7 @@ class Action(models.TextChoices):
     INVITATION_SENT = "invitation_sent", "Invitation sent"
     INVITATION_RESENT = "invitation_resent", "Invitation resent"
     INVITATION_USED = "invitation_used", "Invitation used"
-    INVITATION_EXPIRED = "invitation_expired", "Expired invitation opened"
+    INVITATION_EXPIRED = "invitation_expired", "Invitation expired"
     RATE_LIMITED = "rate_limited", "Rate limit hit"
     API_TOKEN_CREATED = "api_token_created", "API token created"
     API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"

@@ -21,6 +21,10 @@ if TYPE_CHECKING:
 
 # Sent with `attempt` when a mail has failed for good, so that a higher domain can alert.
 mail_failed = Signal()
+# Sent with `attempt` and `sent_through` when the server accepted a mail: `sent_through` is
+# what the mail backend says it sent through (opaque here; empty when it says nothing), so that
+# the domain that owns the backend can keep the settings that work.
+mail_sent = Signal()
 
 # A server's reply is quoted; a misbehaving server must not fill the table.
 MAX_REPLY_CHARS = 1000
@@ -65,6 +69,7 @@ def attempt_record(
     explanation: str = "",
     reply: str = "",
     next_attempt_at: datetime | None = None,
+    sent_through: str = "",
 ) -> DeliveryAttempt:
     """Record the attempt the worker holding `message` has just made."""
     attempt = DeliveryAttempt.objects.create(
@@ -78,4 +83,8 @@ def attempt_record(
     )
     if outcome == Outcome.FAILED:
         mail_failed.send(sender=DeliveryAttempt, attempt=attempt, message=message)
+    elif outcome == Outcome.SENT:
+        mail_sent.send(
+            sender=DeliveryAttempt, attempt=attempt, message=message, sent_through=sent_through
+        )
     return attempt

@@ -7,9 +7,14 @@ of its messages. Without one, a failure is logged as it is and retried.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+# A retry the server timed (greylisting) comes up to this much after the server's delay, at
+# random: mails greylisted in the same second must not all come back in the same second.
+SERVER_DELAY_SPREAD_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -55,8 +60,10 @@ def retry_at(failure: SendFailure | None, *, now: datetime, backoff: datetime) -
 
     The backoff's time, unless the server said how long to wait (a greylisting server accepts
     only a retry after its delay: the next step of the backoff could come too early, or much
-    later than needed).
+    later than needed). Then just after that delay, spread over SERVER_DELAY_SPREAD_SECONDS so
+    that many mails refused together do not all return in the same second.
     """
     if failure is None or failure.retry_after_seconds is None:
         return backoff
-    return now + timedelta(seconds=failure.retry_after_seconds)
+    spread = random.uniform(0.0, SERVER_DELAY_SPREAD_SECONDS)
+    return now + timedelta(seconds=failure.retry_after_seconds + spread)

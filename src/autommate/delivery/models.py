@@ -62,6 +62,8 @@ class OutgoingMessage(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     message_id = models.CharField(max_length=255, blank=True)
+    # The MAILERS alias that sends it; empty for the default mailer (the saved mail server).
+    mailer = models.CharField(max_length=50, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -36,18 +36,27 @@ class Outcome:
     pk: int
     error: BaseException | None
     message_id: str
+    # What the backend says it sent through (its `sent_through`), passed on with acceptances.
+    sent_through: str = ""
 
 
 class SenderPool:
     """Up to `size` threads, each sending over its own connection, opened when first needed.
 
     `open_backend` makes a mail backend; it is called on the creating thread (it may read the
-    saved settings from the database), once per sender.
+    saved settings from the database), once per sender. A backend may name what it sends
+    through in `sent_through`, reported with each outcome.
     """
 
-    def __init__(self, size: int, open_backend: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        size: int,
+        open_backend: Callable[[], Any],
+        outcomes: queue.SimpleQueue[Outcome] | None = None,
+    ) -> None:
         self._jobs: queue.SimpleQueue[tuple[int, EmailMessage] | None] = queue.SimpleQueue()
-        self.outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
+        # Several pools (one per mailer) may report into one queue.
+        self.outcomes: queue.SimpleQueue[Outcome] = outcomes or queue.SimpleQueue()
         self._withdrawn: set[int] = set()
         self._lock = threading.Lock()
         self._threads = [
@@ -88,7 +97,14 @@ class SenderPool:
                         self.outcomes.put(Outcome(pk, Withdrawn(), ""))
                         continue
                 error = _send(backend, email)
-                self.outcomes.put(Outcome(pk, error, email.extra_headers.get("Message-ID", "")))
+                self.outcomes.put(
+                    Outcome(
+                        pk,
+                        error,
+                        email.extra_headers.get("Message-ID", ""),
+                        str(getattr(backend, "sent_through", "") or ""),
+                    )
+                )
         finally:
             _close_quietly(backend)
 

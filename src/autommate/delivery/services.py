@@ -70,11 +70,13 @@ def message_record(
     user: Any = None,
     context: dict[str, Any] | None = None,
     priority: Priority | None = None,
+    mailer: str = "",
 ) -> OutgoingMessage:
     """Record a message to send and schedule its delivery in the caller's transaction.
 
     Its `priority` follows from its kind (`priority_of`) unless given: a sender of bulk mail of an
-    otherwise urgent kind passes `Priority.BACKLOG`.
+    otherwise urgent kind passes `Priority.BACKLOG`. `mailer` names the MAILERS alias to send
+    it with, for a message that must not take the default way.
     """
     from .tasks import deliver_due
 
@@ -86,6 +88,7 @@ def message_record(
             context=context or {},
             priority=priority_of(kind) if priority is None else priority,
             next_attempt_at=timezone.now(),
+            mailer=mailer,
         )
         deliver_due.enqueue()
     return message
@@ -199,7 +202,10 @@ class _Delivery:
     def __init__(self, connections: int) -> None:
         self.connections = connections
         self.sent = 0
-        self._pool: SenderPool | None = None
+        # One pool of connections per mailer: the default's `connections`, one for any other.
+        self._pools: dict[str, SenderPool] = {}
+        self._pool_of: dict[int, SenderPool] = {}
+        self._outcomes: queue.SimpleQueue[Outcome] = queue.SimpleQueue()
         self._held: dict[int, OutgoingMessage] = {}
         self._lost: dict[int, OutgoingMessage] = {}
         self._renewed_at = time.monotonic()
@@ -208,12 +214,13 @@ class _Delivery:
         return self
 
     def __exit__(self, error_type: type[BaseException] | None, error: Any, tb: Any) -> None:
-        if self._pool is None:
+        if not self._pools:
             return
         if error is not None:
             for pk in self._held:  # What no connection has started on stays for a retry.
-                self._pool.withdraw(pk)
-        self._pool.close()
+                self._pool_withdraw(pk)
+        for pool in self._pools.values():
+            pool.close()
         if error is not None:
             logger.error("Delivery failed", exc_info=error)
             self._record_outcomes(block=False)
@@ -243,15 +250,29 @@ class _Delivery:
                 logger.exception("Could not compose message %s", message.pk)
                 _record_send_error(message, error)
                 continue
-            if self._pool is None:
-                try:
-                    # The default mailer reads the saved mail server, and refuses if there is none.
-                    self._pool = SenderPool(self.connections, lambda: mailers.default)
-                except Exception as error:
-                    _record_send_error(message, error)
-                    continue
+            try:
+                pool = self._pool_for(message.mailer)
+            except Exception as error:
+                _record_send_error(message, error)
+                continue
             self._held[message.pk] = message
-            self._pool.submit(message.pk, email)
+            self._pool_of[message.pk] = pool
+            pool.submit(message.pk, email)
+
+    def _pool_for(self, mailer: str) -> SenderPool:
+        """Return the connections of `mailer` (a MAILERS alias; empty for the default), opened
+        when first needed. The default mailer reads the saved mail server, and refuses if there
+        is none."""
+        pool = self._pools.get(mailer)
+        if pool is None:
+            size, open_backend = (
+                (self.connections, lambda: mailers.default)
+                if not mailer
+                else (1, lambda: mailers[mailer])
+            )
+            pool = SenderPool(size, open_backend, outcomes=self._outcomes)
+            self._pools[mailer] = pool
+        return pool
 
     def wait_for_outcomes(self) -> None:
         """Record what the connections report, and renew claims that are due for it."""
@@ -261,25 +282,25 @@ class _Delivery:
             self._renew()
 
     def _record_outcomes(self, *, block: bool) -> None:
-        assert self._pool is not None
         try:
-            outcome = self._pool.outcomes.get(timeout=LEASE_RENEW_SECONDS if block else 0)
+            outcome = self._outcomes.get(timeout=LEASE_RENEW_SECONDS if block else 0)
         except queue.Empty:
             return
         while True:
             self._record(outcome)
             try:
-                outcome = self._pool.outcomes.get_nowait()
+                outcome = self._outcomes.get_nowait()
             except queue.Empty:
                 return
 
     def _record(self, outcome: Outcome) -> None:
         lost = outcome.pk in self._lost
         message = self._lost.pop(outcome.pk) if lost else self._held.pop(outcome.pk)
+        self._pool_of.pop(outcome.pk, None)
         try:
             if outcome.error is None:
                 # Recorded at once, so that a retry never sends it again.
-                _record_sent(message, outcome.message_id)
+                _record_sent(message, outcome.message_id, outcome.sent_through)
                 self.sent += 1
             elif isinstance(outcome.error, Withdrawn):
                 if not lost:
@@ -294,8 +315,9 @@ class _Delivery:
             logger.exception("Could not record the outcome of message %s", message.pk)
 
     def _pool_withdraw(self, pk: int) -> None:
-        assert self._pool is not None
-        self._pool.withdraw(pk)
+        pool = self._pool_of.get(pk)
+        if pool is not None:
+            pool.withdraw(pk)
 
     def _renew(self) -> None:
         self._renewed_at = time.monotonic()
@@ -303,8 +325,7 @@ class _Delivery:
             return
         still_held = _renew_leases(list(self._held.values()))
         for pk in set(self._held) - still_held:
-            assert self._pool is not None
-            self._pool.withdraw(pk)  # Another worker has taken it over.
+            self._pool_withdraw(pk)  # Another worker has taken it over.
             self._lost[pk] = self._held.pop(pk)
 
 
@@ -345,11 +366,16 @@ ACCEPTANCE_RETRY_SECONDS = 60.0
 ACCEPTANCE_RETRY_MAX_PAUSE = 2.0
 
 
-def _record_sent(message: OutgoingMessage, message_id: str) -> None:
+def _record_sent(message: OutgoingMessage, message_id: str, sent_through: str = "") -> None:
     _acceptance_write(message, message_id)
     metrics.MAILS.labels(kind=message.kind, outcome="sent").inc()
     metrics.MAIL_DELIVERY_SECONDS.labels(kind=message.kind).observe(_waited_seconds(message))
-    attempt_record(message, outcome=AttemptOutcome.SENT, reply=f"Accepted: {message_id}".strip())
+    attempt_record(
+        message,
+        outcome=AttemptOutcome.SENT,
+        reply=f"Accepted: {message_id}".strip(),
+        sent_through=sent_through,
+    )
     _after_outcome(message, sent=True, error="")
 
 

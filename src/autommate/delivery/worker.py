@@ -11,6 +11,7 @@ from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
 from . import services
+from .periodic import PeriodicRunner
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ RECONNECT_MAX_SECONDS = 10.0
 
 def _housekeeping(worker_id: str, stop: threading.Event) -> None:
     pruned_at: float | None = None
+    periodic = PeriodicRunner()
     while not stop.is_set():
         try:
             services.worker_heartbeat(worker_id)
@@ -41,6 +43,8 @@ def _housekeeping(worker_id: str, stop: threading.Event) -> None:
                 mail, tasks = services.mail_log_prune()
                 if mail or tasks:
                     logger.info("Pruned %d mail-log rows and %d finished tasks", mail, tasks)
+            # The jobs other domains registered (periodic.py), each at its own interval.
+            periodic.run_due()
         except DatabaseError:
             pass  # The worker's loop says once that the database is away, and when it is back.
         except Exception:  # Keep the worker alive through anything else, and say what it was.
@@ -84,6 +88,7 @@ def run_worker(*, interval: float = 1.0, batch: bool = False, worker_id: str | N
             _wait_for_database(error, stop)
     if batch:
         services.messages_requeue_stale()
+        PeriodicRunner().run_due()
     else:
         threading.Thread(
             target=_housekeeping, args=(worker_id, stop), name="housekeeping", daemon=True

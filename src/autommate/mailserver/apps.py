@@ -11,7 +11,10 @@ class MailServerConfig(AppConfig):
     def ready(self) -> None:
         from autommate.delivery.failures import register_explainer
 
-        from . import checks  # noqa: F401 - registers the destination and key checks.
+        from . import (
+            checks,  # noqa: F401 - registers the destination and key checks.
+            receivers,  # noqa: F401 - keeps the settings through which mail was accepted.
+        )
         from .explanations import mail_log_failure
 
         # Delivery sends through this app's mail backend and logs failures in its words.

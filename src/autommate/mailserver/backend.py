@@ -7,7 +7,6 @@ to the next message without a restart.
 
 from __future__ import annotations
 
-import email.policy
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -28,11 +27,11 @@ from .connection import (
     ServerConfig,
     load_saved_config,
 )
-from .conversation import open_connection, say_goodbye, send_message
+from .conversation import header_policy, open_connection, say_goodbye, send_message
 from .destinations import DestinationRefused
 from .steps import MailStepError, StepName
 
-__all__ = ["MailServerBackend", "MailServerNotConfigured"]
+__all__ = ["LastWorkingBackend", "MailServerBackend", "MailServerNotConfigured"]
 
 # Connection options belong on the mail settings page, not in MAILERS; accepting them here would
 # let the two disagree silently.
@@ -84,7 +83,12 @@ class MailServerBackend(EmailBackend):
                 "MAILERS.",
                 alias=alias or DEFAULT_MAILER_ALIAS,
             )
-        self.config = load_saved_config() if config is None else config
+        # What the mail was sent through, for delivery to report with each acceptance: the
+        # fingerprint of the settings loaded here (empty for a config given by the caller).
+        self.sent_through = ""
+        if config is None:
+            config, self.sent_through = self._load()
+        self.config = config
         super().__init__(
             host=self.config.host,
             port=self.config.port,
@@ -98,6 +102,14 @@ class MailServerBackend(EmailBackend):
             alias=alias or DEFAULT_MAILER_ALIAS,
             **kwargs,
         )
+
+    @staticmethod
+    def _load() -> tuple[ServerConfig, str]:
+        """Return the config to send with, and the fingerprint of the settings it comes from."""
+        from .selectors import mail_server_get
+
+        config = load_saved_config()
+        return config, mail_server_get().fingerprint_if_readable()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.config.host}:{self.config.port}>"
@@ -129,7 +141,8 @@ class MailServerBackend(EmailBackend):
         recipients = [
             self.prep_address(address, force_ascii=False) for address in email_message.recipients()
         ]
-        message = email_message.message(policy=email.policy.SMTP).as_bytes()
+        policy = header_policy(sender, *recipients)
+        message = email_message.message(policy=policy).as_bytes()
         assert self.connection is not None  # send_messages() opens it before sending.
         try:
             send_message(
@@ -153,3 +166,23 @@ class MailServerBackend(EmailBackend):
             # new one rather than write into the closed one.
             self.connection = None
             raise
+
+
+class LastWorkingBackend(MailServerBackend):
+    """Sends through the last mail settings that worked (the MAILERS alias `last_working`).
+
+    The alert to administrators takes this way when the saved settings fail for good: it
+    reaches them through the settings that delivered mail before the change that broke it.
+    """
+
+    @staticmethod
+    def _load() -> tuple[ServerConfig, str]:
+        from .selectors import last_working_get
+
+        last = last_working_get()
+        if last is None:
+            raise MailServerNotConfigured(
+                "No mail settings have delivered a mail yet, so there are no last working "
+                "settings to send through."
+            )
+        return ServerConfig.from_values(last.mail_server, secrets=last.secrets), last.fingerprint

@@ -9,12 +9,14 @@ step ladder and a Deadline that bounds the whole conversation. A failed step rai
 
 from __future__ import annotations
 
+import email.policy
 import re
 import smtplib
 import socket
 import ssl
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from email.message import EmailMessage
 from functools import partial
 from typing import Protocol
 
@@ -359,6 +361,20 @@ def send_message(
     finally:
         # smtplib switches to UTF-8 for SMTPUTF8 and never back; the next mail starts in ASCII.
         smtp.command_encoding = "ascii"
+
+
+def header_policy(*addresses: str) -> email.policy.EmailPolicy[EmailMessage]:
+    """Return the policy to write a message's headers with, for mail to and from `addresses`.
+
+    An address with non-ASCII letters before the @ can only travel with SMTPUTF8, and its
+    headers must then carry it as UTF-8 (RFC 6532): the ASCII policy would write the local part
+    as an encoded word (`=?utf-8?q?ay=C5=9Fe?=@…`), which no mail program reads as an address.
+    Every other mail keeps ASCII headers, its domains in punycode. A server without SMTPUTF8
+    refuses such a mail before DATA (AddressNeedsSMTPUTF8), so the UTF-8 headers never reach it.
+    """
+    if any(not address.rpartition("@")[0].isascii() for address in addresses):
+        return email.policy.SMTPUTF8
+    return email.policy.SMTP
 
 
 def envelope_address(address: str, *, smtputf8: bool) -> str:

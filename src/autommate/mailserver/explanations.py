@@ -55,9 +55,9 @@ MICROSOFT_SMTP_AUTH_FIX = (
 
 
 # Greylisting servers (postgrey's default) let a retry through after 300 seconds; the next
-# attempt comes just after that, not at the next step of the backoff.
+# attempt comes just after that (delivery spreads it over the following seconds), not at the
+# next step of the backoff.
 GREYLIST_DELAY_SECONDS = 300
-GREYLIST_RETRY_SECONDS = GREYLIST_DELAY_SECONDS + 10
 _ENHANCED_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 
 
@@ -981,7 +981,7 @@ class _Explainer:
                 f"{GREYLIST_DELAY_SECONDS // 60} minutes, when the server lets it through. Send "
                 f"a test mail again after {GREYLIST_DELAY_SECONDS // 60} minutes.",
                 temporary=True,
-                retry_after_seconds=GREYLIST_RETRY_SECONDS,
+                retry_after_seconds=GREYLIST_DELAY_SECONDS,
             )
         if "helo command rejected" in lowered or (enhanced.endswith(".5.2") and "helo" in lowered):
             name = self.config.greeting_name if self.config else "this installation's name"

@@ -277,3 +277,26 @@ class TestMailCode(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.used_at is None and self.expires_at > timezone.now()
+
+
+class LastWorkingMailServer(models.Model):
+    """The last mail settings through which the mail server accepted a mail. One row (pk=1).
+
+    When the saved settings fail for good, the alert to administrators goes through these. The
+    values and the secrets they logged in with are one JSON document, encrypted with
+    AUTOMMATE_ENCRYPTION_KEYS like the saved secrets; only the server's name and port are
+    kept in clear, for the pages that say where the alert went.
+    """
+
+    fingerprint = models.CharField(max_length=64)
+    server = models.CharField(max_length=300)
+    values_encrypted = models.TextField()
+    # When these settings were kept: the first mail accepted through them since the last change.
+    kept_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "last working mail server settings"
+        verbose_name_plural = "last working mail server settings"
+
+    def __str__(self) -> str:
+        return f"{self.server}, kept at {self.kept_at:%Y-%m-%d %H:%M}"

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 from django.utils import timezone
 
-from .models import MailServerSettings, TestMailCode
-from .secrets import unreadable_message
+from .models import EDITABLE_FIELDS, LastWorkingMailServer, MailServerSettings, TestMailCode
+from .secrets import UndecryptableSecret, decrypt, unreadable_message
 
 
 def mail_server_get() -> MailServerSettings:
@@ -31,3 +34,31 @@ def waiting_test_mail(mail_server: MailServerSettings) -> TestMailCode | None:
         .order_by("-created_at")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class LastWorking:
+    """The last mail settings that worked, with the secrets they logged in with, in clear."""
+
+    mail_server: MailServerSettings
+    secrets: dict[str, str]
+    fingerprint: str
+    server: str
+
+
+def last_working_get() -> LastWorking | None:
+    """Return the last mail settings through which a mail was accepted, or None when there
+    are none (or they cannot be read with the current encryption keys)."""
+    kept = LastWorkingMailServer.objects.filter(pk=1).first()
+    if kept is None:
+        return None
+    try:
+        values = json.loads(decrypt(kept.values_encrypted, name="last working settings"))
+    except (UndecryptableSecret, ValueError):
+        return None
+    mail_server = MailServerSettings(pk=None)
+    for name in EDITABLE_FIELDS:
+        if name in values:
+            setattr(mail_server, name, values[name])
+    secrets = {name: str(value) for name, value in values.get("secrets", {}).items()}
+    return LastWorking(mail_server, secrets, kept.fingerprint, kept.server)

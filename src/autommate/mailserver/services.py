@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import email.policy as email_policy
 import hashlib
 import hmac
 import json
@@ -26,12 +25,14 @@ from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
 from .connection import ServerConfig
+from .conversation import header_policy
 from .diagnosis import diagnose
 from .models import (
     EDITABLE_FIELDS,
     METHOD_SECRETS,
     SECRET_FIELDS,
     AuthMethod,
+    LastWorkingMailServer,
     MailServerSettings,
     TestMailCode,
 )
@@ -301,7 +302,7 @@ def mail_server_test(
         config,
         sender=candidate.sender_email,
         recipient=recipient,
-        message=email.message(policy=email_policy.SMTP).as_bytes(),
+        message=email.message(policy=header_policy(candidate.sender_email, recipient)).as_bytes(),
     )
     metrics.TEST_MAILS.labels(outcome="accepted" if diagnosis.ok else "failed").inc()
     now = timezone.now()
@@ -317,6 +318,8 @@ def mail_server_test(
                 created_at=now,
                 expires_at=now + timedelta(hours=settings.TEST_MAIL_CODE_LIFETIME_HOURS),
             )
+            if tested_saved:
+                last_working_keep(sent_through=fingerprint)
         failure = diagnosis.failure
         test_mail_record(
             recipient=recipient,
@@ -465,3 +468,38 @@ def mail_server_confirm(
             target=found.recipient,
         )
     return saved
+
+
+def last_working_keep(*, sent_through: str) -> bool:
+    """Keep the saved settings as the last that worked, now that a mail was accepted through
+    them; return whether they were kept now (False when they are kept already, or the mail
+    went through other settings).
+
+    `sent_through` is the fingerprint of the settings the mail was sent with: a mail sent by a
+    connection opened before the settings changed proves nothing about the new ones.
+    """
+    if not sent_through:
+        return False
+    if LastWorkingMailServer.objects.filter(pk=1, fingerprint=sent_through).exists():
+        return False
+    saved = mail_server_get()
+    if not saved.is_configured:
+        return False
+    try:
+        secrets_in_use = saved.secrets_in_use()
+    except UndecryptableSecret:
+        return False
+    if not hmac.compare_digest(saved.fingerprint(secrets=secrets_in_use), sent_through):
+        return False
+    values: dict[str, Any] = {name: getattr(saved, name) for name in EDITABLE_FIELDS}
+    values["secrets"] = secrets_in_use
+    LastWorkingMailServer.objects.update_or_create(
+        pk=1,
+        defaults={
+            "fingerprint": sent_through,
+            "server": f"{saved.host}:{saved.port}"[:300],
+            "values_encrypted": encrypt(json.dumps(values)),
+            "kept_at": timezone.now(),
+        },
+    )
+    return True

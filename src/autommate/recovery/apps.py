@@ -13,5 +13,6 @@ class RecoveryConfig(AppConfig):
         from . import (
             alerts,  # noqa: F401 - registers the alert's composer and its receiver
             emails,  # noqa: F401 - registers the composers of the account mails
+            periodic,  # noqa: F401 - registers the sweep for invitations that expired unused
             receivers,  # noqa: F401 - voids reset links when accounts announce a change
         )

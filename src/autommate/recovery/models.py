@@ -90,9 +90,25 @@ class ResetLink(models.Model):
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
+    # When it was noted that this invitation expired unused (and its audit event recorded):
+    # set once, by whichever comes first of the workers' sweep and someone opening the link.
+    expiry_noted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["user", "used_at", "voided_at"])]
+        indexes = [
+            models.Index(fields=["user", "used_at", "voided_at"]),
+            # What the sweep for expired invitations reads, and only that.
+            models.Index(
+                fields=["expires_at"],
+                condition=models.Q(
+                    kind="invitation",
+                    used_at__isnull=True,
+                    voided_at__isnull=True,
+                    expiry_noted_at__isnull=True,
+                ),
+                name="recovery_invitation_expiry",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display().lower()} {self.pk} for user {self.user_id}"

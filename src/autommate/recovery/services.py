@@ -7,6 +7,7 @@ the address up and records the reset mail; the link's token is issued when the m
 
 from __future__ import annotations
 
+import hmac
 import secrets
 from datetime import datetime, timedelta
 from http import HTTPStatus
@@ -15,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, gettext_noop
 
@@ -278,22 +280,64 @@ def link_open(*, token: str, client_address: str, kind: str = LinkKind.RESET) ->
 
 
 def _expired_invitation_opened(*, token: str, client_address: str) -> None:
-    """Record it when the link opened was an invitation that expired unused."""
+    """Note it when the link opened was an invitation that expired unused."""
     if not token or len(token) > 128:
         return
-    link = (
-        ResetLink.objects.select_related("user")
-        .filter(token_hash=token_hash(token), kind=LinkKind.INVITATION, used_at=None)
-        .filter(voided_at=None, expires_at__lte=timezone.now())
-        .first()
-    )
+    link = _expired_invitations().filter(token_hash=token_hash(token)).first()
     if link is not None:
+        _invitation_expiry_note(link, client_address=client_address)
+
+
+def _expired_invitations() -> QuerySet[ResetLink]:
+    """The invitations that expired unused and are not yet noted as expired."""
+    return ResetLink.objects.select_related("user").filter(
+        kind=LinkKind.INVITATION,
+        used_at=None,
+        voided_at=None,
+        expiry_noted_at=None,
+        expires_at__lte=timezone.now(),
+    )
+
+
+# How many expired invitations one sweep notes at most; the next sweep goes on.
+EXPIRY_SWEEP_BATCH = 500
+
+
+def invitations_expired_note() -> int:
+    """Record an "invitation expired" audit event for each invitation that expired unused since
+    the last sweep; return how many.
+
+    Each invitation is noted once (`expiry_noted_at`), also when several workers sweep at once
+    or the link was opened after it expired. An invitation that was used, voided (by a newer
+    one, deactivation or an email change) or outrun by its account's change (a password set
+    another way) never counts as expired: the last is noted without an event.
+    """
+    noted = 0
+    for link in _expired_invitations().order_by("expires_at", "pk")[:EXPIRY_SWEEP_BATCH]:
+        if _invitation_expiry_note(link):
+            noted += 1
+    return noted
+
+
+def _invitation_expiry_note(link: ResetLink, *, client_address: str | None = None) -> bool:
+    """Note that `link` expired and record its event; return whether this call noted it."""
+    with transaction.atomic():
+        # Only the one run whose update finds it still un-noted records the event.
+        if not ResetLink.objects.filter(pk=link.pk, expiry_noted_at=None).update(
+            expiry_noted_at=timezone.now()
+        ):
+            return False
+        if not hmac.compare_digest(link.account_state, account_state(link.user)):
+            return False  # The account changed before the time ran out: it did not expire.
         audit_record(
             Action.INVITATION_EXPIRED,
             client_address=client_address,
             target=link.user.email,
+            sent_at=link.created_at.isoformat(),
             expired_at=link.expires_at.isoformat(),
+            **({"opened": True} if client_address else {}),
         )
+    return True
 
 
 # -- Completing the reset ----------------------------------------------------------------------

@@ -79,7 +79,7 @@ class Command(OperatorCommand):
         action = options["action"]
         if action == "list":
             users = selectors.user_list(search=options["search"].strip())
-            self._print(list(users), as_json=options["json"])
+            self._print(selectors.users_with_statuses(users=users), as_json=options["json"])
         elif action == "add":
             self._add(options)
         elif action == "unlock":
