@@ -68,7 +68,7 @@ class UserForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ["email", "full_name", "role", "is_active"]
+        fields = ["email", "full_name", "role", "is_active", "language"]
         widgets = {"role": forms.Select(choices=Role.choices)}
 
     def __init__(self, *args: Any, with_password: bool = True, **kwargs: Any) -> None:
@@ -144,4 +144,4 @@ class AccountForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ["full_name"]
+        fields = ["full_name", "language"]

@@ -16,6 +16,11 @@ from .tokens import PREFIX
 
 RoleName = Literal["admin", "user"]
 StatusName = Literal["invited", "invitation_expired", "active", "deactivated"]
+LanguageName = Literal["en", "de", "tr"]
+LANGUAGE_DESCRIPTION = (
+    "The language of the user's pages and of every mail to them: `en`, `de` or `tr`. Null "
+    "(or empty): automatic, the pages follow the browser's language."
+)
 WRITE_ONLY: dict[str, JsonValue] = {"writeOnly": True}
 
 
@@ -34,8 +39,13 @@ class UserOut(Schema):
     invitation_expires_at: datetime | None = Field(
         description="When the invitation waiting to be used expires (or expired)."
     )
+    language: LanguageName | None = Field(description=LANGUAGE_DESCRIPTION)
     date_joined: datetime
     last_login: datetime | None
+
+    @staticmethod
+    def resolve_language(user: User) -> str | None:
+        return user.language or None
 
     @staticmethod
     def resolve_has_password(user: User) -> bool:
@@ -64,6 +74,7 @@ class UserIn(Schema):
     full_name: str = Field("", examples=["Mike User"])
     role: RoleName = "user"
     is_active: bool = True
+    language: LanguageName | Literal[""] | None = Field(None, description=LANGUAGE_DESCRIPTION)
     password: str | None = Field(
         None,
         description="Optional. Without one, the user sets a first password through the "
@@ -82,6 +93,9 @@ class UserPatch(Schema):
     full_name: str | None = None
     role: RoleName | None = None
     is_active: bool | None = None
+    language: LanguageName | Literal[""] | None = Field(
+        None, description=LANGUAGE_DESCRIPTION + " Absent: stays as it is."
+    )
 
 
 class UserQuery(PageParams):

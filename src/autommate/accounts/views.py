@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve
+from django.utils import translation
 from django.views.decorators.http import require_http_methods, require_POST
 
 from autommate.client_address import client_address
@@ -227,10 +228,13 @@ def account(request: HttpRequest) -> HttpResponse:
                 actor=user,
                 client_address=client_address(request),
                 full_name=profile.cleaned_data["full_name"],
+                language=profile.cleaned_data["language"],
             )
         except ValidationError as error:
             add_form_errors(profile, error)
         else:
+            # Said in the language just chosen, as every page from now on.
+            translation.activate(user.language or translation.get_language_from_request(request))
             messages.success(request, "Your account has been saved.")
             return redirect("account")
     if which == "password" and password.is_valid():
