@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from autommate.client_address import client_address
 from autommate.errors import DomainError, wait_in_words
 from autommate.forms import add_form_errors
+from autommate.languages import datetime_in_words
 
 from . import selectors, services
 from .devices import remember_device
@@ -144,7 +145,7 @@ def _invite(request: HttpRequest, user: User, *, added: bool = False) -> bool:
             messages.error(request, f"No invitation was sent: {error.message}")
         return False
     expires = selectors.user_status(user=user).invitation_expires_at
-    when = f" It works until {expires:%-d %B %Y, %H:%M} UTC." if expires else ""
+    when = f" It works until {datetime_in_words(expires)}." if expires else ""
     if added:
         messages.success(request, f"{done} and an invitation has been sent to them.{when}")
     else:

@@ -24,6 +24,7 @@ from autommate.delivery.composers import DoNotSend, register
 from autommate.delivery.models import Kind, OutgoingMessage
 from autommate.delivery.rendering import render_email
 from autommate.delivery.services import message_record
+from autommate.languages import mail_language
 from autommate.mailserver.selectors import mail_server_get
 
 # The mails whose failure means users go without: every kind but the test mail and the alert.
@@ -113,4 +114,5 @@ def compose_mail_alert(message: OutgoingMessage) -> EmailMultiAlternatives:
         {"user": user, "state": state},
         to=message.recipient,
         sender=mail_server_get().sender_address,
+        language=mail_language(user=user),
     )
