@@ -159,3 +159,26 @@ def test_invite_refuses_an_unknown_user(autommate) -> None:
     done = autommate("users", "invite", "nobody@example.org")
     assert done.returncode == 1
     assert "There is no user nobody@example.org." in reason(done)
+
+
+def test_add_with_a_language_then_make_it_automatic(autommate) -> None:
+    done = autommate("users", "add", "nina@example.org", "--language", "tr", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["language"] == "tr"
+
+    changed = autommate("users", "language", "nina@example.org", "de")
+    assert changed.returncode == 0, changed.stderr
+    assert "The language of nina@example.org is de." in changed.stdout
+    automatic = autommate("users", "language", "nina@example.org", "auto", "--json")
+    assert json.loads(automatic.stdout)["language"] is None
+
+
+def test_a_language_the_product_does_not_have_is_refused(autommate) -> None:
+    autommate("users", "add", "nina@example.org")
+
+    done = autommate("users", "language", "nina@example.org", "fr")
+
+    assert done.returncode != 0
+    assert "invalid choice: 'fr'" in done.stderr
+    (nina,) = json.loads(autommate("users", "list", "--search", "nina", "--json").stdout)
+    assert nina["language"] is None

@@ -17,6 +17,8 @@ from .tokens import PREFIX
 RoleName = Literal["admin", "user"]
 StatusName = Literal["invited", "invitation_expired", "active", "deactivated"]
 LanguageName = Literal["en", "de", "tr"]
+# What a client may send: a language, or empty (like null) for automatic.
+LanguageChoice = Literal["", "en", "de", "tr"]
 LANGUAGE_DESCRIPTION = (
     "The language of the user's pages and of every mail to them: `en`, `de` or `tr`. Null "
     "(or empty): automatic, the pages follow the browser's language."
@@ -74,7 +76,7 @@ class UserIn(Schema):
     full_name: str = Field("", examples=["Mike User"])
     role: RoleName = "user"
     is_active: bool = True
-    language: LanguageName | Literal[""] | None = Field(None, description=LANGUAGE_DESCRIPTION)
+    language: LanguageChoice | None = Field(None, description=LANGUAGE_DESCRIPTION)
     password: str | None = Field(
         None,
         description="Optional. Without one, the user sets a first password through the "
@@ -93,7 +95,7 @@ class UserPatch(Schema):
     full_name: str | None = None
     role: RoleName | None = None
     is_active: bool | None = None
-    language: LanguageName | Literal[""] | None = Field(
+    language: LanguageChoice | None = Field(
         None, description=LANGUAGE_DESCRIPTION + " Absent: stays as it is."
     )
 
