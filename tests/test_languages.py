@@ -3,7 +3,10 @@ else the browser's Accept-Language, else English; and the switcher itself."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 from http import HTTPStatus
 
@@ -307,3 +310,21 @@ def test_a_moment_is_written_in_the_readers_language_and_the_installations_zone(
 
     with translation.override(language):
         assert datetime_in_words(moment) == expected
+
+
+def test_the_time_zone_is_read_from_the_environment(tmp_path) -> None:
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "autommate.settings",
+        "AUTOMMATE_VAR_DIR": str(tmp_path),
+        "AUTOMMATE_TIME_ZONE": "Europe/Istanbul",
+    }
+    script = (
+        "import django; from django.conf import settings; django.setup(); print(settings.TIME_ZONE)"
+    )
+
+    shown = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+    )
+
+    assert shown.stdout.strip() == "Europe/Istanbul"
