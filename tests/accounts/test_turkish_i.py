@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 from django.utils import translation
 
-from autommate.accounts import selectors
+from autommate.accounts import selectors, services
 from autommate.accounts.backends import EmailBackend
 from autommate.accounts.models import User, email_key, search_fold
 from tests.api.conftest import ApiClient, token_for
@@ -152,3 +152,15 @@ def test_a_changed_name_or_address_is_found_by_its_new_spelling(people) -> None:
 
     assert list(selectors.user_list(search="ilker")) == [user]
     assert list(selectors.user_list(search="ISIL")) == [user]
+
+
+def test_users_loaded_without_their_search_columns_get_them(people) -> None:
+    User.objects.update(email_search="", full_name_search="")
+
+    assert services.user_search_columns_refresh() == len(NAMES)
+
+    assert {user.email for user in selectors.user_list(search="ISMAIL")} == {
+        "İsmail@example.org",
+        "ismail@example.org",
+    }
+    assert services.user_search_columns_refresh() == 0

@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext_lazy
 
 from autommate.client_address import client_address
 from autommate.errors import DomainError
@@ -145,3 +146,9 @@ class AccountForm(forms.ModelForm):
     class Meta:
         model = User
         fields = ["full_name", "language"]
+        help_texts = {
+            "language": gettext_lazy(
+                "The language of your pages and of every mail to you. Browser language: the "
+                "pages follow the language your browser asks for."
+            )
+        }
