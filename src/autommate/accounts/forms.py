@@ -71,6 +71,13 @@ class UserForm(forms.ModelForm):
         model = User
         fields = ["email", "full_name", "role", "is_active", "language"]
         widgets = {"role": forms.Select(choices=Role.choices)}
+        help_texts = {
+            "language": gettext_lazy(
+                "The language of the user's pages and of every mail to them. Browser language: "
+                "their pages follow their browser, and invitations and links sent by "
+                "administrators are in English."
+            )
+        }
 
     def __init__(self, *args: Any, with_password: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
