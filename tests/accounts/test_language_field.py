@@ -40,6 +40,9 @@ def test_a_user_chooses_their_language_and_the_next_page_is_in_it(
     )
 
     assert response.status_code == HTTPStatus.FOUND
+    # The answer to the change is in the new language already, its notice included.
+    assert response["Content-Language"] == "tr"
+    assert response.wsgi_request.LANGUAGE_CODE == "tr"
     regular_user.refresh_from_db()
     assert regular_user.language == "tr"
     page = user_client.get(response["Location"], headers={"accept-language": "de"})

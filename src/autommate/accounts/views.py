@@ -236,6 +236,7 @@ def account(request: HttpRequest) -> HttpResponse:
         else:
             # Said in the language just chosen, as every page from now on.
             translation.activate(user.language or translation.get_language_from_request(request))
+            request.LANGUAGE_CODE = translation.get_language()
             messages.success(request, "Your account has been saved.")
             return redirect("account")
     if which == "password" and password.is_valid():
