@@ -91,6 +91,9 @@ def test_an_installation_of_an_earlier_release_migrates_with_its_data(
     user = User.objects.get(email_key="ada@example.org")
     assert user.check_password(PASSWORD)
     assert user.is_admin
+    # No Language of their own (pages and mails as before), and found by the users list.
+    assert user.language == ""
+    assert (user.email_search, user.full_name_search) == ("ada@example.org", "ada admin")
     assert MailServerSettings.objects.get(pk=1).password() == SMTP_PASSWORD
     assert ForgotPasswordSettings.objects.get(pk=1).link_lifetime_minutes == 30
     assert OutgoingMessage.objects.get().recipient == "ada@example.org"

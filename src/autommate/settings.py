@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import os
 import secrets
+import zoneinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,6 +62,19 @@ def _env_networks(name: str, default: str) -> tuple[_Network, ...]:
                 f"(such as 10.0.0.0/8 or 2001:db8::/32), or none; {part!r} is neither."
             ) from None
     return tuple(networks)
+
+
+def _time_zone() -> str:
+    """Return AUTOMMATE_TIME_ZONE, an IANA zone name such as Europe/Berlin (default UTC)."""
+    name = os.environ.get("AUTOMMATE_TIME_ZONE", "").strip() or "UTC"
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ImproperlyConfigured(
+            f"AUTOMMATE_TIME_ZONE must be a time zone name such as UTC or Europe/Berlin, "
+            f"not {name!r}."
+        ) from None
+    return name
 
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -202,9 +216,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "autommate.languages.UserLanguageMiddleware",
     "autommate.private_pages.NoStoreWhenSignedIn",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -228,6 +244,7 @@ TEMPLATES = [
                 "autommate.recovery.context.forgot_password",
             ],
             "libraries": {"error_summary": "autommate.templatetags.error_summary"},
+            "builtins": ["autommate.templatetags.languages"],
         },
     },
 ]
@@ -315,6 +332,12 @@ CSRF_COOKIE_SECURE = BASE_URL_IS_HTTPS
 CSRF_TRUSTED_ORIGINS = [f"{_base.scheme}://{_base.netloc}"]
 CSRF_FAILURE_VIEW = "autommate.error_pages.csrf_failure"
 SESSION_COOKIE_AGE = 60 * 60 * 12
+# The language chosen with the switcher of the pages one sees before logging in.
+LANGUAGE_COOKIE_NAME = "autommate_language"
+LANGUAGE_COOKIE_AGE = 60 * 60 * 24 * 365
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = BASE_URL_IS_HTTPS
+LANGUAGE_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
@@ -357,7 +380,7 @@ WHITENOISE_USE_FINDERS = True
 STATICFILES_DIRS = [PACKAGE_DIR / "static"]
 
 LANGUAGE_CODE = "en"
-TIME_ZONE = "UTC"
+TIME_ZONE = _time_zone()
 USE_I18N = True
 USE_TZ = True
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("tr", "Türkçe")]

@@ -47,6 +47,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/tokens/", token_views.api_tokens, name="api-tokens"),
     path("account/tokens/<int:pk>/revoke/", token_views.api_token_revoke, name="api-token-revoke"),
     path("api/v1/", api_urls()),
+    # The language switcher of the pages seen before logging in: Django's set_language, which
+    # takes a POST with CSRF and follows `next` only to this site.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", delivery.healthz, name="healthz"),
     path("readyz", delivery.readyz, name="readyz"),
     path("metrics", delivery.metrics, name="metrics"),

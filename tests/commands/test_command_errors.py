@@ -105,6 +105,8 @@ def test_a_missing_secret_key_names_the_variable_and_the_fix(
         ("AUTOMMATE_TRUSTED_PROXIES", "one"),
         ("AUTOMMATE_BASE_URL", "automate.example.org"),
         ("AUTOMMATE_ENV_FILE", "/nonexistent/autommate.env"),
+        ("AUTOMMATE_TIME_ZONE", "Mars/Olympus_Mons"),
+        ("AUTOMMATE_TIME_ZONE", "../../etc/passwd"),
     ],
 )
 def test_each_configuration_error_prints_its_one_line(

@@ -268,3 +268,26 @@ def test_invite_refuses_a_user_who_has_a_password(autommate, smtp_server) -> Non
         "ops@example.org has a password already: send a password reset link instead."
     )
     assert _mail_log(autommate) == []
+
+
+def test_add_with_a_language_then_make_it_automatic(autommate) -> None:
+    done = autommate("users", "add", "nina@example.org", "--language", "tr", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["language"] == "tr"
+
+    changed = autommate("users", "language", "nina@example.org", "de")
+    assert changed.returncode == 0, changed.stderr
+    assert "The language of nina@example.org is de." in changed.stdout
+    automatic = autommate("users", "language", "nina@example.org", "auto", "--json")
+    assert json.loads(automatic.stdout)["language"] is None
+
+
+def test_a_language_the_product_does_not_have_is_refused(autommate) -> None:
+    autommate("users", "add", "nina@example.org")
+
+    done = autommate("users", "language", "nina@example.org", "fr")
+
+    assert done.returncode != 0
+    assert "invalid choice: 'fr'" in done.stderr
+    (nina,) = json.loads(autommate("users", "list", "--search", "nina", "--json").stdout)
+    assert nina["language"] is None

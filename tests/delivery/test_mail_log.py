@@ -69,11 +69,11 @@ def test_mail_log_shows_every_column_of_each_message(admin_client) -> None:
     cells = [c.strip() for c in re.findall(r"<td>(.*?)</td>", row[0], re.S)]
     assert cells[0] == "Reset"
     assert cells[1] == "waiting@example.org"
-    assert cells[2] == f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S}"
+    assert cells[2] == f"{now - timedelta(minutes=3):%Y-%m-%d %H:%M:%S} UTC"
     assert cells[3] == "2"
     assert "Retrying" in cells[4]
     assert cells[5] == "The mail server refused the connection. Check that it is running."
-    assert cells[6] == f"{next_attempt:%Y-%m-%d %H:%M:%S}"
+    assert cells[6] == f"{next_attempt:%Y-%m-%d %H:%M:%S} UTC"
     assert "Password changed" in body
     assert "done@example.org" in body
     assert "Test" in body

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.utils import translation
 
 from autommate.delivery.rendering import render_email
 
@@ -27,6 +28,7 @@ def test_message_id_domain_is_the_senders_not_the_public_address(
         {"code": "ABCD-EFGH", "confirm_url": "http://192.0.2.10:8000/x/"},
         to="ada@example.org",
         sender=sender,
+        language="en",
     ).message()
 
     assert re.fullmatch(rf"<[^@<>\s]+@{re.escape(domain)}>", message["Message-ID"])
@@ -39,7 +41,28 @@ def test_automatic_replies_are_suppressed() -> None:
         {"code": "ABCD-EFGH", "confirm_url": "http://127.0.0.1:8000/x/"},
         to="ada@example.org",
         sender="Autom Mate <noreply@example.org>",
+        language="en",
     ).message()
 
     assert message["X-Auto-Response-Suppress"] == "All"
     assert message["Auto-Submitted"] == "auto-generated"
+
+
+@pytest.mark.parametrize("language", ["en", "de", "tr"])
+def test_a_mail_is_composed_in_its_language_whatever_is_active(language: str) -> None:
+    with translation.override("de" if language != "de" else "tr"):
+        email = render_email(
+            "mailserver/emails/test_mail",
+            {"code": "ABCD-EFGH", "confirm_url": "http://127.0.0.1:8000/x/"},
+            to="ada@example.org",
+            sender="Autom Mate <noreply@example.org>",
+            language=language,
+        )
+        active_after = translation.get_language()
+
+    message = email.message()
+    assert message["Content-Language"] == language
+    html = email.alternatives[0][0]
+    assert isinstance(html, str)
+    assert f'<html lang="{language}">' in html
+    assert active_after == ("de" if language != "de" else "tr")

@@ -142,3 +142,13 @@ def test_behind_a_proxy_the_forwarded_client_must_be_on_this_machine(
 
     assert client.get("/dev/mail/", HTTP_X_FORWARDED_FOR="203.0.113.7").status_code == 403
     assert client.get("/dev/mail/", HTTP_X_FORWARDED_FOR="127.0.0.1").status_code == 200
+
+
+def test_the_pages_say_they_are_english_whatever_the_browser_asks_for(
+    dev_pages: None, client: Client
+) -> None:
+    listing = client.get("/dev/mail/", headers={"accept-language": "tr"})
+
+    assert listing.status_code == HTTPStatus.OK
+    assert listing["Content-Language"] == "en"
+    assert '<html lang="en">' in listing.content.decode()

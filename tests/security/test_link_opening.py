@@ -139,7 +139,8 @@ def test_reset_page_never_submits_itself(mailbox: Mailbox, regular_user: User) -
 
     assert page.inline_scripts == 0
     assert page.refreshes == 0
-    assert [form.get("method") for form in page.forms] == ["post"]
+    # The password form and the language switcher: both only on a press of their button.
+    assert [form.get("method") for form in page.forms] == ["post", "post"]
     assert "script-src 'self'" in client.get("/reset-password/")["Content-Security-Policy"]
 
 

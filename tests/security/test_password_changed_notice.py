@@ -49,7 +49,7 @@ def test_owner_is_told_when_and_from_where_with_nothing_secret(mailbox: Mailbox)
     for body in (text_of(notice), html_of(notice)):
         assert CLIENT in body
         assert any(
-            (before + timedelta(minutes=delta)).strftime("%Y-%m-%d %H:%M") in body
+            (before + timedelta(minutes=delta)).strftime("%-d %B %Y, %H:%M UTC") in body
             for delta in (0, 1)
         )
         assert "If it was not you" in body

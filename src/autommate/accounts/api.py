@@ -74,7 +74,12 @@ def user_create(request: HttpRequest, payload: UserIn) -> Status[User]:
     `invitation_sent` is then false and `invitation_not_sent_reason` says why."""
     invite = not payload.password if payload.send_invitation is None else payload.send_invitation
     form = UserForm(
-        data={**payload.model_dump(), "password": payload.password or "", "send_invitation": invite}
+        data={
+            **payload.model_dump(),
+            "password": payload.password or "",
+            "send_invitation": invite,
+            "language": payload.language or "",
+        }
     )
     data = _valid(form)
     invite = data.pop("send_invitation", False)
@@ -107,15 +112,19 @@ def user_read(request: HttpRequest, user_id: int = UserId) -> User:
     summary="Change a user",
 )
 def user_update(request: HttpRequest, payload: UserPatch, user_id: int = UserId) -> User:
-    """Change the given fields (absent or null fields stay as they are)."""
+    """Change the given fields (absent or null fields stay as they are, but a null `language`
+    makes it automatic)."""
     user = _user(user_id)
     current = {
         "email": user.email,
         "full_name": user.full_name,
         "role": user.role,
         "is_active": user.is_active,
+        "language": user.language,
     }
     changes = payload.model_dump(exclude_none=True)
+    if "language" in payload.model_fields_set:
+        changes["language"] = payload.language or ""  # null: automatic
     form = UserForm(
         data={**current, **changes}, instance=User.objects.get(pk=user.pk), with_password=False
     )

@@ -72,8 +72,15 @@ class UserForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ["email", "full_name", "role", "is_active"]
+        fields = ["email", "full_name", "role", "is_active", "language"]
         widgets = {"role": forms.Select(choices=Role.choices)}
+        help_texts = {
+            "language": _(
+                "The language of the user's pages and of every mail to them. Browser language: "
+                "their pages follow their browser, and invitations and links sent by "
+                "administrators are in English."
+            )
+        }
 
     def __init__(self, *args: Any, with_password: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -148,4 +155,10 @@ class AccountForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ["full_name"]
+        fields = ["full_name", "language"]
+        help_texts = {
+            "language": _(
+                "The language of your pages and of every mail to you. Browser language: the "
+                "pages follow the language your browser asks for."
+            )
+        }

@@ -3,6 +3,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth import password_validation
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.core.exceptions import ValidationError
@@ -22,6 +23,23 @@ def email_key(address: str) -> str:
     address as typed.
     """
     return unicodedata.normalize("NFKC", address.strip()).casefold()
+
+
+def search_fold(text: str) -> str:
+    """Return the form of a text that the users list sorts and searches by.
+
+    Case and accents do not count, and the dotted and dotless I of Turkish (İ i, I ı) are one
+    letter, whatever language is active: "İsmail", "ISMAIL" and "ismail" all read "ismail",
+    "Işık" and "ışık" both "isik". Unlike `email_key`, it is never used to tell addresses apart.
+    """
+    decomposed = unicodedata.normalize("NFKD", unicodedata.normalize("NFKD", text).casefold())
+    bare = "".join(char for char in decomposed if not unicodedata.combining(char))
+    return unicodedata.normalize("NFC", bare.replace("\u0131", "i"))
+
+
+def _language_choices() -> list[tuple[str, object]]:
+    # Translators: the choice of a user's Language that follows the browser's language.
+    return [("", _("Browser language")), *settings.LANGUAGES]
 
 
 class Role(models.TextChoices):
@@ -63,6 +81,23 @@ class User(AbstractBaseUser):
     role = models.CharField(_("Role"), max_length=10, choices=Role.choices, default=Role.USER)
     is_active = models.BooleanField(_("Active"), default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    # Blank: automatic. The pages follow the browser; mails follow the language of the page a
+    # reset was asked for on, else LANGUAGE_CODE.
+    language = models.CharField(
+        _("Language"),
+        max_length=10,
+        blank=True,
+        default="",
+        choices=_language_choices(),
+        help_text=_(
+            "The language of the pages and of every mail to this user. Browser language: the "
+            "pages follow the language the browser asks for."
+        ),
+    )
+    # What the users list sorts and searches by (see search_fold): a database's own lower() and
+    # LIKE know only ASCII (SQLite) or the server's locale (PostgreSQL).
+    email_search = models.CharField(max_length=254, editable=False, default="", db_index=True)
+    full_name_search = models.CharField(max_length=150, editable=False, default="")
     # Raised to end every session of the account (at deactivation). It is part of the session
     # hash, so a session signed in before never matches again, not even after reactivation.
     session_generation = models.PositiveIntegerField(default=0, editable=False)
@@ -74,7 +109,7 @@ class User(AbstractBaseUser):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
-        ordering = ["email_key"]
+        ordering = ["email_search", "email_key"]
 
     def __str__(self) -> str:
         return self.email
@@ -93,9 +128,16 @@ class User(AbstractBaseUser):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.email_key = email_key(self.email)
+        self.email_search = search_fold(self.email)[:254]
+        self.full_name_search = search_fold(self.full_name)[:150]
         update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "email" in update_fields:
-            kwargs["update_fields"] = {*update_fields, "email_key"}
+        if update_fields is not None:
+            derived = set()
+            if "email" in update_fields:
+                derived |= {"email_key", "email_search"}
+            if "full_name" in update_fields:
+                derived.add("full_name_search")
+            kwargs["update_fields"] = {*update_fields, *derived}
         super().save(*args, **kwargs)
 
     @property

@@ -16,6 +16,13 @@ from .tokens import PREFIX
 
 RoleName = Literal["admin", "user"]
 StatusName = Literal["invited", "invitation_expired", "active", "deactivated"]
+LanguageName = Literal["en", "de", "tr"]
+# What a client may send: a language, or empty (like null) for automatic.
+LanguageChoice = Literal["", "en", "de", "tr"]
+LANGUAGE_DESCRIPTION = (
+    "The language of the user's pages and of every mail to them: `en`, `de` or `tr`. Null "
+    "(or empty): automatic, the pages follow the browser's language."
+)
 WRITE_ONLY: dict[str, JsonValue] = {"writeOnly": True}
 
 
@@ -34,8 +41,13 @@ class UserOut(Schema):
     invitation_expires_at: datetime | None = Field(
         description="When the invitation waiting to be used expires (or expired)."
     )
+    language: LanguageName | None = Field(description=LANGUAGE_DESCRIPTION)
     date_joined: datetime
     last_login: datetime | None
+
+    @staticmethod
+    def resolve_language(user: User) -> str | None:
+        return user.language or None
 
     @staticmethod
     def resolve_has_password(user: User) -> bool:
@@ -64,6 +76,7 @@ class UserIn(Schema):
     full_name: str = Field("", examples=["Mike User"])
     role: RoleName = "user"
     is_active: bool = True
+    language: LanguageChoice | None = Field(None, description=LANGUAGE_DESCRIPTION)
     password: str | None = Field(
         None,
         description="Optional. Without one, the user sets a first password through the "
@@ -82,6 +95,9 @@ class UserPatch(Schema):
     full_name: str | None = None
     role: RoleName | None = None
     is_active: bool | None = None
+    language: LanguageChoice | None = Field(
+        None, description=LANGUAGE_DESCRIPTION + " Absent: stays as it is."
+    )
 
 
 class UserQuery(PageParams):

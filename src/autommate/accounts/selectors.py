@@ -12,7 +12,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .models import User
+from .models import User, search_fold
 from .signals import invitations_wanted
 from .signin import sign_in_locked_seconds
 
@@ -22,12 +22,16 @@ def user_list(
 ) -> QuerySet[User]:
     """Return users by email, narrowed to those matching every filter given.
 
-    `search` is matched, in any case, as part of the email or the full name; an empty one
-    matches everybody. Front doors trim what was typed before passing it on.
+    `search` is matched as part of the email or the full name, whatever their case and accents
+    (see `search_fold`: "ismail" finds "İsmail", "ışık" finds "Işık"); an empty one matches
+    everybody. Front doors trim what was typed before passing it on.
     """
     users = User.objects.all()
-    if search:
-        users = users.filter(Q(email__icontains=search) | Q(full_name__icontains=search))
+    folded = search_fold(search)
+    if folded:
+        users = users.filter(
+            Q(email_search__contains=folded) | Q(full_name_search__contains=folded)
+        )
     if role is not None:
         users = users.filter(role=role)
     if is_active is not None:

@@ -16,7 +16,7 @@ from autommate.audit.services import audit_record, audit_record_repeated
 from autommate.errors import DomainError
 from autommate.ratelimits import services as ratelimits
 
-from .models import Role, User, email_key
+from .models import Role, User, email_key, search_fold
 from .signals import (
     account_unlocked,
     credentials_changed,
@@ -34,6 +34,7 @@ def user_create(
     role: str = Role.USER,
     is_active: bool = True,
     password: str | None = None,
+    language: str = "",
     actor: User | None = None,
     client_address: str | None = None,
 ) -> User:
@@ -41,7 +42,13 @@ def user_create(
 
     A password the policy refuses raises ValidationError for the field `password`.
     """
-    user = User(email=email.strip(), full_name=full_name.strip(), role=role, is_active=is_active)
+    user = User(
+        email=email.strip(),
+        full_name=full_name.strip(),
+        role=role,
+        is_active=is_active,
+        language=language or "",
+    )
     _check_email_free(user)
     if password:
         try:
@@ -61,6 +68,7 @@ def user_create(
             target=user.email,
             role=user.role,
             active=user.is_active,
+            **({"language": user.language} if user.language else {}),
         )
     return user
 
@@ -72,12 +80,12 @@ def user_update(
     client_address: str | None = None,
     **changes: Any,
 ) -> User:
-    """Change email, full name, role or active flag; record which fields changed.
+    """Change email, full name, role, active flag or Language; record which fields changed.
 
     Deactivating ends every session of the account for good; its API tokens are refused while
     it is inactive but not revoked (their owner sees and revokes them on /account/tokens/).
     """
-    allowed = {"email", "full_name", "role", "is_active"}
+    allowed = {"email", "full_name", "role", "is_active", "language"}
     unknown = set(changes) - allowed
     if unknown:
         raise ValueError(f"Cannot change {', '.join(sorted(unknown))}")
@@ -255,6 +263,18 @@ def password_change(
             via="account",
         )
         password_changed.send(sender=User, user=user, client_address=client_address)
+
+
+def user_search_columns_refresh() -> int:
+    """Fill in what the users list sorts and searches by, for users saved without it (loaded
+    from a backup); return how many changed."""
+    changed = 0
+    for user in User.objects.only("pk", "email", "full_name", "email_search", "full_name_search"):
+        email, name = search_fold(user.email)[:254], search_fold(user.full_name)[:150]
+        if (email, name) != (user.email_search, user.full_name_search):
+            User.objects.filter(pk=user.pk).update(email_search=email, full_name_search=name)
+            changed += 1
+    return changed
 
 
 def _check_email_free(user: User) -> None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from datetime import UTC
 from urllib.parse import unquote, urlsplit
 
 from django.contrib import messages
@@ -12,13 +11,14 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import Resolver404, resolve
-from django.utils.formats import date_format
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from autommate.client_address import client_address
 from autommate.errors import DomainError, wait_in_words
 from autommate.forms import add_form_errors
+from autommate.languages import datetime_in_words
 
 from . import selectors, services
 from .devices import remember_device
@@ -157,10 +157,8 @@ def _invite(request: HttpRequest, user: User, *, added: bool = False) -> bool:
         sent = _("An invitation has been sent to %(email)s.") % email
     expires = selectors.user_status(user=user).invitation_expires_at
     if expires:
-        # Translators: the day and time an invitation stops working, such as "5 March 2026, 14:30".
-        until = _("It works until %(when)s UTC.") % {
-            "when": date_format(expires.astimezone(UTC), _("j F Y, H:i"))
-        }
+        # Translators: the moment an invitation stops working, such as "5 March 2026, 14:30 UTC".
+        until = _("It works until %(when)s.") % {"when": datetime_in_words(expires)}
         sent = f"{sent} {until}"
     messages.success(request, sent)
     return True
@@ -246,10 +244,14 @@ def account(request: HttpRequest) -> HttpResponse:
                 actor=user,
                 client_address=client_address(request),
                 full_name=profile.cleaned_data["full_name"],
+                language=profile.cleaned_data["language"],
             )
         except ValidationError as error:
             add_form_errors(profile, error)
         else:
+            # Said in the language just chosen, as every page from now on.
+            translation.activate(user.language or translation.get_language_from_request(request))
+            request.LANGUAGE_CODE = translation.get_language()
             messages.success(request, _("Your account has been saved."))
             return redirect("account")
     if which == "password" and password.is_valid():

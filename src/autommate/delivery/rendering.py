@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.encoding import punycode
 
 
@@ -30,15 +31,20 @@ def render_email(
     *,
     to: str,
     sender: str,
+    language: str,
 ) -> EmailMultiAlternatives:
     """Render `template` (a path without suffix) into a message with text and HTML parts.
 
     `sender` is the whole From header, as the mail server's `sender_address` gives it.
+    `language` is the recipient's (see `languages.mail_language`): the whole mail is composed
+    in it, whatever language the composing process has active, and the Content-Language header
+    names it.
     """
     context = {"base_url": settings.BASE_URL, "product_name": "Autom Mate", **context}
-    subject = " ".join(render_to_string(f"{template}.subject.txt", context).split())
-    text = render_to_string(f"{template}.txt", context)
-    html = render_to_string(f"{template}.html", context)
+    with translation.override(language):
+        subject = " ".join(render_to_string(f"{template}.subject.txt", context).split())
+        text = render_to_string(f"{template}.txt", context)
+        html = render_to_string(f"{template}.html", context)
     message = EmailMultiAlternatives(
         subject=subject,
         body=text,
@@ -47,6 +53,7 @@ def render_email(
         headers={
             "Message-ID": make_msgid(domain=message_id_domain(sender)),
             "Auto-Submitted": "auto-generated",
+            "Content-Language": language,
             # Exchange and Outlook send no out-of-office or other automatic reply to it.
             "X-Auto-Response-Suppress": "All",
         },

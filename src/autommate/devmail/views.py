@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import translation
 from django.utils.csp import CSP
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
@@ -48,6 +49,9 @@ def debug_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not settings.DEBUG:
             raise Http404("The mail catcher pages exist only in debug mode.")
+        # A developer's tool, in English only: its pages say so in <html lang> and
+        # Content-Language, whatever the browser asks for.
+        translation.activate("en")
         if not _on_this_machine(client_address(request)):
             return render(
                 request,

@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from autommate import metrics
 from autommate.accounts.models import User
@@ -297,6 +297,8 @@ def mail_server_test(
         },
         to=recipient,
         sender=candidate.sender_address,
+        # The sending administrator's: the language their page or API call is answered in.
+        language=translation.get_language() or settings.LANGUAGE_CODE,
     )
     diagnosis = diagnose(
         config,

@@ -30,6 +30,7 @@ from autommate.delivery.composers import DoNotSend, register
 from autommate.delivery.models import Kind, OutgoingMessage, State
 from autommate.delivery.rendering import render_email
 from autommate.delivery.services import message_record
+from autommate.languages import mail_language
 from autommate.mailserver.models import LastWorkingMailServer
 from autommate.mailserver.selectors import last_working_get, mail_server_get
 
@@ -174,4 +175,5 @@ def compose_mail_alert(message: OutgoingMessage) -> EmailMultiAlternatives:
         {"user": user, "state": state},
         to=message.recipient,
         sender=sender,
+        language=mail_language(user=user),
     )

@@ -6,6 +6,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.http import HttpRequest, QueryDict
+from django.utils import translation
 from ninja import Router, Status
 
 from autommate.accounts.devices import DEVICE_COOKIE
@@ -82,7 +83,8 @@ def forgot_password_save(request: HttpRequest, payload: ForgotPasswordIn) -> dic
 def password_reset_request(request: HttpRequest, payload: ResetRequestIn) -> Status[dict[str, str]]:
     """Ask for a reset email for one address. The answer is the same `202` whether or not the
     address has an account; `404 forgot_password_disabled` while the feature is off; `429` with
-    `Retry-After` when too many requests came for the address or from the client."""
+    `Retry-After` when too many requests came for the address or from the client. The mail is
+    in the user's own Language, or else in the language of the request's `Accept-Language`."""
     services.forgot_password_ensure_enabled(requesting=True)
     data = QueryDict(mutable=True)
     data["email"] = payload.email
@@ -93,6 +95,7 @@ def password_reset_request(request: HttpRequest, payload: ResetRequestIn) -> Sta
         address=form.cleaned_data["email"],
         client_address=client_address(request),
         device_cookie=request.COOKIES.get(DEVICE_COOKIE, ""),
+        language=translation.get_language() or "",
     )
     return Status(HTTPStatus.ACCEPTED, {"message": str(services.SENT_MESSAGE)})
 

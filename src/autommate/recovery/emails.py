@@ -1,4 +1,10 @@
-"""The account mails of Forgot Password, composed by the worker at each delivery attempt."""
+"""The account mails of Forgot Password, composed by the worker at each delivery attempt.
+
+Each is in its recipient's language (`languages.mail_language`): their own Language, else the
+one recorded with the request (a reset asked for on Forgot Password, a password changed on the
+account page), else the installation's default, as for invitations and links an administrator
+sends: never the language of the page the administrator was on.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from autommate.accounts.models import User
 from autommate.delivery.composers import DoNotSend, register
 from autommate.delivery.models import Kind, OutgoingMessage
 from autommate.delivery.rendering import render_email
+from autommate.languages import mail_language
 from autommate.mailserver.selectors import mail_server_get
 
 from . import services
@@ -59,13 +66,15 @@ def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
             },
             to=user.email,
             sender=mail_server_get().sender_address,
+            language=mail_language(user=user),
         )
     requested_at = datetime.fromisoformat(message.context["requested_at"])
     expires_at = services.reset_link_expires_at(requested_at)
     if expires_at <= timezone.now():
         raise DoNotSend(gettext_noop("The reset link expired before the mail could be sent."))
+    requested_in = message.context.get("language", "")
     try:
-        token = services.link_issue(user=user, expires_at=expires_at)
+        token = services.link_issue(user=user, expires_at=expires_at, language=requested_in)
     except services.ForgotPasswordDisabled:
         raise DoNotSend(services.DROPPED_SWITCHED_OFF) from None
     lifetime = max(1, round((expires_at - timezone.now()).total_seconds() / 60))
@@ -79,6 +88,7 @@ def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
         },
         to=user.email,
         sender=mail_server_get().sender_address,
+        language=mail_language(user=user, requested=requested_in),
     )
 
 
@@ -96,6 +106,7 @@ def compose_invitation(message: OutgoingMessage) -> EmailMultiAlternatives:
         {"user": user, "link": link_url, "expires_at": expires_at},
         to=user.email,
         sender=mail_server_get().sender_address,
+        language=mail_language(user=user),
     )
 
 
@@ -116,4 +127,5 @@ def compose_password_changed(message: OutgoingMessage) -> EmailMultiAlternatives
         },
         to=message.recipient,
         sender=mail_server_get().sender_address,
+        language=mail_language(user=user, requested=message.context.get("language")),
     )

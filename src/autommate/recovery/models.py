@@ -54,6 +54,8 @@ class ResetRequest(models.Model):
 
     address = models.CharField(max_length=254, blank=True)
     client_address = models.GenericIPAddressField(null=True, blank=True)
+    # The language Forgot Password was shown in: the mail's, unless the user chose their own.
+    language = models.CharField(max_length=10, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
 
@@ -86,6 +88,9 @@ class ResetLink(models.Model):
     # A digest of the account's password hash, email and active flag when the link was issued:
     # a change to any of them by any route voids the link.
     account_state = models.CharField(max_length=64)
+    # The language of the request the link answers (blank for a link an administrator sent):
+    # the "password changed" notice after it is in it, unless the user chose their own.
+    language = models.CharField(max_length=10, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)

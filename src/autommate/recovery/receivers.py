@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.dispatch import receiver
+from django.utils import translation
 
 from autommate.accounts.models import User
 from autommate.accounts.signals import (
@@ -44,8 +45,17 @@ def lift_reset_limits(sender: object, *, user: User, **kwargs: Any) -> None:
 def notify_password_changed(
     sender: object, *, user: User, client_address: str | None, **kwargs: Any
 ) -> None:
-    """Tell the owner, as after a reset: a change they did not make is an alarm."""
-    password_changed_notify(user=user, client_address=client_address, via="account")
+    """Tell the owner, as after a reset: a change they did not make is an alarm.
+
+    Sent while the account page is answered, whose language the notice keeps for a user
+    without a Language of their own.
+    """
+    password_changed_notify(
+        user=user,
+        client_address=client_address,
+        via="account",
+        language=translation.get_language() or "",
+    )
 
 
 @receiver(invitation_requested, dispatch_uid="recovery-send-invitation")

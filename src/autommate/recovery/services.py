@@ -32,6 +32,7 @@ from autommate.client_address import client_network
 from autommate.delivery.models import Kind
 from autommate.delivery.services import message_record
 from autommate.errors import DomainError
+from autommate.languages import language_supported
 from autommate.ratelimits import services as ratelimits
 
 from .models import ForgotPasswordSettings, LinkKind, ResetLink, ResetRequest
@@ -119,8 +120,13 @@ def forgot_password_ensure_enabled(*, requesting: bool = False) -> None:
         raise ForgotPasswordDisabled
 
 
-def reset_request(*, address: str, client_address: str, device_cookie: str = "") -> None:
+def reset_request(
+    *, address: str, client_address: str, device_cookie: str = "", language: str = ""
+) -> None:
     """Accept a forgot-password request for `address`, whether or not it has an account.
+
+    `language` is the one the request was made in (the page's, or the API call's
+    Accept-Language): the mail is in it unless the user chose a Language of their own.
 
     Only accepted requests count toward the limits, so refused ones never make a limit last
     longer. A browser that has signed in to the account before (its device cookie) first uses
@@ -166,7 +172,11 @@ def reset_request(*, address: str, client_address: str, device_cookie: str = "")
     from .tasks import reset_request_process
 
     with transaction.atomic():
-        request = ResetRequest.objects.create(address=address, client_address=client_address)
+        request = ResetRequest.objects.create(
+            address=address,
+            client_address=client_address,
+            language=language_supported(language) or "",
+        )
         audit_record(
             Action.RESET_REQUESTED,
             client_address=client_address,
@@ -191,7 +201,10 @@ def reset_request_process(request_id: int) -> None:
                 kind=Kind.RESET,
                 recipient=user.email,
                 user=user,
-                context={"requested_at": request.created_at.isoformat()},
+                context={
+                    "requested_at": request.created_at.isoformat(),
+                    "language": request.language,
+                },
             )
 
 
@@ -204,7 +217,7 @@ def reset_limits_lift(*, user: User) -> None:
 # -- The link and its token --------------------------------------------------------------------
 
 
-def link_issue(*, user: User, expires_at: datetime) -> str:
+def link_issue(*, user: User, expires_at: datetime, language: str = "") -> str:
     """Issue a reset link token for `user`, voiding older ones; return the token (not stored).
 
     Raise ForgotPasswordDisabled while Forgot Password is switched off. The switch's row is
@@ -222,6 +235,7 @@ def link_issue(*, user: User, expires_at: datetime) -> str:
             user=user,
             token_hash=token_hash(token),
             account_state=account_state(user),
+            language=language_supported(language) or "",
             created_at=now,
             expires_at=expires_at,
         )
@@ -391,7 +405,9 @@ def reset_complete(
             audit_record(Action.INVITATION_USED, client_address=client_address, target=user.email)
         else:
             audit_record(Action.RESET_COMPLETED, client_address=client_address, target=user.email)
-            password_changed_notify(user=user, client_address=client_address, changed_at=now)
+            password_changed_notify(
+                user=user, client_address=client_address, changed_at=now, language=link.language
+            )
     metrics.RESET_LINKS.labels(event="used").inc()
     return user
 
@@ -545,9 +561,11 @@ def password_changed_notify(
     client_address: str | None,
     changed_at: datetime | None = None,
     via: str = "reset",
+    language: str = "",
 ) -> None:
     """Queue the "password changed" notice to the account's address (`via` "reset" or
-    "account", the page of one's own account)."""
+    "account", the page of one's own account); in the user's Language, else `language`, the
+    one the change was made in."""
     message_record(
         kind=Kind.PASSWORD_CHANGED,
         recipient=user.email,
@@ -556,6 +574,7 @@ def password_changed_notify(
             "changed_at": (changed_at or timezone.now()).isoformat(),
             "client_address": client_address,
             "via": via,
+            "language": language_supported(language) or "",
         },
     )
 

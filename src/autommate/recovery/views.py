@@ -5,6 +5,7 @@ from http import HTTPStatus
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -57,6 +58,7 @@ def forgot_password(request: HttpRequest) -> HttpResponse:
                 address=form.cleaned_data["email"],
                 client_address=client_address(request),
                 device_cookie=request.COOKIES.get(DEVICE_COOKIE, ""),
+                language=translation.get_language() or "",
             )
             request.session[SESSION_ADDRESS_KEY] = form.cleaned_data["email"]
             messages.success(request, SENT_MESSAGE)

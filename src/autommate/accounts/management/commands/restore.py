@@ -8,6 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from autommate.accounts import services
 from autommate.accounts.management.backups import backup_path
 from autommate.accounts.models import User
 
@@ -34,6 +35,8 @@ class Command(BaseCommand):
             )
         with transaction.atomic():
             call_command("loaddata", str(path), verbosity=0)
+            # A backup from before the users list had its search columns leaves them empty.
+            services.user_search_columns_refresh()
         self.stdout.write(
             f"Restored the installation from {path}. Start it with the same "
             "AUTOMMATE_ENCRYPTION_KEYS and AUTOMMATE_SECRET_KEY as the one backed up."

@@ -1,10 +1,12 @@
-"""`autommate users list|add|deactivate|unlock|invite|send-reset`: user management from a shell."""
+"""`autommate users list|add|language|deactivate|unlock|invite|send-reset`: user management
+from a shell."""
 
 from __future__ import annotations
 
 from argparse import ArgumentParser
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
@@ -22,9 +24,15 @@ from autommate.accounts.management.scripting import (
 from autommate.accounts.models import Role, User, email_key
 from autommate.accounts.schemas import UserOut
 
+LANGUAGE_CODES = [code for code, _name in settings.LANGUAGES]
+AUTOMATIC = "auto"
+
 
 class Command(OperatorCommand):
-    help = "List, add, deactivate, unlock and invite users, and send them reset links."
+    help = (
+        "List, add, deactivate, unlock and invite users, set their language, and send them "
+        "reset links."
+    )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -43,9 +51,23 @@ class Command(OperatorCommand):
         add.add_argument("--role", choices=Role.values, default=Role.USER)
         add.add_argument("--inactive", action="store_true", help="Add the user deactivated.")
         add.add_argument(
+            "--language",
+            choices=LANGUAGE_CODES,
+            default="",
+            help="The language of the user's pages and mails (default: automatic, the browser's).",
+        )
+        add.add_argument(
             "--password-stdin", action="store_true", help="Read a password from standard input."
         )
         add_output_options(add, acts=True)
+
+        language = actions.add_parser(
+            "language",
+            help="Set the language of a user's pages and mails; auto to follow the browser.",
+        )
+        language.add_argument("email")
+        language.add_argument("language", choices=[*LANGUAGE_CODES, AUTOMATIC])
+        add_output_options(language, acts=True)
 
         deactivate = actions.add_parser("deactivate", help="Deactivate a user.")
         deactivate.add_argument("email")
@@ -95,6 +117,13 @@ class Command(OperatorCommand):
             if not options["json"]:
                 self.stdout.write(f"An invitation has been sent to {user.email}.")
             self._print([user], as_json=options["json"], single=True)
+        elif action == "language":
+            user = self._user(options["email"])
+            chosen = "" if options["language"] == AUTOMATIC else options["language"]
+            services.user_update(user=user, actor=command_actor(options["actor"]), language=chosen)
+            if not options["json"]:
+                self.stdout.write(f"The language of {user.email} is {options['language']}.")
+            self._print([user], as_json=options["json"], single=True)
         elif action == "send-reset":
             user = self._user(options["email"])
             services.user_reset_link_send(user=user, actor=command_actor(options["actor"]))
@@ -121,6 +150,7 @@ class Command(OperatorCommand):
                 "full_name": options["full_name"],
                 "role": options["role"],
                 "is_active": not options["inactive"],
+                "language": options["language"],
                 "password": read_secret_from_stdin() if options["password_stdin"] else "",
             }
         )
