@@ -12,6 +12,8 @@ import logging
 import time
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from .connection import Deadline, NotAMailServer, ServerConfig
 from .conversation import converse, steps_in_order
@@ -32,6 +34,8 @@ class StepLadder:
         self.config = config
         self.steps: dict[StepName, Step] = {}
         self.temporary = False
+        # The failure in English, as the mail log stores it: (step, cause and fix, reply).
+        self.mail_log: tuple[str, str, str] = ("", "", "")
         self.secrets = self._secret_forms(config)
 
     @staticmethod
@@ -72,6 +76,14 @@ class StepLadder:
             cause=self.scrub(explanation.cause),
             fix=self.scrub(explanation.fix),
         )
+        with translation.override("en"):
+            english = explain(failure, config=self.config)
+            label = failure.step.label
+            self.mail_log = (
+                label,
+                self.scrub(" ".join([label + ":", english.cause, english.fix]).strip()),
+                self.scrub(technical_detail(failure.error)),
+            )
 
     def diagnosis(self, elapsed_seconds: float) -> Diagnosis:
         steps: list[Step] = []
@@ -79,10 +91,20 @@ class StepLadder:
         for name in steps_in_order(self.config):
             step = self.steps.get(name)
             if step is None or failed:
-                step = Step(name, name.label, "skipped", detail="Not run: an earlier step failed.")
+                step = Step(
+                    name, name.label, "skipped", detail=_("Not run: an earlier step failed.")
+                )
             failed = failed or step.status == "failed"
             steps.append(step)
-        return Diagnosis(steps=steps, temporary=self.temporary, elapsed_seconds=elapsed_seconds)
+        step_name, text, reply = self.mail_log
+        return Diagnosis(
+            steps=steps,
+            temporary=self.temporary,
+            elapsed_seconds=elapsed_seconds,
+            mail_log_step=step_name,
+            mail_log_text=text,
+            mail_log_reply=reply,
+        )
 
 
 def diagnose(

@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, NoReturn
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
+
 
 class StepName(StrEnum):
     RESOLVE = "resolve"
@@ -27,19 +30,26 @@ class StepName(StrEnum):
 
     @property
     def label(self) -> str:
-        return STEP_LABELS[self]
+        """Return the step's name in the active language."""
+        return str(STEP_LABELS[self])
 
 
-STEP_LABELS: dict[StepName, str] = {
-    StepName.RESOLVE: "Resolve server name",
-    StepName.CONNECT: "Connect",
-    StepName.TLS: "TLS handshake",
-    StepName.GREETING: "Greeting (EHLO)",
-    StepName.TOKEN: "Get access token",
-    StepName.LOGIN: "Log in",
-    StepName.SENDER: "Sender accepted",
-    StepName.RECIPIENT: "Recipient accepted",
-    StepName.MESSAGE: "Message accepted",
+# The English labels are also what the mail log stores (DeliveryAttempt.step): they are the
+# msgids, so a stored label is translated when it is shown.
+STEP_LABELS: dict[StepName, Promise] = {
+    # Translators: a step of the test mail's SMTP conversation: looking up the server's name in DNS.
+    StepName.RESOLVE: gettext_lazy("Resolve server name"),
+    # Translators: a step of the SMTP conversation: opening the network connection.
+    StepName.CONNECT: gettext_lazy("Connect"),
+    StepName.TLS: gettext_lazy("TLS handshake"),
+    # Translators: a step of the SMTP conversation; EHLO is the SMTP command, keep it.
+    StepName.GREETING: gettext_lazy("Greeting (EHLO)"),
+    StepName.TOKEN: gettext_lazy("Get access token"),
+    # Translators: a step of the SMTP conversation: logging in to the mail server.
+    StepName.LOGIN: gettext_lazy("Log in"),
+    StepName.SENDER: gettext_lazy("Sender accepted"),
+    StepName.RECIPIENT: gettext_lazy("Recipient accepted"),
+    StepName.MESSAGE: gettext_lazy("Message accepted"),
 }
 
 StepStatus = Literal["passed", "failed", "skipped"]
@@ -73,6 +83,11 @@ class Diagnosis:
     # Whether the failure, if any, is of the kind that may go away by itself (a 4xx, a timeout).
     temporary: bool = False
     elapsed_seconds: float = field(default=0.0, compare=False)
+    # The failure as the mail log stores it, in English whatever the page's language: the step's
+    # label (translated when shown), the step, cause and fix, and the server's reply.
+    mail_log_step: str = field(default="", compare=False)
+    mail_log_text: str = field(default="", compare=False)
+    mail_log_reply: str = field(default="", compare=False)
 
     @property
     def ok(self) -> bool:
