@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from django.db import models
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
 from .failures import SendFailure
 
@@ -27,9 +28,9 @@ MAX_REPLY_CHARS = 1000
 
 
 class Outcome(models.TextChoices):
-    SENT = "sent", "Sent"
-    RETRYING = "retrying", "Failed for now"
-    FAILED = "failed", "Failed"
+    SENT = "sent", gettext_lazy("Sent")
+    RETRYING = "retrying", gettext_lazy("Failed for now")
+    FAILED = "failed", gettext_lazy("Failed")
 
 
 class DeliveryAttempt(models.Model):
@@ -55,6 +56,15 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.message_id}: {self.outcome}"
+
+    @property
+    def step_display(self) -> str:
+        """Return the failed step's name in the active language.
+
+        `step` is stored as the step's English label, which is its msgid in the mail server's
+        catalogue; a label the catalogue does not know is shown as stored.
+        """
+        return gettext(self.step) if self.step else ""
 
 
 def attempt_record(

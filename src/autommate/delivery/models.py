@@ -3,14 +3,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Kind(models.TextChoices):
-    RESET = "reset", "Reset"
-    PASSWORD_CHANGED = "password_changed", "Password changed"
-    INVITATION = "invitation", "Invitation"
-    TEST = "test", "Test"
-    MAIL_ALERT = "mail_alert", "Mail alert"
+    # Translators: the kind of a mail in the mail log: a password reset mail.
+    RESET = "reset", _("Reset")
+    PASSWORD_CHANGED = "password_changed", _("Password changed")
+    INVITATION = "invitation", _("Invitation")
+    # Translators: the kind of a mail in the mail log: a test mail.
+    TEST = "test", _("Test")
+    MAIL_ALERT = "mail_alert", _("Mail alert")
 
 
 class Priority(models.IntegerChoices):
@@ -31,11 +34,11 @@ def priority_of(kind: str) -> Priority:
 
 
 class State(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    RETRYING = "retrying", "Retrying"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    RETRYING = "retrying", _("Retrying")
+    FAILED = "failed", _("Failed")
 
 
 class OutgoingMessage(models.Model):
