@@ -357,6 +357,8 @@ LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("tr", "Türkçe")]
+LOCALE_PATHS = [Path(__file__).resolve().parent / "locale"]
 
 # Log lines: readable text, or one JSON object a line (AUTOMMATE_LOG_FORMAT=json), for every
 # process (web server, its access lines, workers, the supervisor); each carries its request id.
