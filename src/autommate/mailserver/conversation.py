@@ -141,12 +141,14 @@ def open_connection(
         # Where a refused name leads stays unsaid: the test mail must not map internal names.
         recorder.passed(
             StepName.RESOLVE,
-            f"{config.host} leads to an address this installation may not connect to.",
+            _("%(host)s leads to an address this installation may not connect to.")
+            % {"host": config.host},
         )
         raise MailStepError(StepName.CONNECT, refused) from refused
     recorder.passed(
         StepName.RESOLVE,
-        f"{config.host} is at {', '.join(str(address) for address in addresses)}.",
+        _("%(host)s is at %(addresses)s.")
+        % {"host": config.host, "addresses": ", ".join(str(address) for address in addresses)},
     )
 
     with _step(StepName.CONNECT):
