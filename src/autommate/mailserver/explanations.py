@@ -112,7 +112,7 @@ def mail_log_failure(error: BaseException) -> SendFailure:
     Registered with delivery, which knows nothing of SMTP, by this app's `ready()`.
     """
     # The mail log stores its words in English, the source language: they hold the server's
-    # reply and names, so they cannot be looked up in a catalogue when shown (docs/i18n.md).
+    # reply and names, so they cannot be looked up in a catalogue when shown (docs/architecture.md).
     with translation.override("en"):
         return _mail_log_failure(error)
 
