@@ -8,8 +8,13 @@ of its messages. Without one, a failure is logged as it is and retried.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils.translation import gettext
+
+from autommate.sentences import render
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,16 @@ class SendFailure:
     # For a temporary failure: how long the server asked to wait before the next attempt
     # (a greylisting server lets a retry through only after its delay); None for the backoff.
     retry_after_seconds: float | None = None
+    # The text's sentences as msgids and values (autommate.sentences), under "step", "cause",
+    # "fix" (and "gave_up"): what the mail log stores to show `text` in the reader's language.
+    words: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def failure_render(words: dict[str, Any]) -> str:
+    """Return a failure's stored words in the active language: "Step: cause fix"."""
+    said = " ".join(render(words[part]) for part in ("cause", "fix", "gave_up") if words.get(part))
+    step = words.get("step")
+    return f"{gettext(step)}: {said}" if step else said
 
 
 Explainer = Callable[[BaseException], SendFailure]

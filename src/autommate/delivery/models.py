@@ -5,6 +5,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .failures import failure_render
+
 
 class Kind(models.TextChoices):
     # Translators: the kind of a mail in the mail log: a password reset mail.
@@ -64,6 +66,8 @@ class OutgoingMessage(models.Model):
     locked_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # The last error as msgids and values, to show it in the reader's language (failure_render).
+    last_error_words = models.JSONField(default=dict, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
 
     class Meta:
@@ -80,6 +84,11 @@ class OutgoingMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.recipient} ({self.state})"
+
+    @property
+    def last_error_display(self) -> str:
+        """Return the last error in the active language (as stored, without its words)."""
+        return failure_render(self.last_error_words) if self.last_error_words else self.last_error
 
 
 class WorkerHeartbeat(models.Model):

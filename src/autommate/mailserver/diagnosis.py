@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
 from django.utils import translation
@@ -34,8 +35,10 @@ class StepLadder:
         self.config = config
         self.steps: dict[StepName, Step] = {}
         self.temporary = False
-        # The failure in English, as the mail log stores it: (step, cause and fix, reply).
+        # The failure in English, as the mail log stores it: (step, cause and fix, reply), and
+        # its sentences, to show it in the reader's language.
         self.mail_log: tuple[str, str, str] = ("", "", "")
+        self.mail_log_words: dict[str, Any] = {}
         self.secrets = self._secret_forms(config)
 
     @staticmethod
@@ -58,6 +61,20 @@ class StepLadder:
         for secret in self.secrets:
             text = text.replace(secret, "********")
         return text
+
+    def scrub_words(self, data: Any) -> Any:
+        """Blank out secrets in stored sentence data: in its values and plain texts, never in
+        a msgid, which is the product's own words."""
+        if isinstance(data, str):
+            return self.scrub(data)
+        if isinstance(data, list):
+            return [self.scrub_words(item) for item in data]
+        if isinstance(data, dict):
+            return {
+                key: value if key in {"msgid", "step"} else self.scrub_words(value)
+                for key, value in data.items()
+            }
+        return data
 
     def passed(self, step: StepName, detail: str) -> None:
         self.steps[step] = Step(step, step.label, "passed", detail=self.scrub(detail))
@@ -84,6 +101,7 @@ class StepLadder:
                 self.scrub(" ".join([label + ":", english.cause, english.fix]).strip()),
                 self.scrub(technical_detail(failure.error)),
             )
+            self.mail_log_words = self.scrub_words(english.words())
 
     def diagnosis(self, elapsed_seconds: float) -> Diagnosis:
         steps: list[Step] = []
@@ -104,6 +122,7 @@ class StepLadder:
             mail_log_step=step_name,
             mail_log_text=text,
             mail_log_reply=reply,
+            mail_log_words=self.mail_log_words,
         )
 
 

@@ -14,12 +14,14 @@ import socket
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.utils import translation
-from django.utils.translation import gettext as _
 
 from autommate.delivery.failures import SendFailure
+from autommate.sentences import as_data, joined
+from autommate.sentences import sentence as _
 
 from .connection import (
     ACCESS_TOKEN,
@@ -90,6 +92,15 @@ class Explanation:
     # How long to wait before trying again, when the server's reply says (greylisting).
     retry_after_seconds: float | None = None
 
+    def words(self) -> dict[str, Any]:
+        """Return the step, cause and fix as the mail log stores them, to say them again later
+        in another language (autommate.sentences)."""
+        return {
+            "step": self.step.msgid,
+            "cause": as_data(self.cause),
+            "fix": as_data(self.fix),
+        }
+
 
 def explain(error: BaseException, *, config: ServerConfig | None = None) -> Explanation:
     """Return the step a failure happened at, its cause and fix, and whether it is temporary.
@@ -111,8 +122,8 @@ def mail_log_failure(error: BaseException) -> SendFailure:
 
     Registered with delivery, which knows nothing of SMTP, by this app's `ready()`.
     """
-    # The mail log stores its words in English, the source language: they hold the server's
-    # reply and names, so they cannot be looked up in a catalogue when shown (docs/architecture.md).
+    # The mail log stores its text in English, the source language, and beside it the msgids
+    # and values of its sentences, to say them again in the reader's language.
     with translation.override("en"):
         return _mail_log_failure(error)
 
@@ -120,13 +131,15 @@ def mail_log_failure(error: BaseException) -> SendFailure:
 def _mail_log_failure(error: BaseException) -> SendFailure:
     if isinstance(error, MailServerNotConfigured):
         # Retried: the administrator may save the settings any moment.
-        return SendFailure(text=_("The mail server is not configured."), temporary=True)
+        cause = _("The mail server is not configured.")
+        return SendFailure(text=cause, temporary=True, words={"cause": as_data(cause)})
     explanation = explain(error, config=_saved_oauth_config())
     label = explanation.step.label
     text = " ".join([label + ":", explanation.cause, explanation.fix]).strip()
     inner = error.error if isinstance(error, MailStepError) else error
     return SendFailure(
         text=text,
+        words=explanation.words(),
         temporary=explanation.temporary,
         throttled=is_throttled(error),
         step=label,
@@ -761,20 +774,15 @@ class _Explainer:
             "then try again later."
         ) % {"advice": _port_advice()}
         if config and not config.implicit_tls and config.port == 465:
-            fix = " ".join(
-                [_("Port 465 usually expects SMTPS (TLS from the first byte): choose SMTPS."), fix]
+            fix = joined(
+                _("Port 465 usually expects SMTPS (TLS from the first byte): choose SMTPS."), fix
             )
         elif config and config.implicit_tls and config.port in {25, 587}:
             port = config.port
-            fix = " ".join(
-                [
-                    _(
-                        "Port %(port)s usually expects SMTP, with Enable TLS for "
-                        "STARTTLS: choose SMTP."
-                    )
-                    % {"port": port},
-                    fix,
-                ]
+            fix = joined(
+                _("Port %(port)s usually expects SMTP, with Enable TLS for STARTTLS: choose SMTP.")
+                % {"port": port},
+                fix,
             )
         if config:
             host, port = config.host, config.port

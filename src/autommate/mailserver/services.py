@@ -337,6 +337,7 @@ def mail_server_test(
             message_id=str(email.extra_headers.get("Message-ID", "")),
             step=diagnosis.mail_log_step,
             reply=diagnosis.mail_log_reply,
+            words=diagnosis.mail_log_words,
         )
         audit_record(
             Action.TEST_MAIL_SENT,

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, NoReturn
 
-from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_noop
 
 
 class StepName(StrEnum):
@@ -31,25 +30,30 @@ class StepName(StrEnum):
     @property
     def label(self) -> str:
         """Return the step's name in the active language."""
-        return str(STEP_LABELS[self])
+        return gettext(STEP_LABELS[self])
+
+    @property
+    def msgid(self) -> str:
+        """Return the step's name in English, as the mail log stores it."""
+        return STEP_LABELS[self]
 
 
 # The English labels are also what the mail log stores (DeliveryAttempt.step): they are the
 # msgids, so a stored label is translated when it is shown.
-STEP_LABELS: dict[StepName, Promise] = {
+STEP_LABELS: dict[StepName, str] = {
     # Translators: a step of the test mail's SMTP conversation: looking up the server's name in DNS.
-    StepName.RESOLVE: gettext_lazy("Resolve server name"),
+    StepName.RESOLVE: gettext_noop("Resolve server name"),
     # Translators: a step of the SMTP conversation: opening the network connection.
-    StepName.CONNECT: gettext_lazy("Connect"),
-    StepName.TLS: gettext_lazy("TLS handshake"),
+    StepName.CONNECT: gettext_noop("Connect"),
+    StepName.TLS: gettext_noop("TLS handshake"),
     # Translators: a step of the SMTP conversation; EHLO is the SMTP command, keep it.
-    StepName.GREETING: gettext_lazy("Greeting (EHLO)"),
-    StepName.TOKEN: gettext_lazy("Get access token"),
+    StepName.GREETING: gettext_noop("Greeting (EHLO)"),
+    StepName.TOKEN: gettext_noop("Get access token"),
     # Translators: a step of the SMTP conversation: logging in to the mail server.
-    StepName.LOGIN: gettext_lazy("Log in"),
-    StepName.SENDER: gettext_lazy("Sender accepted"),
-    StepName.RECIPIENT: gettext_lazy("Recipient accepted"),
-    StepName.MESSAGE: gettext_lazy("Message accepted"),
+    StepName.LOGIN: gettext_noop("Log in"),
+    StepName.SENDER: gettext_noop("Sender accepted"),
+    StepName.RECIPIENT: gettext_noop("Recipient accepted"),
+    StepName.MESSAGE: gettext_noop("Message accepted"),
 }
 
 StepStatus = Literal["passed", "failed", "skipped"]
@@ -88,6 +92,7 @@ class Diagnosis:
     mail_log_step: str = field(default="", compare=False)
     mail_log_text: str = field(default="", compare=False)
     mail_log_reply: str = field(default="", compare=False)
+    mail_log_words: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def ok(self) -> bool:
