@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import smtplib
+from collections.abc import Callable
+
 import pytest
 from django.test import Client
 from django.utils import timezone, translation
@@ -11,6 +15,8 @@ from autommate.delivery import services
 from autommate.delivery.attempts import DeliveryAttempt
 from autommate.delivery.failures import failure_render
 from autommate.delivery.models import Kind, OutgoingMessage, State
+from autommate.mailserver.connection import InvalidCACertificate, ssl_context
+from autommate.mailserver.destinations import DestinationRefused, check_destination
 from autommate.mailserver.explanations import explain, mail_log_failure
 from autommate.mailserver.steps import MailStepError, StepName
 from tests.conftest import USER_PASSWORD, point_mail_settings_at
@@ -58,18 +64,49 @@ def test_a_refused_mail_is_stored_in_english_and_shown_in_the_readers_language(
     assert turkish.startswith("Alıcı kabul edildi: Sunucu, ")  # noqa: RUF001 - Turkish dotless i
 
 
+def _refused_destination() -> BaseException:
+    try:
+        check_destination("smtp.internal", [ipaddress.ip_address("10.0.0.25")], port=25)
+    except DestinationRefused as refused:
+        return MailStepError(StepName.CONNECT, refused)
+    raise AssertionError("10.0.0.25 was allowed")
+
+
+def _invalid_ca() -> BaseException:
+    try:
+        ssl_context("not a certificate")
+    except InvalidCACertificate as invalid:
+        return MailStepError(StepName.TLS, invalid)
+    raise AssertionError("the text was read as a certificate")
+
+
+# Each made in the worker's language, English, as the worker makes it.
+STORED_FAILURES = {
+    "timeout": lambda: MailStepError(StepName.MESSAGE, TimeoutError()),
+    "refused recipient": lambda: MailStepError(
+        StepName.RECIPIENT, smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"5.1.1 No")})
+    ),
+    "refused destination": _refused_destination,
+    "invalid CA certificate": _invalid_ca,
+}
+
+
 @pytest.mark.parametrize("language", ["de", "tr"])
-def test_a_stored_failure_reads_as_the_explainer_says_it_in_that_language(language: str) -> None:
-    error = MailStepError(StepName.MESSAGE, TimeoutError())
+@pytest.mark.parametrize("made", STORED_FAILURES.values(), ids=STORED_FAILURES.keys())
+def test_a_stored_failure_reads_as_the_explainer_says_it_in_that_language(
+    language: str, made: Callable[[], BaseException]
+) -> None:
+    with translation.override("en"):
+        english = mail_log_failure(made())
 
     with translation.override(language):
-        failure = mail_log_failure(error)
-        shown = failure_render(failure.words)
+        shown = failure_render(english.words)
+        error = made()
         said = explain(error)
-        label = StepName.MESSAGE.label
+        label = said.step.label
 
-    assert failure.text.startswith("Message accepted: ")
     assert shown == f"{label}: {said.cause} {said.fix}"
+    assert shown != english.text
 
 
 def test_giving_up_is_said_in_the_readers_language_too() -> None:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
-from django.utils.translation import gettext as _
+from autommate.sentences import sentence as _
 
 if TYPE_CHECKING:
     from .models import MailServerSettings

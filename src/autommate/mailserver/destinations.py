@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.utils.translation import gettext as _
+
+from autommate.sentences import sentence as _
 
 from .connection import IPAddress
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from django.utils import translation
 
 from autommate.delivery.failures import SendFailure
-from autommate.sentences import as_data, joined
+from autommate.sentences import Sentence, as_data, joined
 from autommate.sentences import sentence as _
 
 from .connection import (
@@ -321,7 +321,7 @@ class _Explainer:
             )
         if isinstance(error, DestinationRefused) and self.step != StepName.TOKEN:
             return self.result(
-                str(error),
+                _message(error),
                 _("Use a mail server at an allowed address. %(how_to_allow)s")
                 % {"how_to_allow": error.how_to_allow},
                 temporary=False,
@@ -332,7 +332,7 @@ class _Explainer:
             return self.undecryptable(error)
         if isinstance(error, UnusableSenderEmail):
             return self.result(
-                str(error),
+                _message(error),
                 _("Enter the sender email again on the mail settings page, and save."),
                 temporary=False,
             )
@@ -357,7 +357,7 @@ class _Explainer:
             )
         if isinstance(error, InvalidCACertificate):
             return self.result(
-                str(error),
+                _message(error),
                 _(
                     "Paste the CA certificate in PEM format, from -----BEGIN "
                     "CERTIFICATE----- to -----END CERTIFICATE-----, or leave the field "
@@ -833,7 +833,7 @@ class _Explainer:
         host = self.token_host
         if isinstance(error, InvalidTokenURL):
             return self.result(
-                str(error),
+                _message(error),
                 _(
                     "Enter the provider's token URL, starting with https:// (Microsoft "
                     "365: https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token "
@@ -843,7 +843,7 @@ class _Explainer:
             )
         if isinstance(error, InvalidCredential):
             return self.result(
-                str(error),
+                _message(error),
                 _("Paste the service account's JSON key as Google created it.")
                 if self.provider == "google"
                 else _(
@@ -854,7 +854,7 @@ class _Explainer:
             )
         if isinstance(error, DestinationRefused):
             return self.result(
-                str(error),
+                _message(error),
                 _("Check the token URL. %(how_to_allow)s") % {"how_to_allow": error.how_to_allow},
                 temporary=False,
             )
@@ -1557,6 +1557,12 @@ class _Explainer:
                 temporary=False,
             )
         return self.common(MESSAGE) or self.unexpected()
+
+
+def _message(error: BaseException) -> str:
+    """Return an error's message as it was made: a Sentence keeps its msgid for the mail log."""
+    made = error.args[0] if error.args else None
+    return made if isinstance(made, Sentence) else str(error)
 
 
 def technical_detail(error: BaseException) -> str:

@@ -9,10 +9,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from autommate.header_text import check_header_text, first_unsafe_character, header_safe
+from autommate.sentences import sentence as gettext
 
 from .fingerprints import released_values, settings_fingerprint
 

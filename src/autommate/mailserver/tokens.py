@@ -38,9 +38,9 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from django.utils.translation import gettext as _
 
 from autommate import metrics
+from autommate.sentences import sentence as _
 
 from .connection import Deadline, ServerConfig, open_socket, resolve_within, ssl_context
 from .destinations import TOKEN_URL, check_destination
