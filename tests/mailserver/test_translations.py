@@ -8,6 +8,7 @@ placeholder renamed or dropped by a translator would fail only when that failure
 from __future__ import annotations
 
 import gettext
+import io
 import ipaddress
 import re
 import smtplib
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import translation
 
 from autommate.delivery.models import DeliveryAttempt, OutgoingMessage
@@ -361,3 +363,19 @@ def test_the_mail_log_shows_a_stored_step_in_the_readers_language(
 
     with translation.override(language):
         assert attempt.step_display == shown
+
+
+@pytest.mark.django_db
+def test_the_command_line_prints_english_whatever_language_is_active(
+    configured_mail_server, admin_user, closed_port: int
+) -> None:
+    configured_mail_server.port = closed_port
+    configured_mail_server.save()
+    out = io.StringIO()
+
+    with translation.override("de"), pytest.raises(CommandError) as failed:
+        call_command("mailserver", "test", "--to", "ops@example.org", stdout=out)
+
+    assert "[failed] Connect" in out.getvalue()
+    assert "Cause: No mail server answered at " in out.getvalue()
+    assert str(failed.value).startswith("The test mail failed at Connect: No mail server")
