@@ -10,6 +10,7 @@ from __future__ import annotations
 import gettext
 import io
 import ipaddress
+import json
 import re
 import smtplib
 import socket
@@ -21,6 +22,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import translation
 
+from autommate.delivery.failures import failure_render
 from autommate.delivery.models import DeliveryAttempt, OutgoingMessage
 from autommate.mailserver import explanations
 from autommate.mailserver.connection import (
@@ -35,6 +37,7 @@ from autommate.mailserver.connection import (
     ssl_context,
 )
 from autommate.mailserver.destinations import check_destination
+from autommate.mailserver.diagnosis import StepLadder
 from autommate.mailserver.explanations import Explanation, explain, mail_log_failure
 from autommate.mailserver.models import MailServerSettings
 from autommate.mailserver.secrets import UndecryptableSecret
@@ -379,3 +382,24 @@ def test_the_command_line_prints_english_whatever_language_is_active(
     assert "[failed] Connect" in out.getvalue()
     assert "Cause: No mail server answered at " in out.getvalue()
     assert str(failed.value).startswith("The test mail failed at Connect: No mail server")
+
+
+def test_a_secret_the_server_echoes_stays_out_of_the_stored_sentences() -> None:
+    """The mail log stores a failed test mail's sentences with their values: the server's reply
+    among them is blanked out as the text shown on the page is."""
+    secret = "s3cret-pass-echoed"
+    config = ServerConfig(
+        host="smtp.example.org", port=587, use_auth=True, username="mailer", password=secret
+    )
+    ladder = StepLadder(config)
+    echoed = {"user@example.net": (550, f"5.1.1 unknown user {secret}".encode())}
+
+    with translation.override("de"):
+        ladder.failed(MailStepError(StepName.RECIPIENT, smtplib.SMTPRecipientsRefused(echoed)))
+
+    stored = json.dumps(ladder.mail_log_words)
+    assert secret not in stored
+    assert secret not in "".join(ladder.mail_log)
+    assert "********" in stored
+    with translation.override("de"):
+        assert secret not in failure_render(ladder.mail_log_words)
