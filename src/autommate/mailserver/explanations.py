@@ -289,15 +289,18 @@ class _Explainer:
 
     @property
     def host(self) -> str:
+        # Translators: stands for the server's name in a sentence when none is saved.
         return self.config.host if self.config else _("the mail server")
 
     @property
     def where(self) -> str:
         if self.config:
+            # Translators: the mail server as the subject of a sentence: its name and port.
             return _("%(host)s (port %(port)s)") % {
                 "host": self.config.host,
                 "port": self.config.port,
             }
+        # Translators: the subject of a sentence, where the server's name and port would be.
         return _("The mail server")
 
     def result(
@@ -821,10 +824,12 @@ class _Explainer:
     @property
     def token_host(self) -> str:
         if self.config is None:
+            # Translators: stands for the token URL's server name in a sentence.
             return _("the token URL")
         try:
             url = token_url_of(self.config)
         except TokenError:
+            # Translators: stands for the token URL's server name in a sentence.
             return _("the token URL")
         return urlsplit(url).hostname or url
 
@@ -1000,6 +1005,7 @@ class _Explainer:
 
         def refused(cause: str, fix: str, *, temporary: bool = False) -> Explanation:
             return self.result(
+                # Translators: a cause, then the token endpoint's own error quoted as it answered.
                 _("%(cause)s (“%(said)s”)") % {"cause": cause, "said": said},
                 fix,
                 temporary=temporary,
@@ -1140,6 +1146,7 @@ class _Explainer:
         )
 
     def oauth_login(self, code: int, text: str) -> Explanation:
+        # Translators: stands for the mailbox's address in a sentence when none is saved.
         user = self.config.username if self.config else _("the mailbox")
         if 400 <= code < 500:
             return self.result(

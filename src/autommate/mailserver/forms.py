@@ -76,6 +76,7 @@ class MailServerForm(forms.ModelForm):
     """The mail server settings as typed; the checks that need no network."""
 
     preset = forms.ChoiceField(
+        # Translators: a ready-made set of settings for a common mail provider.
         label=gettext_lazy("Preset"),
         required=False,
         choices=[("", gettext_lazy("Choose a provider to fill in the form…"))]
