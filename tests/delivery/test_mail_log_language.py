@@ -145,3 +145,19 @@ def test_a_failed_test_mail_is_logged_in_english_whatever_the_page_language(
     with translation.override("de"):
         assert logged.last_error_display.startswith("Verbinden: Unter 127.0.0.1, Port ")
         assert attempt.explanation_display == logged.last_error_display
+
+
+def test_a_fixed_reason_without_words_is_translated_by_its_msgid() -> None:
+    message = OutgoingMessage.objects.create(
+        kind=Kind.TEST,
+        recipient="user@example.net",
+        state=State.FAILED,
+        last_error="The mail server is not configured.",
+    )
+    attempt = DeliveryAttempt.objects.create(
+        message=message, number=1, outcome="failed", explanation="Something only said in English."
+    )
+
+    with translation.override("de"):
+        assert message.last_error_display == "Der Mailserver ist nicht konfiguriert."
+        assert attempt.explanation_display == "Something only said in English."

@@ -70,10 +70,15 @@ class DeliveryAttempt(models.Model):
 
     @property
     def explanation_display(self) -> str:
-        """Return the cause and fix in the active language (as stored, for older attempts)."""
-        return (
-            failure_render(self.explanation_words) if self.explanation_words else self.explanation
-        )
+        """Return the cause and fix in the active language.
+
+        Without stored words (an older attempt, or a fixed sentence such as why a mail was not
+        sent), the stored English is its own msgid: translated when one matches, shown as stored
+        otherwise.
+        """
+        if self.explanation_words:
+            return failure_render(self.explanation_words)
+        return gettext(self.explanation) if self.explanation else ""
 
 
 def attempt_record(

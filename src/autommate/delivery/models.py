@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .failures import failure_render
@@ -87,8 +88,14 @@ class OutgoingMessage(models.Model):
 
     @property
     def last_error_display(self) -> str:
-        """Return the last error in the active language (as stored, without its words)."""
-        return failure_render(self.last_error_words) if self.last_error_words else self.last_error
+        """Return the last error in the active language.
+
+        Without stored words (an older row, or a fixed sentence such as why a mail was not sent),
+        the stored English is its own msgid: translated when one matches, as stored otherwise.
+        """
+        if self.last_error_words:
+            return failure_render(self.last_error_words)
+        return gettext(self.last_error) if self.last_error else ""
 
 
 class WorkerHeartbeat(models.Model):
