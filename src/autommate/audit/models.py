@@ -3,35 +3,36 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 
 class Action(models.TextChoices):
-    SIGN_IN = "sign_in", "Logged in"
-    SIGN_IN_FAILED = "sign_in_failed", "Login failed"
-    SIGN_IN_LOCKED = "sign_in_locked", "Login locked"
-    SIGN_IN_UNLOCKED = "sign_in_unlocked", "Login unlocked"
-    SIGN_OUT = "sign_out", "Logged out"
-    USER_CREATED = "user_created", "User created"
-    USER_CHANGED = "user_changed", "User changed"
-    USER_DEACTIVATED = "user_deactivated", "User deactivated"
-    PASSWORD_CHANGED = "password_changed", "Password changed"
-    MAIL_SETTINGS_CHANGED = "mail_settings_changed", "Mail settings changed"
-    TEST_MAIL_SENT = "test_mail_sent", "Test mail sent"
-    TEST_MAIL_CONFIRMED = "test_mail_confirmed", "Test mail delivery confirmed"
-    FORGOT_PASSWORD_SWITCHED = "forgot_password_switched", "Forgot Password switched"
-    RESET_REQUESTED = "reset_requested", "Reset requested"
-    RESET_MAIL_SENT = "reset_mail_sent", "Reset mail sent"
-    RESET_MAIL_FAILED = "reset_mail_failed", "Reset mail failed"
-    RESET_COMPLETED = "reset_completed", "Reset completed"
-    RESET_LINK_INVALID = "reset_link_invalid", "Invalid reset link used"
-    RESET_LINK_SENT = "reset_link_sent", "Reset link sent by an administrator"
-    INVITATION_SENT = "invitation_sent", "Invitation sent"
-    INVITATION_RESENT = "invitation_resent", "Invitation resent"
-    INVITATION_USED = "invitation_used", "Invitation used"
-    INVITATION_EXPIRED = "invitation_expired", "Invitation expired"
-    RATE_LIMITED = "rate_limited", "Rate limit hit"
-    API_TOKEN_CREATED = "api_token_created", "API token created"
-    API_TOKEN_REVOKED = "api_token_revoked", "API token revoked"
+    SIGN_IN = "sign_in", _("Logged in")
+    SIGN_IN_FAILED = "sign_in_failed", _("Login failed")
+    SIGN_IN_LOCKED = "sign_in_locked", _("Login locked")
+    SIGN_IN_UNLOCKED = "sign_in_unlocked", _("Login unlocked")
+    SIGN_OUT = "sign_out", _("Logged out")
+    USER_CREATED = "user_created", _("User created")
+    USER_CHANGED = "user_changed", _("User changed")
+    USER_DEACTIVATED = "user_deactivated", _("User deactivated")
+    PASSWORD_CHANGED = "password_changed", _("Password changed")
+    MAIL_SETTINGS_CHANGED = "mail_settings_changed", _("Mail settings changed")
+    TEST_MAIL_SENT = "test_mail_sent", _("Test mail sent")
+    TEST_MAIL_CONFIRMED = "test_mail_confirmed", _("Test mail delivery confirmed")
+    FORGOT_PASSWORD_SWITCHED = "forgot_password_switched", _("Forgot Password switched")
+    RESET_REQUESTED = "reset_requested", _("Reset requested")
+    RESET_MAIL_SENT = "reset_mail_sent", _("Reset mail sent")
+    RESET_MAIL_FAILED = "reset_mail_failed", _("Reset mail failed")
+    RESET_COMPLETED = "reset_completed", _("Reset completed")
+    RESET_LINK_INVALID = "reset_link_invalid", _("Invalid reset link used")
+    RESET_LINK_SENT = "reset_link_sent", _("Reset link sent by an administrator")
+    INVITATION_SENT = "invitation_sent", _("Invitation sent")
+    INVITATION_RESENT = "invitation_resent", _("Invitation resent")
+    INVITATION_USED = "invitation_used", _("Invitation used")
+    INVITATION_EXPIRED = "invitation_expired", _("Invitation expired")
+    RATE_LIMITED = "rate_limited", _("Rate limit hit")
+    API_TOKEN_CREATED = "api_token_created", _("API token created")
+    API_TOKEN_REVOKED = "api_token_revoked", _("API token revoked")
 
 
 class AuditEvent(models.Model):

@@ -8,13 +8,14 @@ queue record them, and the mail log page and the API show them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 
-from .failures import SendFailure
+from .failures import SendFailure, failure_render
 
 if TYPE_CHECKING:
     from .models import OutgoingMessage
@@ -31,9 +32,9 @@ MAX_REPLY_CHARS = 1000
 
 
 class Outcome(models.TextChoices):
-    SENT = "sent", "Sent"
-    RETRYING = "retrying", "Failed for now"
-    FAILED = "failed", "Failed"
+    SENT = "sent", gettext_lazy("Sent")
+    RETRYING = "retrying", gettext_lazy("Failed for now")
+    FAILED = "failed", gettext_lazy("Failed")
 
 
 class DeliveryAttempt(models.Model):
@@ -49,8 +50,10 @@ class DeliveryAttempt(models.Model):
     step = models.CharField(max_length=100, blank=True)
     # The server's reply, or the error, as reported.
     reply = models.TextField(blank=True)
-    # The cause and fix in plain words, as the mail log shows them.
+    # The cause and fix in plain words, in English, as the mail log shows them.
     explanation = models.TextField(blank=True)
+    # The same as msgids and values, to show it in the reader's language (failure_render).
+    explanation_words = models.JSONField(default=dict, blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -60,6 +63,27 @@ class DeliveryAttempt(models.Model):
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.message_id}: {self.outcome}"
 
+    @property
+    def step_display(self) -> str:
+        """Return the failed step's name in the active language.
+
+        `step` is stored as the step's English label, which is its msgid in the mail server's
+        catalogue; a label the catalogue does not know is shown as stored.
+        """
+        return gettext(self.step) if self.step else ""
+
+    @property
+    def explanation_display(self) -> str:
+        """Return the cause and fix in the active language.
+
+        Without stored words (an older attempt, or a fixed sentence such as why a mail was not
+        sent), the stored English is its own msgid: translated when one matches, shown as stored
+        otherwise.
+        """
+        if self.explanation_words:
+            return failure_render(self.explanation_words)
+        return gettext(self.explanation) if self.explanation else ""
+
 
 def attempt_record(
     message: OutgoingMessage,
@@ -67,6 +91,7 @@ def attempt_record(
     outcome: Outcome,
     failure: SendFailure | None = None,
     explanation: str = "",
+    explanation_words: dict[str, Any] | None = None,
     reply: str = "",
     next_attempt_at: datetime | None = None,
     sent_through: str = "",
@@ -79,6 +104,11 @@ def attempt_record(
         step=failure.step[:100] if failure else "",
         reply=(reply or (failure.reply if failure else ""))[:MAX_REPLY_CHARS],
         explanation=explanation or (failure.text if failure else ""),
+        explanation_words=(
+            explanation_words
+            if explanation_words is not None
+            else (failure.words if failure and not explanation else {})
+        ),
         next_attempt_at=next_attempt_at,
     )
     if outcome == Outcome.FAILED:

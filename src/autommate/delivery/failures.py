@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils.translation import gettext
+
+from autommate.sentences import render
 
 # A retry the server timed (greylisting) comes up to this much after the server's delay, at
 # random: mails greylisted in the same second must not all come back in the same second.
@@ -35,6 +40,16 @@ class SendFailure:
     # For a temporary failure: how long the server asked to wait before the next attempt
     # (a greylisting server lets a retry through only after its delay); None for the backoff.
     retry_after_seconds: float | None = None
+    # The text's sentences as msgids and values (autommate.sentences), under "step", "cause",
+    # "fix" (and "gave_up"): what the mail log stores to show `text` in the reader's language.
+    words: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def failure_render(words: dict[str, Any]) -> str:
+    """Return a failure's stored words in the active language: "Step: cause fix"."""
+    said = " ".join(render(words[part]) for part in ("cause", "fix", "gave_up") if words.get(part))
+    step = words.get("step")
+    return f"{gettext(step)}: {said}" if step else said
 
 
 Explainer = Callable[[BaseException], SendFailure]

@@ -3,14 +3,20 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from .failures import failure_render
 
 
 class Kind(models.TextChoices):
-    RESET = "reset", "Reset"
-    PASSWORD_CHANGED = "password_changed", "Password changed"
-    INVITATION = "invitation", "Invitation"
-    TEST = "test", "Test"
-    MAIL_ALERT = "mail_alert", "Mail alert"
+    # Translators: the kind of a mail in the mail log: a password reset mail.
+    RESET = "reset", _("Reset")
+    PASSWORD_CHANGED = "password_changed", _("Password changed")
+    INVITATION = "invitation", _("Invitation")
+    # Translators: the kind of a mail in the mail log: a test mail.
+    TEST = "test", _("Test")
+    MAIL_ALERT = "mail_alert", _("Mail alert")
 
 
 class Priority(models.IntegerChoices):
@@ -31,11 +37,11 @@ def priority_of(kind: str) -> Priority:
 
 
 class State(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    RETRYING = "retrying", "Retrying"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", _("Queued")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    RETRYING = "retrying", _("Retrying")
+    FAILED = "failed", _("Failed")
 
 
 class OutgoingMessage(models.Model):
@@ -61,6 +67,8 @@ class OutgoingMessage(models.Model):
     locked_until = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # The last error as msgids and values, to show it in the reader's language (failure_render).
+    last_error_words = models.JSONField(default=dict, blank=True)
     message_id = models.CharField(max_length=255, blank=True)
     # The MAILERS alias that sends it; empty for the default mailer (the saved mail server).
     mailer = models.CharField(max_length=50, blank=True, default="")
@@ -79,6 +87,17 @@ class OutgoingMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.recipient} ({self.state})"
+
+    @property
+    def last_error_display(self) -> str:
+        """Return the last error in the active language.
+
+        Without stored words (an older row, or a fixed sentence such as why a mail was not sent),
+        the stored English is its own msgid: translated when one matches, as stored otherwise.
+        """
+        if self.last_error_words:
+            return failure_render(self.last_error_words)
+        return gettext(self.last_error) if self.last_error else ""
 
 
 class WorkerHeartbeat(models.Model):

@@ -22,9 +22,11 @@ from django.core.mail import mailers
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.tasks import TaskResultStatus
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from autommate import metrics
+from autommate.sentences import as_data
+from autommate.sentences import sentence as _
 
 from .attempts import Outcome as AttemptOutcome
 from .attempts import attempt_record
@@ -103,6 +105,7 @@ def test_mail_record(
     message_id: str,
     step: str,
     reply: str,
+    words: dict[str, Any],
 ) -> OutgoingMessage:
     """Record in the mail log a test mail that was just sent (or failed) through the mail server.
 
@@ -119,12 +122,13 @@ def test_mail_record(
         attempts=1,
         sent_at=now if sent else None,
         last_error=error,
+        last_error_words=words or {},
         message_id=message_id[:255],
     )
     attempt_record(
         message,
         outcome=AttemptOutcome.SENT if sent else AttemptOutcome.FAILED,
-        failure=SendFailure(text=error, temporary=False, step=step, reply=reply),
+        failure=SendFailure(text=error, temporary=False, step=step, reply=reply, words=words or {}),
         reply="" if not sent else f"Accepted: {message_id}".strip(),
     )
     return message
@@ -426,7 +430,7 @@ def _record_dropped(message: OutgoingMessage, reason: str) -> None:
 def _record_send_error(message: OutgoingMessage, error: BaseException) -> None:
     failure = failure_explain(error)
     if failure.throttled:
-        _record_throttled(message, failure.text)
+        _record_throttled(message, failure.text, words=failure.words)
         return
     _record_failure(message, failure.text, temporary=failure.temporary, failure=failure)
 
@@ -441,7 +445,9 @@ def _release(message: OutgoingMessage, *, at: datetime) -> None:
     )
 
 
-def _record_throttled(message: OutgoingMessage, text: str) -> None:
+def _record_throttled(
+    message: OutgoingMessage, text: str, *, words: dict[str, Any] | None = None
+) -> None:
     """Pause all sending for a while and put the message back, without costing it an attempt."""
     until = sending_pause(reason=text)
     if _held(message).update(
@@ -450,6 +456,7 @@ def _record_throttled(message: OutgoingMessage, text: str) -> None:
         locked_until=None,
         next_attempt_at=until,
         last_error=text,
+        last_error_words=words or {},
     ):
         from .tasks import deliver_due as deliver_due_task
 
@@ -480,6 +487,7 @@ def _record_failure(
     message: OutgoingMessage, text: str, *, temporary: bool, failure: SendFailure | None = None
 ) -> None:
     now = timezone.now()
+    words = dict(failure.words) if failure else {}
     give_up_at = message.created_at + timedelta(hours=settings.DELIVERY_RETRY_HOURS)
     if temporary:
         delay = min(RETRY_BASE_SECONDS * 2 ** max(message.attempts - 1, 0), RETRY_MAX_DELAY_SECONDS)
@@ -491,12 +499,14 @@ def _record_failure(
                 locked_until=None,
                 next_attempt_at=next_attempt,
                 last_error=text,
+                last_error_words=words,
             ):
                 attempt_record(
                     message,
                     outcome=AttemptOutcome.RETRYING,
                     failure=failure,
                     explanation=text,
+                    explanation_words=words,
                     next_attempt_at=next_attempt,
                 )
                 from .tasks import deliver_due as deliver_due_task
@@ -504,12 +514,27 @@ def _record_failure(
                 deliver_due_task.using(run_after=next_attempt).enqueue()
                 metrics.MAILS.labels(kind=message.kind, outcome="retried").inc()
             return
-        text = f"{text} Gave up after {message.attempts} attempts."
+        # Stored in English, the source, like the explanation it follows.
+        with translation.override("en"):
+            gave_up = _("Gave up after %(attempts)s attempts.") % {"attempts": message.attempts}
+        text = f"{text} {gave_up}"
+        if words:
+            words["gave_up"] = as_data(gave_up)
     if _held(message).update(
-        state=State.FAILED, locked_until=None, next_attempt_at=None, last_error=text
+        state=State.FAILED,
+        locked_until=None,
+        next_attempt_at=None,
+        last_error=text,
+        last_error_words=words,
     ):
         metrics.MAILS.labels(kind=message.kind, outcome="failed").inc()
-        attempt_record(message, outcome=AttemptOutcome.FAILED, failure=failure, explanation=text)
+        attempt_record(
+            message,
+            outcome=AttemptOutcome.FAILED,
+            failure=failure,
+            explanation=text,
+            explanation_words=words,
+        )
         _after_outcome(message, sent=False, error=text)
 
 

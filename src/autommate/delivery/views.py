@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 
 from autommate.accounts.models import User
@@ -74,8 +75,10 @@ def readyz(request: HttpRequest) -> HttpResponse:
         return error_response(
             HTTPStatus.FORBIDDEN,
             "permission_denied",
-            "Only an administrator's API token shows the mail queue; "
-            "send no Authorization header for the readiness alone.",
+            _(
+                "Only an administrator's API token shows the mail queue; "
+                "send no Authorization header for the readiness alone."
+            ),
         )
     report = readiness(with_queue=entitled)
     # Degraded still serves every page: only "not ready" takes the instance out of rotation.

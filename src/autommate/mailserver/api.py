@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.utils.translation import gettext as _
 from ninja import Router
 
 from autommate.api.conventions import caller, form_errors, responses
@@ -84,7 +85,7 @@ def mail_server_test(request: HttpRequest, payload: TestMailIn) -> dict[str, Any
     saved = mail_server_get()
     if payload.settings is None and not saved.is_configured:
         raise ValidationError(
-            "No mail server is saved yet: save the settings first, or send them in 'settings'."
+            _("No mail server is saved yet: save the settings first, or send them in 'settings'.")
         )
     data = _form_data(payload.settings, saved) if payload.settings else _saved_values(saved)
     form = MailServerForm(data=data, instance=mail_server_get(), saved=saved)

@@ -18,6 +18,8 @@ from django.db import DatabaseError
 
 from .connection import resolve_within
 from .destinations import (
+    MAIL_SERVER,
+    TOKEN_URL,
     VARIABLE,
     DestinationRefused,
     allowed_destinations,
@@ -78,7 +80,7 @@ def _saved_targets() -> list[tuple[str, str, int]]:
     saved = MailServerSettings.objects.filter(pk=1).first()
     if saved is None or not saved.host.strip():
         return []
-    targets = [("mail server", saved.host.strip(), int(saved.port))]
+    targets = [(MAIL_SERVER, saved.host.strip(), int(saved.port))]
     if saved.use_auth and saved.auth_method == AuthMethod.OAUTH2 and saved.token_url.strip():
         try:
             parts = urlsplit(saved.token_url.strip())
@@ -86,7 +88,7 @@ def _saved_targets() -> list[tuple[str, str, int]]:
         except ValueError:
             return targets
         if parts.hostname:
-            targets.append(("token URL", parts.hostname, port))
+            targets.append((TOKEN_URL, parts.hostname, port))
     return targets
 
 

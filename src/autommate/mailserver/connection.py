@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from autommate.sentences import sentence as _
+
 if TYPE_CHECKING:
     from .models import MailServerSettings
 
@@ -30,6 +32,9 @@ AuthMethod = Literal["password", "oauth2", "google-service-account"]
 
 # The greetings of a mail server that does not serve this client now (RFC 5321 §3.1, §4.2.2).
 SMTP_REFUSAL_GREETINGS = frozenset({421, 554})
+# What a login sends, as a code (never shown as it is: the messages name it in whole sentences).
+PASSWORD = "password"
+ACCESS_TOKEN = "access token"
 
 
 class MailServerNotConfigured(Exception):
@@ -49,7 +54,7 @@ class NotAMailServer(ConnectionError):
     """
 
     def __init__(self) -> None:
-        super().__init__("No SMTP greeting on this port.")
+        super().__init__(_("No SMTP greeting on this port."))
 
 
 class AddressNeedsSMTPUTF8(ValueError):
@@ -76,7 +81,9 @@ class LoginWithoutTLS(Exception):
 
     def __init__(self, credential: str) -> None:
         super().__init__(
-            f"Not logged in: the connection is not encrypted, so the {credential} was not sent."
+            _("Not logged in: the connection is not encrypted, so the access token was not sent.")
+            if credential == ACCESS_TOKEN
+            else _("Not logged in: the connection is not encrypted, so the password was not sent.")
         )
         self.credential = credential
 
@@ -165,7 +172,7 @@ class ServerConfig:
     @property
     def credential(self) -> str:
         """Return what a login sends, in words: the password, or an access token."""
-        return "access token" if self.uses_oauth else "password"
+        return ACCESS_TOKEN if self.uses_oauth else PASSWORD
 
     @property
     def implicit_tls(self) -> bool:
@@ -179,7 +186,7 @@ class ServerConfig:
         """Refuse SMTPS together with STARTTLS: the two ways of starting TLS exclude each other."""
         if self.protocol == "smtps" and self.use_tls:
             raise ConflictingTLSSettings(
-                "SMTPS and Enable TLS (STARTTLS) were both chosen; they exclude each other."
+                _("SMTPS and Enable TLS (STARTTLS) were both chosen; they exclude each other.")
             )
 
 
@@ -265,8 +272,10 @@ def load_saved_config() -> ServerConfig:
     saved = MailServerSettings.objects.filter(pk=1).first()
     if saved is None or not saved.is_configured:
         raise MailServerNotConfigured(
-            "No mail server is configured: enter the server name and sender email on the "
-            "mail settings page."
+            _(
+                "No mail server is configured: enter the server name and sender email on the "
+                "mail settings page."
+            )
         )
     return ServerConfig.from_settings(saved)
 
@@ -285,14 +294,17 @@ def ssl_context(ca_certificate: str = "") -> ssl.SSLContext:
     if pem:
         if "-----BEGIN CERTIFICATE-----" not in pem:
             raise InvalidCACertificate(
-                "The CA certificate is not in PEM format: it should start with "
-                "-----BEGIN CERTIFICATE-----."
+                _(
+                    "The CA certificate is not in PEM format: it should start with "
+                    "-----BEGIN CERTIFICATE-----."
+                )
             )
         try:
             context.load_verify_locations(cadata=pem)
         except (ssl.SSLError, ValueError) as error:
             raise InvalidCACertificate(
-                f"The CA certificate could not be read as a PEM certificate ({error})."
+                _("The CA certificate could not be read as a PEM certificate (%(error)s).")
+                % {"error": error}
             ) from None
     return context
 

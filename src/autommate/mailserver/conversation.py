@@ -21,6 +21,7 @@ from functools import partial
 from typing import Protocol
 
 from django.utils.encoding import punycode
+from django.utils.translation import gettext as _
 
 from . import tokens
 from .connection import (
@@ -142,12 +143,14 @@ def open_connection(
         # Where a refused name leads stays unsaid: the test mail must not map internal names.
         recorder.passed(
             StepName.RESOLVE,
-            f"{config.host} leads to an address this installation may not connect to.",
+            _("%(host)s leads to an address this installation may not connect to.")
+            % {"host": config.host},
         )
         raise MailStepError(StepName.CONNECT, refused) from refused
     recorder.passed(
         StepName.RESOLVE,
-        f"{config.host} is at {', '.join(str(address) for address in addresses)}.",
+        _("%(host)s is at %(addresses)s.")
+        % {"host": config.host, "addresses": ", ".join(str(address) for address in addresses)},
     )
 
     with _step(StepName.CONNECT):
@@ -162,7 +165,10 @@ def open_connection(
         with _step(StepName.CONNECT):
             if deadline is not None:
                 deadline.watch(raw)
-            connected = f"Connected to {raw.getpeername()[0]} port {config.port}."
+            connected = _("Connected to %(address)s port %(port)s.") % {
+                "address": raw.getpeername()[0],
+                "port": config.port,
+            }
 
         with _until_greeted(recorder, connected):
             sock: socket.socket = raw
@@ -182,7 +188,7 @@ def open_connection(
             elif not config.use_tls:
                 recorder.not_used(
                     StepName.TLS,
-                    "Not used: Enable TLS is off, so the connection is not encrypted.",
+                    _("Not used: Enable TLS is off, so the connection is not encrypted."),
                 )
 
             with _step(StepName.GREETING):
@@ -199,7 +205,8 @@ def open_connection(
             _hello(smtp, timing, helo_allowed=True)
             recorder.passed(
                 StepName.GREETING,
-                f"Greeted as {config.greeting_name}: {reply_text(220, banner)}",
+                _("Greeted as %(name)s: %(reply)s")
+                % {"name": config.greeting_name, "reply": reply_text(220, banner)},
             )
 
         if config.starttls:
@@ -215,7 +222,7 @@ def open_connection(
                     StepName.TLS,
                     _tls_detail(upgraded, config)
                     if isinstance(upgraded, ssl.SSLSocket)
-                    else "The connection is encrypted.",
+                    else _("The connection is encrypted."),
                 )
 
         if config.use_auth and not config.allow_insecure_login:
@@ -226,9 +233,11 @@ def open_connection(
             with _step(StepName.LOGIN):
                 timing.arm(smtp.sock)
                 smtp.login(config.username, config.password)
-                recorder.passed(StepName.LOGIN, f"Logged in as {config.username}.")
+                recorder.passed(
+                    StepName.LOGIN, _("Logged in as %(username)s.") % {"username": config.username}
+                )
         else:
-            recorder.not_used(StepName.LOGIN, "Not used: Use authentication is off.")
+            recorder.not_used(StepName.LOGIN, _("Not used: Use authentication is off."))
     except BaseException:
         if smtp is not None:
             say_goodbye(smtp, deadline=deadline)
@@ -268,7 +277,7 @@ def _refuse_login_in_clear(
     if config.uses_oauth:
         recorder.not_used(
             StepName.TOKEN,
-            "Not fetched: an access token is not sent over a connection without TLS.",
+            _("Not fetched: an access token is not sent over a connection without TLS."),
         )
     with _step(StepName.LOGIN):
         raise LoginWithoutTLS(config.credential)
@@ -303,7 +312,9 @@ def _oauth_login(
             timing.arm(smtp.sock)
             _xoauth2(smtp, config.username, token)
         recorder.passed(
-            StepName.LOGIN, f"Logged in as {config.username} with an access token (XOAUTH2)."
+            StepName.LOGIN,
+            _("Logged in as %(username)s with an access token (XOAUTH2).")
+            % {"username": config.username},
         )
 
 
@@ -501,5 +512,13 @@ def _with_crlf(message: bytes) -> bytes:
 def _tls_detail(sock: ssl.SSLSocket, config: ServerConfig) -> str:
     version = sock.version() or "TLS"
     cipher = sock.cipher()
-    suite = f", {cipher[0]}" if cipher else ""
-    return f"{version}{suite}; the certificate is valid for {config.host}."
+    if cipher:
+        return _("%(version)s, %(cipher)s; the certificate is valid for %(host)s.") % {
+            "version": version,
+            "cipher": cipher[0],
+            "host": config.host,
+        }
+    return _("%(version)s; the certificate is valid for %(host)s.") % {
+        "version": version,
+        "host": config.host,
+    }

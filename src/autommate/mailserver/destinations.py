@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from autommate.sentences import sentence as _
+
 from .connection import IPAddress
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -29,6 +31,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 VARIABLE = "AUTOMMATE_MAIL_ALLOWED_DESTINATIONS"
 # The entry that allows every public address; the value of the variable when it is not set.
 PUBLIC = "public"
+# The roles a destination is checked for; each has its own sentences.
+MAIL_SERVER = "mail server"
+TOKEN_URL = "token URL"
 
 LINK_LOCAL_NETWORKS: tuple[IPNetwork, ...] = (
     ipaddress.ip_network("169.254.0.0/16"),
@@ -63,7 +68,9 @@ class DestinationRefused(Exception):
     def how_to_allow(self) -> str:
         """Return what an operator does to allow the destination, or that none can."""
         if not self.allowable:
-            return f"No entry in {VARIABLE} allows a link-local address."
+            return _("No entry in %(variable)s allows a link-local address.") % {
+                "variable": VARIABLE
+            }
         return how_to_allow(self.host, self.port)
 
     def __str__(self) -> str:
@@ -215,7 +222,7 @@ def check_destination(
     addresses: Sequence[IPAddress],
     *,
     port: int | None = None,
-    role: str = "mail server",
+    role: str = MAIL_SERVER,
 ) -> None:
     """Raise DestinationRefused unless the mail server (or the role named) may be at addresses.
 
@@ -226,9 +233,19 @@ def check_destination(
     """
     name = _normalise_host(host)
     if any(is_link_local(address) for address in addresses):
+        words = {"host": host}
         raise DestinationRefused(
-            f"The server name {host} leads to a link-local address (the kind used by cloud "
-            f"metadata services). A {role} may never be at such an address.",
+            _(
+                "The server name %(host)s leads to a link-local address (the kind used by cloud "
+                "metadata services). A token URL may never be at such an address."
+            )
+            % words
+            if role == TOKEN_URL
+            else _(
+                "The server name %(host)s leads to a link-local address (the kind used by cloud "
+                "metadata services). A mail server may never be at such an address."
+            )
+            % words,
             host=host,
             port=port,
             allowable=False,
@@ -244,30 +261,75 @@ def check_destination(
     ]
     if addresses and not refused:
         return
-    on_port = f" on port {port}" if port is not None else ""
-    if any(not is_public(address) for address in refused):
-        raise DestinationRefused(
-            f"The {role} {host} leads to an address that is not among the destinations this "
-            f"installation may connect to{on_port}: loopback, private and other special-purpose "
-            f"addresses are allowed only where {VARIABLE} names them.",
-            host=host,
-            port=port,
-        )
     raise DestinationRefused(
-        f"The {role} {host} is not among the destinations this installation may connect "
-        f"to{on_port} ({VARIABLE}).",
+        _refusal(
+            role=role,
+            special=any(not is_public(address) for address in refused),
+            on_port=port is not None,
+        )
+        % {"host": host, "port": port, "variable": VARIABLE},
         host=host,
         port=port,
+    )
+
+
+def _refusal(*, role: str, special: bool, on_port: bool) -> str:
+    """Return the sentence that refuses a destination, with %(host)s, %(port)s and %(variable)s."""
+    if role == TOKEN_URL:
+        if special:
+            if on_port:
+                return _(
+                    "The token URL %(host)s leads to an address that is not among the "
+                    "destinations this installation may connect to on port %(port)s: loopback, "
+                    "private and other special-purpose addresses are allowed only where "
+                    "%(variable)s names them."
+                )
+            return _(
+                "The token URL %(host)s leads to an address that is not among the destinations "
+                "this installation may connect to: loopback, private and other special-purpose "
+                "addresses are allowed only where %(variable)s names them."
+            )
+        if on_port:
+            return _(
+                "The token URL %(host)s is not among the destinations this installation may "
+                "connect to on port %(port)s (%(variable)s)."
+            )
+        return _(
+            "The token URL %(host)s is not among the destinations this installation may "
+            "connect to (%(variable)s)."
+        )
+    if special:
+        if on_port:
+            return _(
+                "The mail server %(host)s leads to an address that is not among the destinations "
+                "this installation may connect to on port %(port)s: loopback, private and other "
+                "special-purpose addresses are allowed only where %(variable)s names them."
+            )
+        return _(
+            "The mail server %(host)s leads to an address that is not among the destinations "
+            "this installation may connect to: loopback, private and other special-purpose "
+            "addresses are allowed only where %(variable)s names them."
+        )
+    if on_port:
+        return _(
+            "The mail server %(host)s is not among the destinations this installation may "
+            "connect to on port %(port)s (%(variable)s)."
+        )
+    return _(
+        "The mail server %(host)s is not among the destinations this installation may connect "
+        "to (%(variable)s)."
     )
 
 
 def how_to_allow(host: str, port: int | None) -> str:
     """Return what an operator does to allow the destination, in the words of every front door."""
     if not host:
-        return f"An operator can change the allowed destinations with {VARIABLE}."
+        return _("An operator can change the allowed destinations with %(variable)s.") % {
+            "variable": VARIABLE
+        }
     entry = entry_for(host, port) if port is not None else _normalise_host(host)
-    return (
-        f"To use it, an operator adds {entry} to {VARIABLE} and restarts the application; "
-        f"where the variable is not set yet, set it to {PUBLIC},{entry} so that mail servers on "
-        "the internet stay allowed."
-    )
+    return _(
+        "To use it, an operator adds %(entry)s to %(variable)s and restarts the application; "
+        "where the variable is not set yet, set it to %(public)s,%(entry)s so that mail servers "
+        "on the internet stay allowed."
+    ) % {"entry": entry, "variable": VARIABLE, "public": PUBLIC}

@@ -10,8 +10,11 @@ from __future__ import annotations
 import base64
 import logging
 import time
+from typing import Any
 
 from django.conf import settings
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from .connection import Deadline, NotAMailServer, ServerConfig
 from .conversation import converse, steps_in_order
@@ -32,6 +35,10 @@ class StepLadder:
         self.config = config
         self.steps: dict[StepName, Step] = {}
         self.temporary = False
+        # The failure in English, as the mail log stores it: (step, cause and fix, reply), and
+        # its sentences, to show it in the reader's language.
+        self.mail_log: tuple[str, str, str] = ("", "", "")
+        self.mail_log_words: dict[str, Any] = {}
         self.secrets = self._secret_forms(config)
 
     @staticmethod
@@ -55,6 +62,20 @@ class StepLadder:
             text = text.replace(secret, "********")
         return text
 
+    def scrub_words(self, data: Any) -> Any:
+        """Blank out secrets in stored sentence data: in its values and plain texts, never in
+        a msgid, which is the product's own words."""
+        if isinstance(data, str):
+            return self.scrub(data)
+        if isinstance(data, list):
+            return [self.scrub_words(item) for item in data]
+        if isinstance(data, dict):
+            return {
+                key: value if key in {"msgid", "step"} else self.scrub_words(value)
+                for key, value in data.items()
+            }
+        return data
+
     def passed(self, step: StepName, detail: str) -> None:
         self.steps[step] = Step(step, step.label, "passed", detail=self.scrub(detail))
 
@@ -72,6 +93,15 @@ class StepLadder:
             cause=self.scrub(explanation.cause),
             fix=self.scrub(explanation.fix),
         )
+        with translation.override("en"):
+            english = explain(failure, config=self.config)
+            label = failure.step.label
+            self.mail_log = (
+                label,
+                self.scrub(" ".join([label + ":", english.cause, english.fix]).strip()),
+                self.scrub(technical_detail(failure.error)),
+            )
+            self.mail_log_words = self.scrub_words(english.words())
 
     def diagnosis(self, elapsed_seconds: float) -> Diagnosis:
         steps: list[Step] = []
@@ -79,10 +109,21 @@ class StepLadder:
         for name in steps_in_order(self.config):
             step = self.steps.get(name)
             if step is None or failed:
-                step = Step(name, name.label, "skipped", detail="Not run: an earlier step failed.")
+                step = Step(
+                    name, name.label, "skipped", detail=_("Not run: an earlier step failed.")
+                )
             failed = failed or step.status == "failed"
             steps.append(step)
-        return Diagnosis(steps=steps, temporary=self.temporary, elapsed_seconds=elapsed_seconds)
+        step_name, text, reply = self.mail_log
+        return Diagnosis(
+            steps=steps,
+            temporary=self.temporary,
+            elapsed_seconds=elapsed_seconds,
+            mail_log_step=step_name,
+            mail_log_text=text,
+            mail_log_reply=reply,
+            mail_log_words=self.mail_log_words,
+        )
 
 
 def diagnose(

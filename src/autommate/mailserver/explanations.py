@@ -14,11 +14,17 @@ import socket
 import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
+from django.utils import translation
+
 from autommate.delivery.failures import SendFailure
+from autommate.sentences import Sentence, as_data, joined
+from autommate.sentences import sentence as _
 
 from .connection import (
+    ACCESS_TOKEN,
     AddressNeedsSMTPUTF8,
     ConflictingTLSSettings,
     InvalidCACertificate,
@@ -47,11 +53,16 @@ from .tokens import (
 MAX_REPLY_CHARS = 200
 # A token endpoint's error description is quoted up to this length (Entra's carry trace IDs).
 MAX_DESCRIPTION_CHARS = 400
-MICROSOFT_SMTP_AUTH_FIX = (
-    "In Exchange Online, allow SMTP AUTH for the mailbox (Set-CASMailbox -Identity {user} "
-    "-SmtpClientAuthenticationDisabled $false) and check that it is not disabled for the whole "
-    "organisation (Get-TransportConfig | Format-List SmtpClientAuthenticationDisabled)."
-)
+
+
+def microsoft_smtp_auth_fix(user: str) -> str:
+    """Return how to allow SMTP AUTH for a mailbox of Exchange Online, in the active language."""
+    return _(
+        "In Exchange Online, allow SMTP AUTH for the mailbox (Set-CASMailbox "
+        "-Identity %(user)s -SmtpClientAuthenticationDisabled $false) and check that "
+        "it is not disabled for the whole organisation (Get-TransportConfig | "
+        "Format-List SmtpClientAuthenticationDisabled)."
+    ) % {"user": user}
 
 
 # Greylisting servers (postgrey's default) let a retry through after 300 seconds; the next
@@ -59,6 +70,17 @@ MICROSOFT_SMTP_AUTH_FIX = (
 # next step of the backoff.
 GREYLIST_DELAY_SECONDS = 300
 _ENHANCED_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+# When a timeout or a lost connection happened, and what a server refused to do: codes, each
+# with its own whole sentences for translators.
+CONNECTING = "connecting"
+LOGIN = "login"
+SENDER = "sender"
+RECIPIENT = "recipient"
+MESSAGE = "message"
+START_TLS = "start TLS"
+TALK = "talk"
+ACCEPT_RECIPIENT = "accept the recipient"
 
 
 @dataclass(frozen=True)
@@ -69,6 +91,15 @@ class Explanation:
     temporary: bool
     # How long to wait before trying again, when the server's reply says (greylisting).
     retry_after_seconds: float | None = None
+
+    def words(self) -> dict[str, Any]:
+        """Return the step, cause and fix as the mail log stores them, to say them again later
+        in another language (autommate.sentences)."""
+        return {
+            "step": self.step.msgid,
+            "cause": as_data(self.cause),
+            "fix": as_data(self.fix),
+        }
 
 
 def explain(error: BaseException, *, config: ServerConfig | None = None) -> Explanation:
@@ -91,15 +122,24 @@ def mail_log_failure(error: BaseException) -> SendFailure:
 
     Registered with delivery, which knows nothing of SMTP, by this app's `ready()`.
     """
+    # The mail log stores its text in English, the source language, and beside it the msgids
+    # and values of its sentences, to say them again in the reader's language.
+    with translation.override("en"):
+        return _mail_log_failure(error)
+
+
+def _mail_log_failure(error: BaseException) -> SendFailure:
     if isinstance(error, MailServerNotConfigured):
         # Retried: the administrator may save the settings any moment.
-        return SendFailure(text="The mail server is not configured.", temporary=True)
+        cause = _("The mail server is not configured.")
+        return SendFailure(text=cause, temporary=True, words={"cause": as_data(cause)})
     explanation = explain(error, config=_saved_oauth_config())
     label = explanation.step.label
-    text = f"{label}: {explanation.cause} {explanation.fix}".strip()
+    text = " ".join([label + ":", explanation.cause, explanation.fix]).strip()
     inner = error.error if isinstance(error, MailStepError) else error
     return SendFailure(
         text=text,
+        words=explanation.words(),
         temporary=explanation.temporary,
         throttled=is_throttled(error),
         step=label,
@@ -168,12 +208,12 @@ def reply_text(code: int, reply: bytes | str) -> str:
     and repeating it would show what else listens on the network.
     """
     if not 200 <= code <= 599:
-        return "(an answer that is not an SMTP reply)"
+        return _("(an answer that is not an SMTP reply)")
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
     text = " ".join(text.split())
     if len(text) > MAX_REPLY_CHARS:
         text = text[: MAX_REPLY_CHARS - 1] + "…"
-    return f"{code} {text}".strip()
+    return " ".join((str(code), text)).strip()
 
 
 def _ssl_reason(error: ssl.SSLError) -> str:
@@ -233,10 +273,12 @@ _OLD_PROTOCOL_REASONS = {
     "VERSION_TOO_LOW",
 }
 
-_PORT_ADVICE = (
-    "Usually SMTP with Enable TLS (STARTTLS) is on port 587, SMTPS on port 465, and plain SMTP "
-    "between servers on port 25."
-)
+
+def _port_advice() -> str:
+    return _(
+        "Usually SMTP with Enable TLS (STARTTLS) is on port 587, SMTPS on port 465, "
+        "and plain SMTP between servers on port 25."
+    )
 
 
 class _Explainer:
@@ -247,13 +289,19 @@ class _Explainer:
 
     @property
     def host(self) -> str:
-        return self.config.host if self.config else "the mail server"
+        # Translators: stands for the server's name in a sentence when none is saved.
+        return self.config.host if self.config else _("the mail server")
 
     @property
     def where(self) -> str:
         if self.config:
-            return f"{self.config.host} (port {self.config.port})"
-        return "The mail server"
+            # Translators: the mail server as the subject of a sentence: its name and port.
+            return _("%(host)s (port %(port)s)") % {
+                "host": self.config.host,
+                "port": self.config.port,
+            }
+        # Translators: the subject of a sentence, where the server's name and port would be.
+        return _("The mail server")
 
     def result(
         self, cause: str, fix: str, *, temporary: bool, retry_after_seconds: float | None = None
@@ -270,29 +318,25 @@ class _Explainer:
         error = self.error
         if isinstance(error, MailServerNotConfigured):
             return self.result(
-                "No mail server is configured yet.",
-                "Enter the server name and sender email on the mail settings page and save.",
+                _("No mail server is configured yet."),
+                _("Enter the server name and sender email on the mail settings page and save."),
                 temporary=False,
             )
         if isinstance(error, DestinationRefused) and self.step != StepName.TOKEN:
             return self.result(
-                str(error),
-                f"Use a mail server at an allowed address. {error.how_to_allow}",
+                _message(error),
+                _("Use a mail server at an allowed address. %(how_to_allow)s")
+                % {"how_to_allow": error.how_to_allow},
                 temporary=False,
             )
         if isinstance(error, NotAMailServer):
             return self.not_a_mail_server()
         if isinstance(error, UndecryptableSecret):
-            return self.result(
-                f"The saved {error.label} cannot be read with the current encryption keys: it "
-                "was saved under a key that AUTOMMATE_ENCRYPTION_KEYS no longer holds.",
-                f"Enter the {error.label} again and save the mail settings.",
-                temporary=False,
-            )
+            return self.undecryptable(error)
         if isinstance(error, UnusableSenderEmail):
             return self.result(
-                str(error),
-                "Enter the sender email again on the mail settings page, and save.",
+                _message(error),
+                _("Enter the sender email again on the mail settings page, and save."),
                 temporary=False,
             )
         if isinstance(error, LoginWithoutTLS):
@@ -303,19 +347,25 @@ class _Explainer:
             return self.token()
         if isinstance(error, ConflictingTLSSettings):
             return self.result(
-                "SMTPS and Enable TLS (STARTTLS) were both chosen. SMTPS encrypts the connection "
-                "from the first byte, while STARTTLS upgrades a plain SMTP connection; a port "
-                "uses one or the other.",
-                "For port 465 choose SMTPS and turn off Enable TLS; for port 587 choose SMTP and "
-                "keep Enable TLS on.",
+                _(
+                    "SMTPS and Enable TLS (STARTTLS) were both chosen. SMTPS encrypts the "
+                    "connection from the first byte, while STARTTLS upgrades a plain SMTP "
+                    "connection; a port uses one or the other."
+                ),
+                _(
+                    "For port 465 choose SMTPS and turn off Enable TLS; for port 587 "
+                    "choose SMTP and keep Enable TLS on."
+                ),
                 temporary=False,
             )
         if isinstance(error, InvalidCACertificate):
             return self.result(
-                str(error),
-                "Paste the CA certificate in PEM format, from -----BEGIN CERTIFICATE----- to "
-                "-----END CERTIFICATE-----, or leave the field empty for a server whose "
-                "certificate is publicly trusted.",
+                _message(error),
+                _(
+                    "Paste the CA certificate in PEM format, from -----BEGIN "
+                    "CERTIFICATE----- to -----END CERTIFICATE-----, or leave the field "
+                    "empty for a server whose certificate is publicly trusted."
+                ),
                 temporary=False,
             )
         method = {
@@ -331,49 +381,151 @@ class _Explainer:
         }[self.step]
         return method()
 
+    def undecryptable(self, error: UndecryptableSecret) -> Explanation:
+        sentences = {
+            "password": (
+                _(
+                    "The saved password cannot be read with the current encryption keys: "
+                    "it was saved under a key that AUTOMMATE_ENCRYPTION_KEYS no longer "
+                    "holds."
+                ),
+                _("Enter the password again and save the mail settings."),
+            ),
+            "client_secret": (
+                _(
+                    "The saved client secret cannot be read with the current encryption "
+                    "keys: it was saved under a key that AUTOMMATE_ENCRYPTION_KEYS no "
+                    "longer holds."
+                ),
+                _("Enter the client secret again and save the mail settings."),
+            ),
+            "client_certificate": (
+                _(
+                    "The saved client certificate cannot be read with the current "
+                    "encryption keys: it was saved under a key that "
+                    "AUTOMMATE_ENCRYPTION_KEYS no longer holds."
+                ),
+                _("Enter the client certificate again and save the mail settings."),
+            ),
+            "service_account_key": (
+                _(
+                    "The saved service account key cannot be read with the current "
+                    "encryption keys: it was saved under a key that "
+                    "AUTOMMATE_ENCRYPTION_KEYS no longer holds."
+                ),
+                _("Enter the service account key again and save the mail settings."),
+            ),
+        }
+        cause, fix = sentences.get(
+            error.name,
+            (
+                _(
+                    "A saved secret of the mail settings cannot be read with the current "
+                    "encryption keys: it was saved under a key that "
+                    "AUTOMMATE_ENCRYPTION_KEYS no longer holds."
+                ),
+                _("Enter the mail server's secrets again and save the mail settings."),
+            ),
+        )
+        return self.result(cause, fix, temporary=False)
+
     # Generic answers shared by several steps.
 
-    def timeout(self, what: str) -> Explanation:
+    def timeout(self, moment: str) -> Explanation:
+        where = self.where
+        cause = {
+            LOGIN: _("%(where)s did not answer in time during login.") % {"where": where},
+            SENDER: _("%(where)s did not answer in time when given the sender.") % {"where": where},
+            RECIPIENT: _("%(where)s did not answer in time when given the recipient.")
+            % {"where": where},
+            MESSAGE: _("%(where)s did not answer in time while the message was sent.")
+            % {"where": where},
+        }[moment]
         return self.result(
-            f"{self.where} did not answer in time {what}.",
-            "Try again later. If it keeps happening, check that the server name and port are "
-            "right and that no firewall holds the connection up.",
+            cause,
+            _(
+                "Try again later. If it keeps happening, check that the server name and "
+                "port are right and that no firewall holds the connection up."
+            ),
             temporary=True,
         )
 
-    def connection_lost(self, what: str) -> Explanation:
+    def connection_lost(self, moment: str) -> Explanation:
+        where = self.where
+        cause = {
+            CONNECTING: _("%(where)s closed the connection unexpectedly while connecting.")
+            % {"where": where},
+            LOGIN: _("%(where)s closed the connection unexpectedly during login.")
+            % {"where": where},
+            SENDER: _("%(where)s closed the connection unexpectedly when given the sender.")
+            % {"where": where},
+            RECIPIENT: _("%(where)s closed the connection unexpectedly when given the recipient.")
+            % {"where": where},
+            MESSAGE: _("%(where)s closed the connection unexpectedly while the message was sent.")
+            % {"where": where},
+        }[moment]
         return self.result(
-            f"{self.where} closed the connection unexpectedly {what}.",
-            "Try again later. If it keeps happening, the server may be refusing this machine: "
-            "ask the mail server's administrator.",
+            cause,
+            _(
+                "Try again later. If it keeps happening, the server may be refusing this "
+                "machine: ask the mail server's administrator."
+            ),
             temporary=True,
         )
 
     def reply(self, code: int, text: str, *, doing: str) -> Explanation:
         if 400 <= code < 500:
+            cause = {
+                START_TLS: _(
+                    "The server could not start TLS for now and asked to try again later "
+                    "(“%(reply)s”)."
+                )
+                % {"reply": text},
+                TALK: _(
+                    "The server could not talk to this machine for now and asked to try "
+                    "again later (“%(reply)s”)."
+                )
+                % {"reply": text},
+                ACCEPT_RECIPIENT: _(
+                    "The server could not accept the recipient for now and asked to try "
+                    "again later (“%(reply)s”)."
+                )
+                % {"reply": text},
+            }[doing]
             return self.result(
-                f"The server could not {doing} for now and asked to try again later (“{text}”).",
-                "Try again in a few minutes; temporary replies usually clear by themselves.",
+                cause,
+                _("Try again in a few minutes; temporary replies usually clear by themselves."),
                 temporary=True,
             )
+        refused = {
+            START_TLS: _("The server refused to start TLS (“%(reply)s”).") % {"reply": text},
+            TALK: _("The server refused to talk to this machine (“%(reply)s”).") % {"reply": text},
+            ACCEPT_RECIPIENT: _("The server refused to accept the recipient (“%(reply)s”).")
+            % {"reply": text},
+        }[doing]
         return self.result(
-            f"The server refused to {doing} (“{text}”).",
-            "The server's reply says why; if it is unclear, ask the mail server's administrator.",
+            refused,
+            _(
+                "The server's reply says why; if it is unclear, ask the mail server's "
+                "administrator."
+            ),
             temporary=False,
         )
 
     def unexpected(self) -> Explanation:
+        kind, error = type(self.error).__name__, self.error
         return self.result(
-            f"An unexpected error occurred ({type(self.error).__name__}: {self.error}).",
-            "Try again; if it keeps happening, look at the application's log.",
+            _("An unexpected error occurred (%(type)s: %(error)s).")
+            % {"type": kind, "error": error},
+            _("Try again; if it keeps happening, look at the application's log."),
             temporary=False,
         )
 
-    def common(self, what: str) -> Explanation | None:
+    def common(self, moment: str) -> Explanation | None:
         if is_timeout(self.error):
-            return self.timeout(what)
+            return self.timeout(moment)
         if _is_connection_lost(self.error):
-            return self.connection_lost(what)
+            return self.connection_lost(moment)
         return None
 
     # One method per step.
@@ -384,26 +536,37 @@ class _Explainer:
             not_found = {socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
             if error.errno in not_found:
                 return self.result(
-                    f"The server name {self.host} could not be found: DNS knows no such name.",
-                    "Check the spelling of the server name (for example smtp.example.com), or "
-                    "enter the server's IP address.",
+                    _("The server name %(host)s could not be found: DNS knows no such name.")
+                    % {"host": self.host},
+                    _(
+                        "Check the spelling of the server name (for example "
+                        "smtp.example.com), or enter the server's IP address."
+                    ),
                     temporary=False,
                 )
             if error.errno == socket.EAI_FAIL:
                 return self.result(
-                    f"Looking up {self.host} failed: the DNS servers gave a permanent error.",
-                    "Check the server name and this machine's DNS settings.",
+                    _("Looking up %(host)s failed: the DNS servers gave a permanent error.")
+                    % {"host": self.host},
+                    _("Check the server name and this machine's DNS settings."),
                     temporary=False,
                 )
             return self.result(
-                f"Looking up {self.host} failed for now ({error.strerror or error}).",
-                "Try again in a moment; if it keeps happening, check this machine's DNS settings.",
+                _("Looking up %(host)s failed for now (%(error)s).")
+                % {"host": self.host, "error": error.strerror or error},
+                _(
+                    "Try again in a moment; if it keeps happening, check this machine's "
+                    "DNS settings."
+                ),
                 temporary=True,
             )
         if is_timeout(error):
             return self.result(
-                f"Looking up {self.host} in DNS took too long.",
-                "Try again in a moment; if it keeps happening, check this machine's DNS settings.",
+                _("Looking up %(host)s in DNS took too long.") % {"host": self.host},
+                _(
+                    "Try again in a moment; if it keeps happening, check this machine's "
+                    "DNS settings."
+                ),
                 temporary=True,
             )
         return self.unexpected()
@@ -418,16 +581,17 @@ class _Explainer:
             errno.EADDRNOTAVAIL,
         }:
             return self.result(
-                f"There is no network route from this machine to {self.host}.",
-                "Check the server name, and this machine's network and firewall settings.",
+                _("There is no network route from this machine to %(host)s.") % {"host": self.host},
+                _("Check the server name, and this machine's network and firewall settings."),
                 temporary=True,
             )
         if _is_connection_lost(error):
-            return self.connection_lost("while connecting")
+            return self.connection_lost(CONNECTING)
         if isinstance(error, OSError):
             return self.result(
-                f"Could not connect to {self.where} ({error.strerror or error}).",
-                "Check the server name and port; if they are right, try again later.",
+                _("Could not connect to %(where)s (%(error)s).")
+                % {"where": self.where, "error": error.strerror or error},
+                _("Check the server name and port; if they are right, try again later."),
                 temporary=True,
             )
         return self.unexpected()
@@ -437,11 +601,17 @@ class _Explainer:
         implicit = self.config.implicit_tls if self.config else False
         if isinstance(error, smtplib.SMTPNotSupportedError):
             return self.result(
-                f"{self.where} does not offer STARTTLS, so the connection could not be "
-                "encrypted. Nothing more was sent: no login and no message.",
-                "If the server uses TLS from the first byte (usually on port 465), choose SMTPS. "
-                "If it really offers no encryption, turn off Enable TLS, but only on a network "
-                "you trust, since the password and mail would then travel unencrypted.",
+                _(
+                    "%(where)s does not offer STARTTLS, so the connection could not be "
+                    "encrypted. Nothing more was sent: no login and no message."
+                )
+                % {"where": self.where},
+                _(
+                    "If the server uses TLS from the first byte (usually on port 465), "
+                    "choose SMTPS. If it really offers no encryption, turn off Enable "
+                    "TLS, but only on a network you trust, since the password and mail "
+                    "would then travel unencrypted."
+                ),
                 temporary=False,
             )
         if isinstance(error, ssl.SSLCertVerificationError):
@@ -451,47 +621,66 @@ class _Explainer:
             text = str(error).upper()
             if reason in _PLAIN_TEXT_REASONS or "WRONG VERSION NUMBER" in text:
                 return self.result(
-                    f"{self.where} answered in plain text instead of TLS: this port does not use "
-                    "SMTPS (TLS from the first byte).",
-                    "For this port choose SMTP, with Enable TLS for STARTTLS (usually port 587), "
-                    "or enter the server's SMTPS port (usually 465).",
+                    _(
+                        "%(where)s answered in plain text instead of TLS: this port does "
+                        "not use SMTPS (TLS from the first byte)."
+                    )
+                    % {"where": self.where},
+                    _(
+                        "For this port choose SMTP, with Enable TLS for STARTTLS (usually "
+                        "port 587), or enter the server's SMTPS port (usually 465)."
+                    ),
                     temporary=False,
                 )
             if reason in _OLD_PROTOCOL_REASONS:
                 return self.result(
-                    f"{self.where} offers only outdated TLS versions (older than TLS 1.2).",
-                    "Ask the mail server's administrator to enable TLS 1.2 or newer.",
+                    _("%(where)s offers only outdated TLS versions (older than TLS 1.2).")
+                    % {"where": self.where},
+                    _("Ask the mail server's administrator to enable TLS 1.2 or newer."),
                     temporary=False,
                 )
         if is_timeout(error):
-            hint = (
-                " A port that expects plain SMTP may be waiting for a command instead."
-                if implicit
-                else ""
-            )
+            where = self.where
             return self.result(
-                f"The TLS handshake with {self.where} did not finish in time.{hint}",
-                f"Check the protocol and port ({_PORT_ADVICE}). If they are right, try again "
-                "later.",
+                _(
+                    "The TLS handshake with %(where)s did not finish in time. A port that "
+                    "expects plain SMTP may be waiting for a command instead."
+                )
+                % {"where": where}
+                if implicit
+                else _("The TLS handshake with %(where)s did not finish in time.")
+                % {"where": where},
+                _("Check the protocol and port (%(advice)s). If they are right, try again later.")
+                % {"advice": _port_advice()},
                 temporary=True,
             )
         if _is_connection_lost(error):
-            hint = " This often means that the port does not use SMTPS." if implicit else ""
+            where = self.where
             return self.result(
-                f"{self.where} closed the connection during the TLS handshake.{hint}",
-                f"Check the protocol and port ({_PORT_ADVICE}). If they are right, try again "
-                "later.",
+                _(
+                    "%(where)s closed the connection during the TLS handshake. This often "
+                    "means that the port does not use SMTPS."
+                )
+                % {"where": where}
+                if implicit
+                else _("%(where)s closed the connection during the TLS handshake.")
+                % {"where": where},
+                _("Check the protocol and port (%(advice)s). If they are right, try again later.")
+                % {"advice": _port_advice()},
                 temporary=True,
             )
         if isinstance(error, smtplib.SMTPResponseException):
             return self.reply(
-                error.smtp_code, reply_text(error.smtp_code, error.smtp_error), doing="start TLS"
+                error.smtp_code, reply_text(error.smtp_code, error.smtp_error), doing=START_TLS
             )
         if isinstance(error, ssl.SSLError):
             return self.result(
-                f"The TLS handshake with {self.where} failed ({_ssl_reason(error) or error}).",
-                "Check the protocol and port, and the CA certificate field if the server's "
-                "certificate comes from a private CA.",
+                _("The TLS handshake with %(where)s failed (%(error)s).")
+                % {"where": self.where, "error": _ssl_reason(error) or error},
+                _(
+                    "Check the protocol and port, and the CA certificate field if the "
+                    "server's certificate comes from a private CA."
+                ),
                 temporary=False,
             )
         return self.unexpected()
@@ -501,29 +690,47 @@ class _Explainer:
         code = error.verify_code
         if code == 62 or "mismatch" in message.lower():
             return self.result(
-                f"The server's certificate is not valid for the name {self.host}.",
-                "Enter the server name exactly as it appears in the server's certificate (for "
-                "example smtp.example.com rather than an IP address or an internal alias).",
+                _("The server's certificate is not valid for the name %(host)s.")
+                % {"host": self.host},
+                _(
+                    "Enter the server name exactly as it appears in the server's "
+                    "certificate (for example smtp.example.com rather than an IP address "
+                    "or an internal alias)."
+                ),
                 temporary=False,
             )
         if code == 10 or "expired" in message.lower():
             return self.result(
-                "The server's certificate has expired.",
-                "Ask the mail server's administrator to renew the certificate.",
+                _("The server's certificate has expired."),
+                _("Ask the mail server's administrator to renew the certificate."),
                 temporary=False,
             )
         if code in {9, 2} or "not yet valid" in message.lower():
             return self.result(
-                f"The server's certificate could not be accepted ({message}).",
-                "Check that this machine's clock is right, or ask the mail server's administrator.",
+                _("The server's certificate could not be accepted (%(message)s).")
+                % {"message": message},
+                _(
+                    "Check that this machine's clock is right, or ask the mail server's "
+                    "administrator."
+                ),
                 temporary=False,
             )
         return self.result(
-            "The server's certificate is not signed by an authority this system trusts: it is "
-            f"self-signed or issued by a private CA ({message or 'unknown issuer'}).",
-            "If this is your organisation's server, paste the certificate of the CA that issued "
-            "it (PEM) into the CA certificate field; for a self-signed certificate, paste the "
-            "server's certificate itself.",
+            _(
+                "The server's certificate is not signed by an authority this system "
+                "trusts: it is self-signed or issued by a private CA (%(message)s)."
+            )
+            % {"message": message}
+            if message
+            else _(
+                "The server's certificate is not signed by an authority this system "
+                "trusts: it is self-signed or issued by a private CA (unknown issuer)."
+            ),
+            _(
+                "If this is your organisation's server, paste the certificate of the CA "
+                "that issued it (PEM) into the CA certificate field; for a self-signed "
+                "certificate, paste the server's certificate itself."
+            ),
             temporary=False,
         )
 
@@ -533,23 +740,27 @@ class _Explainer:
         error = self.error
         if is_timeout(error):
             return self.result(
-                f"{self.where} greeted but did not answer EHLO in time.",
-                "Try again later. If it keeps happening, the server may be overloaded or "
-                "refusing this machine: ask the mail server's administrator.",
+                _("%(where)s greeted but did not answer EHLO in time.") % {"where": self.where},
+                _(
+                    "Try again later. If it keeps happening, the server may be overloaded "
+                    "or refusing this machine: ask the mail server's administrator."
+                ),
                 temporary=True,
             )
         if _is_connection_lost(error):
             return self.result(
-                f"{self.where} closed the connection after its greeting.",
-                "Try again later. If it keeps happening, the server may be refusing this "
-                "machine or be overloaded: ask the mail server's administrator.",
+                _("%(where)s closed the connection after its greeting.") % {"where": self.where},
+                _(
+                    "Try again later. If it keeps happening, the server may be refusing "
+                    "this machine or be overloaded: ask the mail server's administrator."
+                ),
                 temporary=True,
             )
         if isinstance(error, smtplib.SMTPResponseException):
             return self.reply(
                 error.smtp_code,
                 reply_text(error.smtp_code, error.smtp_error),
-                doing="talk to this machine",
+                doing=TALK,
             )
         return self.unexpected()
 
@@ -560,23 +771,35 @@ class _Explainer:
         likely mistakes from the settings alone, never from what the port did.
         """
         config = self.config
-        where = f"{config.host} port {config.port}" if config else "the configured server and port"
-        hint = ""
+        fix = _(
+            "Check the server name and port. %(advice)s If they are right, check that "
+            "the mail server is running and that no firewall holds the connection up, "
+            "then try again later."
+        ) % {"advice": _port_advice()}
         if config and not config.implicit_tls and config.port == 465:
-            hint = "Port 465 usually expects SMTPS (TLS from the first byte): choose SMTPS. "
-        elif config and config.implicit_tls and config.port in {25, 587}:
-            hint = (
-                f"Port {config.port} usually expects SMTP, with Enable TLS for STARTTLS: "
-                "choose SMTP. "
+            fix = joined(
+                _("Port 465 usually expects SMTPS (TLS from the first byte): choose SMTPS."), fix
             )
-        return self.result(
-            f"No mail server answered at {where}: the port is closed, another service listens "
-            "on it, or nothing answered in time.",
-            f"{hint}Check the server name and port. {_PORT_ADVICE} If they are right, check that "
-            "the mail server is running and that no firewall holds the connection up, then try "
-            "again later.",
-            temporary=True,
-        )
+        elif config and config.implicit_tls and config.port in {25, 587}:
+            port = config.port
+            fix = joined(
+                _("Port %(port)s usually expects SMTP, with Enable TLS for STARTTLS: choose SMTP.")
+                % {"port": port},
+                fix,
+            )
+        if config:
+            host, port = config.host, config.port
+            cause = _(
+                "No mail server answered at %(host)s port %(port)s: the port is "
+                "closed, another service listens on it, or nothing answered in time."
+            ) % {"host": host, "port": port}
+        else:
+            cause = _(
+                "No mail server answered at the configured server and port: the port "
+                "is closed, another service listens on it, or nothing answered in "
+                "time."
+            )
+        return self.result(cause, fix, temporary=True)
 
     # Get access token: the token endpoint, its answers, and the provider's words for them.
 
@@ -601,109 +824,171 @@ class _Explainer:
     @property
     def token_host(self) -> str:
         if self.config is None:
-            return "the token URL"
+            # Translators: stands for the token URL's server name in a sentence.
+            return _("the token URL")
         try:
             url = token_url_of(self.config)
         except TokenError:
-            return "the token URL"
+            # Translators: stands for the token URL's server name in a sentence.
+            return _("the token URL")
         return urlsplit(url).hostname or url
 
     def token(self) -> Explanation:
         error = self.error
-        where = f"The token URL's server {self.token_host}"
+        host = self.token_host
         if isinstance(error, InvalidTokenURL):
             return self.result(
-                str(error),
-                "Enter the provider's token URL, starting with https:// (Microsoft 365: "
-                "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token with your tenant "
-                "ID or domain).",
+                _message(error),
+                _(
+                    "Enter the provider's token URL, starting with https:// (Microsoft "
+                    "365: https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token "
+                    "with your tenant ID or domain)."
+                ),
                 temporary=False,
             )
         if isinstance(error, InvalidCredential):
             return self.result(
-                str(error),
-                "Paste the service account's JSON key as Google created it."
+                _message(error),
+                _("Paste the service account's JSON key as Google created it.")
                 if self.provider == "google"
-                else "Paste the PEM private key followed by its certificate, or use a client "
-                "secret instead.",
+                else _(
+                    "Paste the PEM private key followed by its certificate, or use a "
+                    "client secret instead."
+                ),
                 temporary=False,
             )
         if isinstance(error, DestinationRefused):
             return self.result(
-                str(error),
-                f"Check the token URL. {error.how_to_allow}",
+                _message(error),
+                _("Check the token URL. %(how_to_allow)s") % {"how_to_allow": error.how_to_allow},
                 temporary=False,
             )
         if isinstance(error, socket.gaierror):
             return self.result(
-                f"The server name {self.token_host} of the token URL could not be found"
-                + (" for now." if error.errno == socket.EAI_AGAIN else ": DNS knows no such name."),
-                "Check the spelling of the token URL.",
+                _("The server name %(host)s of the token URL could not be found for now.")
+                % {"host": host}
+                if error.errno == socket.EAI_AGAIN
+                else _(
+                    "The server name %(host)s of the token URL could not be found: DNS "
+                    "knows no such name."
+                )
+                % {"host": host},
+                _("Check the spelling of the token URL."),
                 temporary=error.errno == socket.EAI_AGAIN,
             )
         if isinstance(error, ssl.SSLCertVerificationError):
             message = error.verify_message or ""
             if error.verify_code == 62 or "mismatch" in message.lower():
-                cause = f"The certificate of {self.token_host} is not valid for that name."
+                cause = _("The certificate of %(host)s is not valid for that name.") % {
+                    "host": host
+                }
+            elif message:
+                cause = _(
+                    "The certificate of %(host)s is not signed by an authority this "
+                    "system trusts (%(message)s)."
+                ) % {"host": host, "message": message}
             else:
-                cause = (
-                    f"The certificate of {self.token_host} is not signed by an authority this "
-                    f"system trusts ({message or 'unknown issuer'})."
-                )
+                cause = _(
+                    "The certificate of %(host)s is not signed by an authority this "
+                    "system trusts (unknown issuer)."
+                ) % {"host": host}
             return self.result(
                 cause,
-                "Check the host name in the token URL. If the token endpoint uses a private CA, "
-                "paste that CA's certificate into the CA certificate field: it is trusted for "
-                "the token URL too.",
+                _(
+                    "Check the host name in the token URL. If the token endpoint uses a "
+                    "private CA, paste that CA's certificate into the CA certificate "
+                    "field: it is trusted for the token URL too."
+                ),
                 temporary=False,
             )
         if isinstance(error, TokenRedirected):
             return self.result(
-                f"{where} answered with a redirect to {error.location or 'another address'}; "
-                "access tokens are fetched only from the URL as entered.",
-                "Enter the token endpoint's own URL, not a page that forwards to it.",
+                _(
+                    "The token URL's server %(host)s answered with a redirect to "
+                    "%(location)s; access tokens are fetched only from the URL as "
+                    "entered."
+                )
+                % {"host": host, "location": location}
+                if (location := error.location)
+                else _(
+                    "The token URL's server %(host)s answered with a redirect to another "
+                    "address; access tokens are fetched only from the URL as entered."
+                )
+                % {"host": host},
+                _("Enter the token endpoint's own URL, not a page that forwards to it."),
                 temporary=False,
             )
         if isinstance(error, NotAToken):
+            status, content_type, excerpt = error.status, error.content_type, error.excerpt
             if error.too_large:
-                cause = f"{where} answered with more than 64 KB, which is not a token."
+                cause = _(
+                    "The token URL's server %(host)s answered with more than 64 KB, "
+                    "which is not a token."
+                ) % {"host": host}
+            elif content_type and excerpt:
+                cause = _(
+                    "The token URL's server %(host)s answered HTTP %(status)s with "
+                    "%(content_type)s, not an access token (“%(excerpt)s”)."
+                ) % {
+                    "host": host,
+                    "status": status,
+                    "content_type": content_type,
+                    "excerpt": excerpt,
+                }
+            elif content_type:
+                cause = _(
+                    "The token URL's server %(host)s answered HTTP %(status)s with "
+                    "%(content_type)s, not an access token."
+                ) % {"host": host, "status": status, "content_type": content_type}
+            elif excerpt:
+                cause = _(
+                    "The token URL's server %(host)s answered HTTP %(status)s with an "
+                    "unknown type, not an access token (“%(excerpt)s”)."
+                ) % {"host": host, "status": status, "excerpt": excerpt}
             else:
-                shown = f" (“{error.excerpt}”)" if error.excerpt else ""
-                cause = (
-                    f"{where} answered HTTP {error.status} with "
-                    f"{error.content_type or 'an unknown type'}, not an access token{shown}."
-                )
+                cause = _(
+                    "The token URL's server %(host)s answered HTTP %(status)s with an "
+                    "unknown type, not an access token."
+                ) % {"host": host, "status": status}
             return self.result(
                 cause,
-                "Check the token URL: it must be the provider's OAuth 2.0 token endpoint"
-                + (", ending in /oauth2/v2.0/token." if self.provider == "microsoft" else "."),
+                _(
+                    "Check the token URL: it must be the provider's OAuth 2.0 token "
+                    "endpoint, ending in /oauth2/v2.0/token."
+                )
+                if self.provider == "microsoft"
+                else _("Check the token URL: it must be the provider's OAuth 2.0 token endpoint."),
                 temporary=error.status >= 500,
             )
         if isinstance(error, TokenRefused):
             return self.token_refused(error)
         if isinstance(error, ConnectionRefusedError):
             return self.result(
-                f"{where} refused the connection.",
-                "Check the token URL, and that a firewall allows outgoing connections to it.",
+                _("The token URL's server %(host)s refused the connection.") % {"host": host},
+                _("Check the token URL, and that a firewall allows outgoing connections to it."),
                 temporary=True,
             )
         if is_timeout(error):
             return self.result(
-                f"{where} did not answer in time.",
-                "Try again later. If it keeps happening, check the token URL and that a "
-                "firewall allows outgoing https connections to it.",
+                _("The token URL's server %(host)s did not answer in time.") % {"host": host},
+                _(
+                    "Try again later. If it keeps happening, check the token URL and that "
+                    "a firewall allows outgoing https connections to it."
+                ),
                 temporary=True,
             )
         if isinstance(error, ssl.SSLError):
             return self.result(
-                f"The TLS handshake with {self.token_host} failed ({_ssl_reason(error) or error}).",
-                "Check that the token URL is an https address of the provider.",
+                _("The TLS handshake with %(host)s failed (%(error)s).")
+                % {"host": host, "error": _ssl_reason(error) or error},
+                _("Check that the token URL is an https address of the provider."),
                 temporary=False,
             )
         if isinstance(error, OSError):
             return self.result(
-                f"Could not reach {self.token_host} ({error.strerror or error}).",
-                "Check the token URL and this machine's network; then try again.",
+                _("Could not reach %(host)s (%(error)s).")
+                % {"host": host, "error": error.strerror or error},
+                _("Check the token URL and this machine's network; then try again."),
                 temporary=True,
             )
         return self.unexpected()
@@ -715,49 +1000,63 @@ class _Explainer:
             if len(description) > MAX_DESCRIPTION_CHARS:
                 description = description[: MAX_DESCRIPTION_CHARS - 1] + "…"
             said = f"{said}: {description}"
-        quoted = f"(“{said}”)"
         codes = set(error.codes)
         lowered = error.description.lower()
 
         def refused(cause: str, fix: str, *, temporary: bool = False) -> Explanation:
-            return self.result(f"{cause} {quoted}", fix, temporary=temporary)
+            return self.result(
+                # Translators: a cause, then the token endpoint's own error quoted as it answered.
+                _("%(cause)s (“%(said)s”)") % {"cause": cause, "said": said},
+                fix,
+                temporary=temporary,
+            )
 
         if error.status >= 500 or error.error == "temporarily_unavailable":
             return refused(
-                "The token endpoint could not issue a token for now.",
-                "Try again in a few minutes.",
+                _("The token endpoint could not issue a token for now."),
+                _("Try again in a few minutes."),
                 temporary=True,
             )
         if codes & {"AADSTS90002", "AADSTS900023", "AADSTS90013"}:
             return refused(
-                "Microsoft Entra does not know the tenant in the token URL.",
-                "Replace the tenant in the token URL with your Directory (tenant) ID or your "
-                "organisation's primary domain.",
+                _("Microsoft Entra does not know the tenant in the token URL."),
+                _(
+                    "Replace the tenant in the token URL with your Directory (tenant) ID "
+                    "or your organisation's primary domain."
+                ),
             )
         if codes & {"AADSTS700016", "AADSTS90014"} or (
             error.error == "invalid_client" and ("not found" in lowered)
         ):
             if self.provider == "google":
                 return refused(
-                    "Google does not know this service account any more.",
-                    "Create a new JSON key for an existing service account and paste it.",
+                    _("Google does not know this service account any more."),
+                    _("Create a new JSON key for an existing service account and paste it."),
                 )
             return refused(
-                "The provider knows no application with this client ID in this tenant.",
-                "Copy the Application (client) ID from the app registration's Overview page, "
-                "and check that the tenant in the token URL is the one it is registered in.",
+                _("The provider knows no application with this client ID in this tenant."),
+                _(
+                    "Copy the Application (client) ID from the app registration's "
+                    "Overview page, and check that the tenant in the token URL is the one "
+                    "it is registered in."
+                ),
             )
         if "AADSTS7000222" in codes or ("expired" in lowered and error.error == "invalid_client"):
             return refused(
-                "The client secret has expired.",
-                "Create a new client secret for the application (Certificates & secrets) and "
-                "enter its value.",
+                _("The client secret has expired."),
+                _(
+                    "Create a new client secret for the application (Certificates & "
+                    "secrets) and enter its value."
+                ),
             )
         if "AADSTS7000215" in codes or "invalid client secret" in lowered:
             return refused(
-                "The provider did not accept the client secret.",
-                "Enter the secret's Value, not its Secret ID, as shown once when it was created "
-                "under Certificates & secrets; if it is lost, create a new one.",
+                _("The provider did not accept the client secret."),
+                _(
+                    "Enter the secret's Value, not its Secret ID, as shown once when it "
+                    "was created under Certificates & secrets; if it is lost, create a "
+                    "new one."
+                ),
             )
         if (
             "AADSTS700024" in codes
@@ -766,111 +1065,173 @@ class _Explainer:
         ):
             now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             return refused(
-                f"The provider thinks the signed assertion is outside its valid time: this "
-                f"machine's clock is probably wrong (it says {now}).",
-                "Set this machine's clock right, best with NTP, and try again.",
+                _(
+                    "The provider thinks the signed assertion is outside its valid time: "
+                    "this machine's clock is probably wrong (it says %(now)s)."
+                )
+                % {"now": now},
+                _("Set this machine's clock right, best with NTP, and try again."),
             )
         if codes & {"AADSTS700027", "AADSTS700023", "AADSTS50012"} or (
             "signature" in lowered and self.provider != "google"
         ):
             return refused(
-                "The provider did not accept the client certificate's signature: the "
-                "certificate is not registered for the application, or has expired.",
-                "Upload the certificate of this PEM to the application (Certificates & secrets "
-                "→ Certificates), or renew it there and paste the new key and certificate.",
+                _(
+                    "The provider did not accept the client certificate's signature: the "
+                    "certificate is not registered for the application, or has expired."
+                ),
+                _(
+                    "Upload the certificate of this PEM to the application (Certificates "
+                    "& secrets → Certificates), or renew it there and paste the new key "
+                    "and certificate."
+                ),
             )
         if "invalid jwt signature" in lowered:
             return refused(
-                "Google did not accept the service account key's signature: the key was "
-                "deleted or disabled.",
-                "Create a new JSON key for the service account and paste it.",
+                _(
+                    "Google did not accept the service account key's signature: the key "
+                    "was deleted or disabled."
+                ),
+                _("Create a new JSON key for the service account and paste it."),
             )
         if codes & {"AADSTS70011", "AADSTS1002012", "AADSTS650057"} or (
             error.error == "invalid_scope"
         ):
             return refused(
-                "The provider refused the scope.",
-                "For Microsoft 365 enter https://outlook.office365.com/.default as Scope; other "
-                "providers name theirs in their documentation.",
+                _("The provider refused the scope."),
+                _(
+                    "For Microsoft 365 enter https://outlook.office365.com/.default as "
+                    "Scope; other providers name theirs in their documentation."
+                ),
             )
         if self.provider == "google" and error.error == "unauthorized_client":
             return refused(
-                "Google did not grant the service account domain-wide delegation for "
-                "https://mail.google.com/ (or for this user).",
-                "In the Google Admin console, Security → Access and data control → API "
-                "controls → Domain-wide delegation, add the service account's client ID with "
-                "the scope https://mail.google.com/.",
+                _(
+                    "Google did not grant the service account domain-wide delegation for "
+                    "https://mail.google.com/ (or for this user)."
+                ),
+                _(
+                    "In the Google Admin console, Security → Access and data control → "
+                    "API controls → Domain-wide delegation, add the service account's "
+                    "client ID with the scope https://mail.google.com/."
+                ),
             )
         if self.provider == "google" and "invalid email or user id" in lowered:
-            username = self.config.username if self.config else "the username"
             return refused(
-                f"Google knows no Workspace user {username} in the service account's domain.",
-                "Enter as Username the address of a user of your Google Workspace domain (not "
-                "an alias or a group).",
+                _("Google knows no Workspace user %(username)s in the service account's domain.")
+                % {"username": username}
+                if (username := self.config.username if self.config else "")
+                else _(
+                    "Google knows no Workspace user of that name in the service account's domain."
+                ),
+                _(
+                    "Enter as Username the address of a user of your Google Workspace "
+                    "domain (not an alias or a group)."
+                ),
             )
         if error.error == "unauthorized_client":
             return refused(
-                "The provider does not let this application use the client credentials grant.",
-                "Allow the application to get tokens for itself (application permissions, not "
-                "delegated ones), with admin consent.",
+                _("The provider does not let this application use the client credentials grant."),
+                _(
+                    "Allow the application to get tokens for itself (application "
+                    "permissions, not delegated ones), with admin consent."
+                ),
             )
         return refused(
-            "The token endpoint refused to issue a token.",
-            "Its answer says why; check the client ID, the secret or certificate, and the scope.",
+            _("The token endpoint refused to issue a token."),
+            _(
+                "Its answer says why; check the client ID, the secret or certificate, and "
+                "the scope."
+            ),
         )
 
     def oauth_login(self, code: int, text: str) -> Explanation:
-        user = self.config.username if self.config else "the mailbox"
+        # Translators: stands for the mailbox's address in a sentence when none is saved.
+        user = self.config.username if self.config else _("the mailbox")
         if 400 <= code < 500:
             return self.result(
-                f"The server could not check the access token for now (“{text}”).",
-                "Try again in a few minutes.",
+                _("The server could not check the access token for now (“%(reply)s”).")
+                % {"reply": text},
+                _("Try again in a few minutes."),
                 temporary=True,
             )
         if self.provider == "microsoft":
             if "5.7.139" in text or "smtpclientauthentication" in text.lower().replace(" ", ""):
                 return self.result(
-                    f"Exchange Online has SMTP AUTH turned off for {user} or for the whole "
-                    f"organisation (“{text}”).",
-                    MICROSOFT_SMTP_AUTH_FIX.format(user=user),
+                    _(
+                        "Exchange Online has SMTP AUTH turned off for %(user)s or for the "
+                        "whole organisation (“%(reply)s”)."
+                    )
+                    % {"user": user, "reply": text},
+                    microsoft_smtp_auth_fix(user),
                     temporary=False,
                 )
             return self.result(
-                f"Exchange Online did not accept the access token for {user} (“{text}”). The "
-                "token was issued, so the usual causes are on the Exchange side: the "
-                "application's service principal is not registered in Exchange Online, it has "
-                "no permission on this mailbox, or SMTP AUTH is turned off for the mailbox.",
-                "Register the service principal (New-ServicePrincipal -AppId … -ObjectId …), "
-                f"grant it the mailbox (Add-MailboxPermission -Identity {user} -User … "
-                "-AccessRights FullAccess), and allow SMTP AUTH for the mailbox "
-                f"(Set-CASMailbox -Identity {user} -SmtpClientAuthenticationDisabled $false). "
-                "Changes can take up to an hour to apply.",
+                _(
+                    "Exchange Online did not accept the access token for %(user)s "
+                    "(“%(reply)s”). The token was issued, so the usual causes are on the "
+                    "Exchange side: the application's service principal is not registered "
+                    "in Exchange Online, it has no permission on this mailbox, or SMTP "
+                    "AUTH is turned off for the mailbox."
+                )
+                % {"user": user, "reply": text},
+                _(
+                    "Register the service principal (New-ServicePrincipal -AppId … "
+                    "-ObjectId …), grant it the mailbox (Add-MailboxPermission -Identity "
+                    "%(user)s -User … -AccessRights FullAccess), and allow SMTP AUTH for "
+                    "the mailbox (Set-CASMailbox -Identity %(user)s "
+                    "-SmtpClientAuthenticationDisabled $false). Changes can take up to an "
+                    "hour to apply."
+                )
+                % {"user": user},
                 temporary=False,
             )
         if self.provider == "google":
             return self.result(
-                f"Gmail did not accept the access token for {user} (“{text}”): the user is not "
-                "in the service account's Workspace domain, the user's Gmail is turned off, or "
-                "the delegation does not include https://mail.google.com/.",
-                "Enter as Username a Workspace user with Gmail, and check the domain-wide "
-                "delegation of the service account's client ID.",
+                _(
+                    "Gmail did not accept the access token for %(user)s (“%(reply)s”): "
+                    "the user is not in the service account's Workspace domain, the "
+                    "user's Gmail is turned off, or the delegation does not include "
+                    "https://mail.google.com/."
+                )
+                % {"user": user, "reply": text},
+                _(
+                    "Enter as Username a Workspace user with Gmail, and check the "
+                    "domain-wide delegation of the service account's client ID."
+                ),
                 temporary=False,
             )
         return self.result(
-            f"The server did not accept the access token for {user} (“{text}”).",
-            "Check that the Username is the mailbox the application may send as, and that the "
-            "mail server accepts tokens from this token URL and scope.",
+            _("The server did not accept the access token for %(user)s (“%(reply)s”).")
+            % {"user": user, "reply": text},
+            _(
+                "Check that the Username is the mailbox the application may send as, and "
+                "that the mail server accepts tokens from this token URL and scope."
+            ),
             temporary=False,
         )
 
     def login_without_tls(self, error: LoginWithoutTLS) -> Explanation:
+        host = self.host
         return self.result(
-            f"The connection is not encrypted (Enable TLS is off), so the {error.credential} was "
-            f"not sent to {self.host}: it would have crossed the network as plain text, "
-            "readable by anyone on the way.",
-            "Turn on Enable TLS (STARTTLS), or choose SMTPS, if the server offers it. Only for a "
-            "server that offers no TLS on a network you trust, such as a relay on this machine, "
-            "tick Allow login without TLS.",
+            _(
+                "The connection is not encrypted (Enable TLS is off), so the access token "
+                "was not sent to %(host)s: it would have crossed the network as plain "
+                "text, readable by anyone on the way."
+            )
+            % {"host": host}
+            if error.credential == ACCESS_TOKEN
+            else _(
+                "The connection is not encrypted (Enable TLS is off), so the password was "
+                "not sent to %(host)s: it would have crossed the network as plain text, "
+                "readable by anyone on the way."
+            )
+            % {"host": host},
+            _(
+                "Turn on Enable TLS (STARTTLS), or choose SMTPS, if the server offers it. "
+                "Only for a server that offers no TLS on a network you trust, such as a "
+                "relay on this machine, tick Allow login without TLS."
+            ),
             temporary=False,
         )
 
@@ -879,9 +1240,13 @@ class _Explainer:
         if self.config is not None and self.config.uses_oauth:
             if isinstance(error, XOAuth2NotOffered):
                 return self.result(
-                    f"{self.where} does not offer the XOAUTH2 login ({error}).",
-                    "Check the server name and that Enable TLS is on (many servers offer "
-                    "XOAUTH2 only over TLS); if the server takes passwords, choose Password.",
+                    _("%(where)s does not offer the XOAUTH2 login (%(error)s).")
+                    % {"where": self.where, "error": error},
+                    _(
+                        "Check the server name and that Enable TLS is on (many servers "
+                        "offer XOAUTH2 only over TLS); if the server takes passwords, "
+                        "choose Password."
+                    ),
                     temporary=False,
                 )
             if isinstance(error, smtplib.SMTPResponseException):
@@ -894,18 +1259,33 @@ class _Explainer:
             and "no suitable authentication method" in str(error).lower()
         ):
             if isinstance(error, smtplib.SMTPNotSupportedError):
-                cause = "The server does not offer login (SMTP AUTH) on this connection."
+                cause = (
+                    _("The server does not offer login (SMTP AUTH) on this connection.")
+                    if encrypted
+                    else _(
+                        "The server does not offer login (SMTP AUTH) on this connection. "
+                        "Many servers offer login only once the connection is encrypted."
+                    )
+                )
             else:
                 cause = (
-                    "The server offers no login method this application supports "
-                    "(PLAIN, LOGIN or CRAM-MD5)."
+                    _(
+                        "The server offers no login method this application supports "
+                        "(PLAIN, LOGIN or CRAM-MD5)."
+                    )
+                    if encrypted
+                    else _(
+                        "The server offers no login method this application supports "
+                        "(PLAIN, LOGIN or CRAM-MD5). Many servers offer login only once "
+                        "the connection is encrypted."
+                    )
                 )
-            if not encrypted:
-                cause += " Many servers offer login only once the connection is encrypted."
             return self.result(
                 cause,
-                "Turn on Enable TLS (or choose SMTPS) if the server offers login only over TLS; "
-                "if the server needs no login, turn off Use authentication.",
+                _(
+                    "Turn on Enable TLS (or choose SMTPS) if the server offers login only "
+                    "over TLS; if the server needs no login, turn off Use authentication."
+                ),
                 temporary=False,
             )
         if isinstance(error, smtplib.SMTPResponseException):
@@ -914,52 +1294,73 @@ class _Explainer:
             lowered = text.lower()
             if code == 538 or "encryption" in lowered or "starttls" in lowered:
                 return self.result(
-                    f"The server accepts the login only over an encrypted connection (“{text}”).",
-                    "Turn on Enable TLS (STARTTLS), or choose SMTPS.",
+                    _(
+                        "The server accepts the login only over an encrypted connection "
+                        "(“%(reply)s”)."
+                    )
+                    % {"reply": text},
+                    _("Turn on Enable TLS (STARTTLS), or choose SMTPS."),
                     temporary=False,
                 )
             if 400 <= code < 500:
                 return self.result(
-                    f"The server could not check the login for now (“{text}”).",
-                    "Try again in a few minutes.",
+                    _("The server could not check the login for now (“%(reply)s”).")
+                    % {"reply": text},
+                    _("Try again in a few minutes."),
                     temporary=True,
                 )
             return self.result(
-                f"The server rejected the username or password (“{text}”).",
-                "Check the username and password. Many providers require an app password for "
-                "SMTP, or SMTP login to be allowed for the account.",
+                _("The server rejected the username or password (“%(reply)s”).") % {"reply": text},
+                _(
+                    "Check the username and password. Many providers require an app "
+                    "password for SMTP, or SMTP login to be allowed for the account."
+                ),
                 temporary=False,
             )
-        return self.common("during login") or self.unexpected()
+        return self.common(LOGIN) or self.unexpected()
 
     def _requires_login(self, code: int, text: str) -> Explanation | None:
         lowered = text.lower()
         if "starttls" in lowered or "must issue a starttls" in lowered:
             return self.result(
-                f"The server accepts mail only over an encrypted connection (“{text}”).",
-                "Turn on Enable TLS (STARTTLS), or choose SMTPS.",
+                _("The server accepts mail only over an encrypted connection (“%(reply)s”).")
+                % {"reply": text},
+                _("Turn on Enable TLS (STARTTLS), or choose SMTPS."),
                 temporary=False,
             )
         if code == 530 or "authentication required" in lowered or "5.7.0" in lowered:
             using_auth = bool(self.config and self.config.use_auth)
             return self.result(
-                f"The server requires a login before it accepts mail (“{text}”).",
-                "Turn on Use authentication and enter the username and password of the mail "
-                "account."
+                _("The server requires a login before it accepts mail (“%(reply)s”).")
+                % {"reply": text},
+                _(
+                    "Turn on Use authentication and enter the username and password of "
+                    "the mail account."
+                )
                 if not using_auth
-                else "Check that the username belongs to an account allowed to send mail.",
+                else _("Check that the username belongs to an account allowed to send mail."),
                 temporary=False,
             )
         return None
 
     def needs_smtputf8(self, error: AddressNeedsSMTPUTF8) -> Explanation:
-        which = "sender email" if self.step == StepName.SENDER else "recipient address"
+        address, where = error.address, self.where
         return self.result(
-            f"{error.address} has letters outside ASCII before the @, and {self.where} does not "
-            "offer SMTPUTF8, the extension that carries such addresses. (A domain with such "
-            "letters is no problem: it is sent in its ASCII form.)",
-            f"Use a {which} whose part before the @ is plain ASCII, or a mail server that "
-            "offers SMTPUTF8.",
+            _(
+                "%(address)s has letters outside ASCII before the @, and %(where)s does "
+                "not offer SMTPUTF8, the extension that carries such addresses. (A domain "
+                "with such letters is no problem: it is sent in its ASCII form.)"
+            )
+            % {"address": address, "where": where},
+            _(
+                "Use a sender email whose part before the @ is plain ASCII, or a mail "
+                "server that offers SMTPUTF8."
+            )
+            if self.step == StepName.SENDER
+            else _(
+                "Use a recipient address whose part before the @ is plain ASCII, or a "
+                "mail server that offers SMTPUTF8."
+            ),
             temporary=False,
         )
 
@@ -974,23 +1375,41 @@ class _Explainer:
         status = _ENHANCED_STATUS.search(text)
         enhanced = status.group(0) if status else ""
         if 400 <= code < 500 and "greylist" in lowered:
+            minutes = GREYLIST_DELAY_SECONDS // 60
             return self.result(
-                f"The server greylists: it turns away the first attempt from a sender it has not "
-                f"seen before, and accepts a retry after a delay (“{text}”).",
-                "Nothing to change: mail waiting in the queue is tried again after "
-                f"{GREYLIST_DELAY_SECONDS // 60} minutes, when the server lets it through. Send "
-                f"a test mail again after {GREYLIST_DELAY_SECONDS // 60} minutes.",
+                _(
+                    "The server greylists: it turns away the first attempt from a sender "
+                    "it has not seen before, and accepts a retry after a delay "
+                    "(“%(reply)s”)."
+                )
+                % {"reply": text},
+                _(
+                    "Nothing to change: mail waiting in the queue is tried again after "
+                    "%(minutes)s minutes, when the server lets it through. Send a test "
+                    "mail again after %(minutes)s minutes."
+                )
+                % {"minutes": minutes},
                 temporary=True,
                 retry_after_seconds=GREYLIST_DELAY_SECONDS,
             )
         if "helo command rejected" in lowered or (enhanced.endswith(".5.2") and "helo" in lowered):
-            name = self.config.greeting_name if self.config else "this installation's name"
             return self.result(
-                f"The server refused the name this installation greeted it with, {name} "
-                f"(“{text}”); the recipient is not the cause.",
-                "Enter this installation's fully-qualified host name (such as "
-                "autommate.example.org) in EHLO name on the mail settings page, or set "
-                "AUTOMMATE_BASE_URL to its public name.",
+                _(
+                    "The server refused the name this installation greeted it with, "
+                    "%(name)s (“%(reply)s”); the recipient is not the cause."
+                )
+                % {"name": name, "reply": text}
+                if (name := self.config.greeting_name if self.config else "")
+                else _(
+                    "The server refused the name this installation greeted it with "
+                    "(“%(reply)s”); the recipient is not the cause."
+                )
+                % {"reply": text},
+                _(
+                    "Enter this installation's fully-qualified host name (such as "
+                    "autommate.example.org) in EHLO name on the mail settings page, or "
+                    "set AUTOMMATE_BASE_URL to its public name."
+                ),
                 temporary=400 <= code < 500,
             )
         # At MAIL FROM the sender's own explanation applies; at a later step it must be said.
@@ -1000,13 +1419,23 @@ class _Explainer:
             and ("not owned" in lowered or enhanced == "5.7.1" or code == 553)
         ):
             login = self.config.username if self.config and self.config.use_auth else ""
-            who = f"the login {login}" if login else "this login"
             return self.result(
-                f"The server does not let {who} send as the sender email (“{text}”); the "
-                "recipient is not the cause.",
-                "Enter as Sender email an address this mail account may send as (often the "
-                "account's own address), or ask the mail server's administrator to allow this "
-                "sender for the login.",
+                _(
+                    "The server does not let the login %(login)s send as the sender email "
+                    "(“%(reply)s”); the recipient is not the cause."
+                )
+                % {"login": login, "reply": text}
+                if login
+                else _(
+                    "The server does not let this login send as the sender email "
+                    "(“%(reply)s”); the recipient is not the cause."
+                )
+                % {"reply": text},
+                _(
+                    "Enter as Sender email an address this mail account may send as "
+                    "(often the account's own address), or ask the mail server's "
+                    "administrator to allow this sender for the login."
+                ),
                 temporary=False,
             )
         if (
@@ -1015,10 +1444,13 @@ class _Explainer:
             or ("size" in lowered and "exceed" in lowered)
         ):
             return self.result(
-                f"The server refused the mail as larger than its size limit (“{text}”).",
-                "Ask the mail server's administrator to raise its size limit (Postfix: "
-                "message_size_limit); the mails of this product are small, so a limit this low "
-                "usually is a mistake.",
+                _("The server refused the mail as larger than its size limit (“%(reply)s”).")
+                % {"reply": text},
+                _(
+                    "Ask the mail server's administrator to raise its size limit "
+                    "(Postfix: message_size_limit); the mails of this product are small, "
+                    "so a limit this low usually is a mistake."
+                ),
                 temporary=False,
             )
         return None
@@ -1036,17 +1468,25 @@ class _Explainer:
                 return login
             if 400 <= code < 500:
                 return self.result(
-                    f"The server did not accept the sender address {address} for now (“{text}”).",
-                    "Try again in a few minutes; temporary replies usually clear by themselves.",
+                    _(
+                        "The server did not accept the sender address %(address)s for now "
+                        "(“%(reply)s”)."
+                    )
+                    % {"address": address, "reply": text},
+                    _("Try again in a few minutes; temporary replies usually clear by themselves."),
                     temporary=True,
                 )
             return self.result(
-                f"The server refused the sender address {address} (“{text}”).",
-                "Use a sender email that this mail account may send as: often the account's own "
-                "address, or an address in a domain the provider has verified.",
+                _("The server refused the sender address %(address)s (“%(reply)s”).")
+                % {"address": address, "reply": text},
+                _(
+                    "Use a sender email that this mail account may send as: often the "
+                    "account's own address, or an address in a domain the provider has "
+                    "verified."
+                ),
                 temporary=False,
             )
-        return self.common("when given the sender") or self.unexpected()
+        return self.common(SENDER) or self.unexpected()
 
     def recipient(self) -> Explanation:
         error = self.error
@@ -1059,31 +1499,43 @@ class _Explainer:
                 return login
             if 400 <= code < 500:
                 return self.result(
-                    f"The server did not accept the recipient {address} for now (“{text}”).",
-                    "Try again in a few minutes; some servers turn away first attempts on "
-                    "purpose (greylisting).",
+                    _("The server did not accept the recipient %(address)s for now (“%(reply)s”).")
+                    % {"address": address, "reply": text},
+                    _(
+                        "Try again in a few minutes; some servers turn away first "
+                        "attempts on purpose (greylisting)."
+                    ),
                     temporary=True,
                 )
             if "relay" in text.lower():
                 return self.result(
-                    f"The server does not pass mail on to {address} for this machine (“{text}”).",
-                    "Turn on Use authentication: most servers pass mail on to outside addresses "
-                    "only for a logged-in sender.",
+                    _(
+                        "The server does not pass mail on to %(address)s for this machine "
+                        "(“%(reply)s”)."
+                    )
+                    % {"address": address, "reply": text},
+                    _(
+                        "Turn on Use authentication: most servers pass mail on to outside "
+                        "addresses only for a logged-in sender."
+                    ),
                     temporary=False,
                 )
             return self.result(
-                f"The server refused the recipient {address} (“{text}”).",
-                "Check the recipient address for typing mistakes; if it is right, the server's "
-                "reply says why it was refused.",
+                _("The server refused the recipient %(address)s (“%(reply)s”).")
+                % {"address": address, "reply": text},
+                _(
+                    "Check the recipient address for typing mistakes; if it is right, the "
+                    "server's reply says why it was refused."
+                ),
                 temporary=False,
             )
         if isinstance(error, smtplib.SMTPResponseException):
             return self.reply(
                 error.smtp_code,
                 reply_text(error.smtp_code, error.smtp_error),
-                doing="accept the recipient",
+                doing=ACCEPT_RECIPIENT,
             )
-        return self.common("when given the recipient") or self.unexpected()
+        return self.common(RECIPIENT) or self.unexpected()
 
     def message(self) -> Explanation:
         error = self.error
@@ -1094,37 +1546,49 @@ class _Explainer:
                 return cause
             if 400 <= code < 500:
                 return self.result(
-                    f"The server did not accept the message for now (“{text}”).",
-                    "Try again in a few minutes; mail waiting in the queue is retried "
-                    "automatically.",
+                    _("The server did not accept the message for now (“%(reply)s”).")
+                    % {"reply": text},
+                    _(
+                        "Try again in a few minutes; mail waiting in the queue is retried "
+                        "automatically."
+                    ),
                     temporary=True,
                 )
             return self.result(
-                f"The server refused the message (“{text}”).",
-                "The server's reply says why: often the message looked like spam, was too large, "
-                "or the sender's domain does not allow this server to send for it (SPF, DKIM).",
+                _("The server refused the message (“%(reply)s”).") % {"reply": text},
+                _(
+                    "The server's reply says why: often the message looked like spam, was "
+                    "too large, or the sender's domain does not allow this server to send "
+                    "for it (SPF, DKIM)."
+                ),
                 temporary=False,
             )
-        return self.common("while the message was sent") or self.unexpected()
+        return self.common(MESSAGE) or self.unexpected()
+
+
+def _message(error: BaseException) -> str:
+    """Return an error's message as it was made: a Sentence keeps its msgid for the mail log."""
+    made = error.args[0] if error.args else None
+    return made if isinstance(made, Sentence) else str(error)
 
 
 def technical_detail(error: BaseException) -> str:
     """Return the error as the server or the library reported it, for the step's detail."""
     if isinstance(error, smtplib.SMTPRecipientsRefused):
         return "; ".join(
-            f"{address}: {reply_text(code, reply)}"
+            address + ": " + reply_text(code, reply)
             for address, (code, reply) in error.recipients.items()
         )
     if isinstance(error, smtplib.SMTPResponseException):
         return reply_text(error.smtp_code, error.smtp_error)
     if isinstance(error, ssl.SSLCertVerificationError):
-        return f"Certificate verification failed: {error.verify_message}"
+        return _("Certificate verification failed: %(message)s") % {"message": error.verify_message}
     if isinstance(error, ssl.SSLError):
-        return f"TLS error: {_ssl_reason(error) or error}"
+        return _("TLS error: %(error)s") % {"error": _ssl_reason(error) or error}
     if isinstance(error, socket.gaierror):
-        return f"DNS lookup failed: {error.strerror or error}"
+        return _("DNS lookup failed: %(error)s") % {"error": error.strerror or error}
     if isinstance(error, TimeoutError):
-        return "Timed out."
+        return _("Timed out.")
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     text = str(error)

@@ -6,6 +6,8 @@ from typing import Any
 from cryptography import x509
 from django import forms
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from autommate.header_text import check_header_text
 
@@ -27,21 +29,29 @@ CA_CERTIFICATE_MAX_CHARS = 64 * 1024
 CREDENTIAL_MAX_CHARS = 64 * 1024
 SECRET_HELP = {
     "password": (
-        "A password is saved. Leave this empty to keep it; it is never shown.",
-        "No password is saved.",
+        gettext_lazy("A password is saved. Leave this empty to keep it; it is never shown."),
+        gettext_lazy("No password is saved."),
     ),
     "client_secret": (
-        "A client secret is saved. Leave this empty to keep it; it is never shown.",
-        "The secret's value (not its ID). Leave empty when you use a client certificate.",
+        gettext_lazy("A client secret is saved. Leave this empty to keep it; it is never shown."),
+        gettext_lazy(
+            "The secret's value (not its ID). Leave empty when you use a client certificate."
+        ),
     ),
     "client_certificate": (
-        "A client certificate is saved. Leave this empty to keep it; it is never shown.",
-        "Instead of a client secret: the PEM private key (RSA) followed by its certificate, "
-        "whose public part is uploaded to the application.",
+        gettext_lazy(
+            "A client certificate is saved. Leave this empty to keep it; it is never shown."
+        ),
+        gettext_lazy(
+            "Instead of a client secret: the PEM private key (RSA) followed by its certificate, "
+            "whose public part is uploaded to the application."
+        ),
     ),
     "service_account_key": (
-        "A service account key is saved. Leave this empty to keep it; it is never shown.",
-        "The JSON key file of the service account, pasted or uploaded.",
+        gettext_lazy(
+            "A service account key is saved. Leave this empty to keep it; it is never shown."
+        ),
+        gettext_lazy("The JSON key file of the service account, pasted or uploaded."),
     ),
 }
 
@@ -66,27 +76,30 @@ class MailServerForm(forms.ModelForm):
     """The mail server settings as typed; the checks that need no network."""
 
     preset = forms.ChoiceField(
-        label="Preset",
+        # Translators: a ready-made set of settings for a common mail provider.
+        label=gettext_lazy("Preset"),
         required=False,
-        choices=[("", "Choose a provider to fill in the form…")]
+        choices=[("", gettext_lazy("Choose a provider to fill in the form…"))]
         + [(p.key, p.label) for p in PRESETS],
-        help_text="Fills in the server name, port and TLS choices of a common provider.",
+        help_text=gettext_lazy(
+            "Fills in the server name, port and TLS choices of a common provider."
+        ),
     )
     password = forms.CharField(
-        label="Password",
+        label=gettext_lazy("Password"),
         required=False,
         strip=False,
         max_length=1024,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
     client_secret = forms.CharField(
-        label="Client secret",
+        label=gettext_lazy("Client secret"),
         required=False,
         max_length=1024,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
     )
     client_certificate = forms.CharField(
-        label="Client certificate",
+        label=gettext_lazy("Client certificate"),
         required=False,
         max_length=CREDENTIAL_MAX_CHARS,
         widget=WriteOnlyTextarea(
@@ -99,7 +112,7 @@ class MailServerForm(forms.ModelForm):
         ),
     )
     service_account_key = forms.CharField(
-        label="Service account key",
+        label=gettext_lazy("Service account key"),
         required=False,
         max_length=CREDENTIAL_MAX_CHARS,
         widget=WriteOnlyTextarea(
@@ -112,9 +125,9 @@ class MailServerForm(forms.ModelForm):
         ),
     )
     service_account_key_file = forms.FileField(
-        label="Service account key file",
+        label=gettext_lazy("Service account key file"),
         required=False,
-        help_text="Or upload the JSON key file instead of pasting it.",
+        help_text=gettext_lazy("Or upload the JSON key file instead of pasting it."),
         widget=forms.FileInput(attrs={"accept": ".json,application/json"}),
     )
 
@@ -149,27 +162,37 @@ class MailServerForm(forms.ModelForm):
             ),
         }
         help_texts = {
-            "port": "587 for SMTP with TLS (STARTTLS), 465 for SMTPS, 25 for a local relay.",
-            "protocol": "SMTPS encrypts from the first byte (usually port 465); SMTP starts "
-            "in plain text and can switch to TLS.",
-            "use_tls": "Switch to TLS with STARTTLS before logging in (SMTP only). The server's "
-            "certificate is always verified.",
-            "ca_certificate": "Optional. The PEM certificate of a private certificate authority "
-            "that signed the mail server's certificate (or the token URL's).",
-            "auth_method": "Password for most servers; OAuth 2.0 for Microsoft 365 and other "
-            "providers that take no passwords; Google service account for Google Workspace.",
-            # Help texts are HTML; format_html keeps <tenant> from becoming a tag.
-            "token_url": format_html(
-                "Where access tokens come from (https only). Microsoft 365: {} with your tenant "
-                "ID or domain.",
-                MICROSOFT_TOKEN_URL,
+            "port": gettext_lazy(
+                "587 for SMTP with TLS (STARTTLS), 465 for SMTPS, 25 for a local relay."
             ),
-            "username": "Password: the username the mail server expects. OAuth 2.0: the mailbox "
-            "that sends. Google service account: the Workspace user it sends as.",
-            "allow_insecure_login": "Warning: without TLS the password (or access token) "
-            "crosses the network as plain text. Only for a server that offers no TLS on a "
-            "network you trust, such as a relay on this machine; ignored while TLS is used.",
-            "client_id": "The application's client ID (Microsoft: Application (client) ID).",
+            "protocol": gettext_lazy(
+                "SMTPS encrypts from the first byte (usually port 465); SMTP starts in plain text "
+                "and can switch to TLS."
+            ),
+            "use_tls": gettext_lazy(
+                "Switch to TLS with STARTTLS before logging in (SMTP only). The server's "
+                "certificate is always verified."
+            ),
+            "ca_certificate": gettext_lazy(
+                "Optional. The PEM certificate of a private certificate authority that signed the "
+                "mail server's certificate (or the token URL's)."
+            ),
+            "auth_method": gettext_lazy(
+                "Password for most servers; OAuth 2.0 for Microsoft 365 and other providers that "
+                "take no passwords; Google service account for Google Workspace."
+            ),
+            "username": gettext_lazy(
+                "Password: the username the mail server expects. OAuth 2.0: the mailbox that "
+                "sends. Google service account: the Workspace user it sends as."
+            ),
+            "allow_insecure_login": gettext_lazy(
+                "Warning: without TLS the password (or access token) crosses the network as plain "
+                "text. Only for a server that offers no TLS on a network you trust, such as a "
+                "relay on this machine; ignored while TLS is used."
+            ),
+            "client_id": gettext_lazy(
+                "The application's client ID (Microsoft: Application (client) ID)."
+            ),
             "scope": f"Microsoft 365: {MICROSOFT_SCOPE}",
         }
 
@@ -183,6 +206,14 @@ class MailServerForm(forms.ModelForm):
         # No placeholder with the default: an address there would read as the page showing
         # where names lead, which it never does.
         self.fields["ehlo_name"].widget.attrs.update({"spellcheck": "false", "autocomplete": "off"})
+        # Help texts are HTML; format_html keeps <tenant> from becoming a tag.
+        self.fields["token_url"].help_text = format_html(
+            _(
+                "Where access tokens come from (https only). Microsoft 365: {url} with your "
+                "tenant ID or domain."
+            ),
+            url=MICROSOFT_TOKEN_URL,
+        )
         for name, (kept, empty) in SECRET_HELP.items():
             stored = saved is not None and saved.use_auth and saved.has_secret(name)
             self.fields[name].help_text = kept if stored else empty
@@ -191,34 +222,37 @@ class MailServerForm(forms.ModelForm):
         host = str(self.cleaned_data["host"]).strip()
         if "://" in host or "/" in host or " " in host:
             raise forms.ValidationError(
-                "Enter only the server name, such as smtp.example.org, without smtp:// or a path.",
+                _(
+                    "Enter only the server name, such as smtp.example.org, without smtp:// or a "
+                    "path."
+                ),
                 code="invalid_host",
             )
         if not (_HOSTNAME.match(host) or _IPV6.match(host)):
             raise forms.ValidationError(
-                "Enter a valid server name or IP address.", code="invalid_host"
+                _("Enter a valid server name or IP address."), code="invalid_host"
             )
         return host.strip("[]")
 
     def clean_port(self) -> int:
         port = int(self.cleaned_data["port"])
         if not 1 <= port <= 65535:
-            raise forms.ValidationError("Enter a port from 1 to 65535.", code="invalid_port")
+            raise forms.ValidationError(_("Enter a port from 1 to 65535."), code="invalid_port")
         return port
 
     def clean_sender_name(self) -> str:
         name = str(self.cleaned_data["sender_name"]).strip()
-        check_header_text(name, "The sender name")
+        check_header_text(name, _("The sender name"))
         return name
 
     def clean_sender_email(self) -> str:
         address = str(self.cleaned_data["sender_email"]).strip()
-        check_header_text(address, "The sender email")
+        check_header_text(address, _("The sender email"))
         return address
 
     def clean_username(self) -> str:
         username = str(self.cleaned_data.get("username", "")).strip()
-        check_header_text(username, "The username")
+        check_header_text(username, _("The username"))
         return username
 
     def clean_auth_method(self) -> str:
@@ -227,7 +261,7 @@ class MailServerForm(forms.ModelForm):
     def clean_token_url(self) -> str:
         url = str(self.cleaned_data.get("token_url", "")).strip()
         if url:
-            check_header_text(url, "The token URL")
+            check_header_text(url, _("The token URL"))
             try:
                 check_token_url(url)
             except InvalidTokenURL as error:
@@ -236,7 +270,7 @@ class MailServerForm(forms.ModelForm):
 
     def clean_client_id(self) -> str:
         client_id = str(self.cleaned_data.get("client_id", "")).strip()
-        check_header_text(client_id, "The client ID")
+        check_header_text(client_id, _("The client ID"))
         return client_id
 
     def clean_scope(self) -> str:
@@ -245,7 +279,7 @@ class MailServerForm(forms.ModelForm):
 
     def clean_client_secret(self) -> str:
         secret = str(self.cleaned_data.get("client_secret", "")).strip()
-        check_header_text(secret, "The client secret")
+        check_header_text(secret, _("The client secret"))
         return secret
 
     def clean_client_certificate(self) -> str:
@@ -263,13 +297,14 @@ class MailServerForm(forms.ModelForm):
         if upload is not None and not text:
             if upload.size is not None and upload.size > CREDENTIAL_MAX_CHARS:
                 raise forms.ValidationError(
-                    "The service account key file is too large (at most 64 KB).", code="too_large"
+                    _("The service account key file is too large (at most 64 KB)."),
+                    code="too_large",
                 )
             try:
                 text = upload.read().decode("utf-8").strip()
             except UnicodeDecodeError:
                 raise forms.ValidationError(
-                    "The uploaded file is not a JSON key file.", code="invalid_credential"
+                    _("The uploaded file is not a JSON key file."), code="invalid_credential"
                 ) from None
         if text:
             try:
@@ -285,14 +320,16 @@ class MailServerForm(forms.ModelForm):
             return ""
         if len(pem) > CA_CERTIFICATE_MAX_CHARS:
             raise forms.ValidationError(
-                "The CA certificate is too large (at most 64 KB).", code="too_large"
+                _("The CA certificate is too large (at most 64 KB)."), code="too_large"
             )
         try:
             x509.load_pem_x509_certificates(pem.encode())
         except ValueError:
             raise forms.ValidationError(
-                "This is not a PEM certificate. Paste the text from -----BEGIN CERTIFICATE----- "
-                "to -----END CERTIFICATE-----.",
+                _(
+                    "This is not a PEM certificate. Paste the text from -----BEGIN "
+                    "CERTIFICATE----- to -----END CERTIFICATE-----."
+                ),
                 code="invalid_ca",
             ) from None
         return pem
@@ -304,20 +341,27 @@ class MailServerForm(forms.ModelForm):
         if protocol == Protocol.SMTPS and cleaned.get("use_tls"):
             self.add_error(
                 "use_tls",
-                "SMTPS already encrypts the whole connection, so Enable TLS (STARTTLS) cannot be "
-                "used with it. Turn off Enable TLS, or choose SMTP to use STARTTLS.",
+                _(
+                    "SMTPS already encrypts the whole connection, so Enable TLS (STARTTLS) cannot "
+                    "be used with it. Turn off Enable TLS, or choose SMTP to use STARTTLS."
+                ),
             )
         if protocol == Protocol.SMTPS and port in (25, 587):
             self.add_error(
                 "port",
-                f"Port {port} expects SMTP, which starts in plain text. Use port 465 for SMTPS, "
-                "or choose SMTP with Enable TLS.",
+                _(
+                    "Port %(port)s expects SMTP, which starts in plain text. Use port 465 for "
+                    "SMTPS, or choose SMTP with Enable TLS."
+                )
+                % {"port": port},
             )
         if protocol == Protocol.SMTP and port == 465:
             self.add_error(
                 "port",
-                "Port 465 expects SMTPS (TLS from the first byte). Choose SMTPS, or use port 587 "
-                "with Enable TLS.",
+                _(
+                    "Port 465 expects SMTPS (TLS from the first byte). Choose SMTPS, or use port "
+                    "587 with Enable TLS."
+                ),
             )
         self._ignore_other_methods(cleaned)
         if cleaned.get("use_auth"):
@@ -347,43 +391,45 @@ class MailServerForm(forms.ModelForm):
         username = cleaned.get("username")
         if method == AuthMethod.PASSWORD:
             if not username and "username" not in self.errors:
-                self.add_error("username", "Enter the username the mail server expects.")
+                self.add_error("username", _("Enter the username the mail server expects."))
             return
         if not username and "username" not in self.errors:
             self.add_error(
                 "username",
-                "Enter the mailbox that sends, such as noreply@example.org."
+                _("Enter the mailbox that sends, such as noreply@example.org.")
                 if method == AuthMethod.OAUTH2
-                else "Enter the Workspace user the service account sends as.",
+                else _("Enter the Workspace user the service account sends as."),
             )
         elif method == AuthMethod.GOOGLE_SERVICE_ACCOUNT and username and "@" not in username:
             self.add_error(
                 "username",
-                "Enter the full address of a Workspace user, such as noreply@example.org.",
+                _("Enter the full address of a Workspace user, such as noreply@example.org."),
             )
         if method == AuthMethod.OAUTH2:
             if not cleaned.get("token_url") and "token_url" not in self.errors:
-                self.add_error("token_url", "Enter the token URL of the provider.")
+                self.add_error("token_url", _("Enter the token URL of the provider."))
             if not cleaned.get("client_id") and "client_id" not in self.errors:
-                self.add_error("client_id", "Enter the client ID of the application.")
+                self.add_error("client_id", _("Enter the client ID of the application."))
 
 
 class TestMailForm(forms.Form):
     test_recipient = forms.EmailField(
-        label="Test recipient",
+        label=gettext_lazy("Test recipient"),
         max_length=254,
-        help_text="A mailbox you can read: the test mail carries a code to confirm delivery.",
+        help_text=gettext_lazy(
+            "A mailbox you can read: the test mail carries a code to confirm delivery."
+        ),
     )
 
     def clean_test_recipient(self) -> str:
         address = str(self.cleaned_data["test_recipient"]).strip()
-        check_header_text(address, "The test recipient")
+        check_header_text(address, _("The test recipient"))
         return address
 
 
 class ConfirmDeliveryForm(forms.Form):
     code = forms.CharField(
-        label="Confirmation code",
+        label=gettext_lazy("Confirmation code"),
         max_length=32,
         widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "spellcheck": "false"}),
     )

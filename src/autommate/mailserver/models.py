@@ -9,8 +9,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from autommate.header_text import check_header_text, first_unsafe_character, header_safe
+from autommate.sentences import sentence as gettext
 
 from .fingerprints import released_values, settings_fingerprint
 
@@ -35,9 +37,9 @@ class Protocol(models.TextChoices):
 class AuthMethod(models.TextChoices):
     """How the application logs in to the mail server when Use authentication is on."""
 
-    PASSWORD = "password", "Password"
+    PASSWORD = "password", _("Password")
     OAUTH2 = "oauth2", "OAuth 2.0"
-    GOOGLE_SERVICE_ACCOUNT = "google-service-account", "Google service account"
+    GOOGLE_SERVICE_ACCOUNT = "google-service-account", _("Google service account")
 
 
 # The fields an administrator edits, on the page, in the API and with `autommate mailserver set`.
@@ -61,9 +63,9 @@ EDITABLE_FIELDS = (
 
 # The fields that go into a mail header or an SMTP command, with their names in messages.
 HEADER_FIELDS = {
-    "sender_name": "The sender name",
-    "sender_email": "The sender email",
-    "username": "The username",
+    "sender_name": _("The sender name"),
+    "sender_email": _("The sender email"),
+    "username": _("The username"),
 }
 
 # The write-only secrets, each stored encrypted in `<name>_encrypted`.
@@ -80,42 +82,44 @@ METHOD_SECRETS: dict[str, tuple[str, ...]] = {
 class MailServerSettings(models.Model):
     """The outgoing mail server, as the administrator saved it. There is one row (pk=1)."""
 
-    host = models.CharField("Server name", max_length=253, blank=True)
-    port = models.PositiveIntegerField("Port", default=587)
+    host = models.CharField(_("Server name"), max_length=253, blank=True)
+    port = models.PositiveIntegerField(_("Port"), default=587)
     protocol = models.CharField(
-        "Protocol", max_length=5, choices=Protocol.choices, default=Protocol.SMTP
+        _("Protocol"), max_length=5, choices=Protocol.choices, default=Protocol.SMTP
     )
-    use_tls = models.BooleanField("Enable TLS", default=True)
-    sender_name = models.CharField("Sender name", max_length=100, default="Autom Mate")
-    sender_email = models.EmailField("Sender email", max_length=254, blank=True)
-    use_auth = models.BooleanField("Use authentication", default=False)
+    use_tls = models.BooleanField(_("Enable TLS"), default=True)
+    sender_name = models.CharField(_("Sender name"), max_length=100, default="Autom Mate")
+    sender_email = models.EmailField(_("Sender email"), max_length=254, blank=True)
+    use_auth = models.BooleanField(_("Use authentication"), default=False)
     auth_method = models.CharField(
-        "Authentication method",
+        _("Authentication method"),
         max_length=32,
         choices=AuthMethod.choices,
         default=AuthMethod.PASSWORD,
     )
-    username = models.CharField("Username", max_length=254, blank=True)
+    username = models.CharField(_("Username"), max_length=254, blank=True)
     # Without TLS, a login sends the password (or the access token) in clear: only on request.
-    allow_insecure_login = models.BooleanField("Allow login without TLS", default=False)
+    allow_insecure_login = models.BooleanField(_("Allow login without TLS"), default=False)
     password_encrypted = models.TextField(blank=True)
     # OAuth 2.0, the client credentials grant: where tokens come from and who asks for them.
-    token_url = models.CharField("Token URL", max_length=2000, blank=True)
-    client_id = models.CharField("Client ID", max_length=255, blank=True)
+    token_url = models.CharField(_("Token URL"), max_length=2000, blank=True)
+    client_id = models.CharField(_("Client ID"), max_length=255, blank=True)
     client_secret_encrypted = models.TextField(blank=True)
     client_certificate_encrypted = models.TextField(blank=True)
-    scope = models.CharField("Scope", max_length=1000, blank=True)
+    scope = models.CharField(_("Scope"), max_length=1000, blank=True)
     # Google service account: the JSON key, which also names its token URL.
     service_account_key_encrypted = models.TextField(blank=True)
-    ca_certificate = models.TextField("CA certificate", blank=True)
+    ca_certificate = models.TextField(_("CA certificate"), blank=True)
     # The name said in EHLO; empty greets with the host of AUTOMMATE_BASE_URL.
     ehlo_name = models.CharField(
-        "EHLO name",
+        _("EHLO name"),
         max_length=253,
         blank=True,
-        help_text="The name this installation greets the mail server with. Leave empty to use "
-        "the host of the public address. Servers that insist on a fully-qualified name refuse "
-        "names such as localhost.",
+        help_text=_(
+            "The name this installation greets the mail server with. Leave empty to use "
+            "the host of the public address. Servers that insist on a fully-qualified name refuse "
+            "names such as localhost."
+        ),
     )
     timeout_seconds = models.PositiveSmallIntegerField(default=10)
     updated_at = models.DateTimeField(null=True, blank=True)
@@ -140,8 +144,10 @@ class MailServerSettings(models.Model):
         """
         if first_unsafe_character(self.sender_email) is not None:
             raise UnusableSenderEmail(
-                "The saved sender email holds a line break or control character, which no mail "
-                "can carry."
+                gettext(
+                    "The saved sender email holds a line break or control character, which no mail "
+                    "can carry."
+                )
             )
         local, _, domain = self.sender_email.rpartition("@")
         name = header_safe(self.sender_name)
@@ -152,14 +158,16 @@ class MailServerSettings(models.Model):
         errors: dict[str, ValidationError] = {}
         for name, label in HEADER_FIELDS.items():
             try:
-                check_header_text(str(getattr(self, name)), label)
+                check_header_text(str(getattr(self, name)), str(label))
             except ValidationError as error:
                 errors[name] = error
         name = self.ehlo_name.strip()
         if name and not _EHLO_NAME.fullmatch(name):
             errors["ehlo_name"] = ValidationError(
-                "Enter a host name such as mail.example.org (letters, digits, hyphens and dots), "
-                "or an address in brackets such as [192.0.2.1].",
+                gettext(
+                    "Enter a host name such as mail.example.org (letters, digits, hyphens and "
+                    "dots), or an address in brackets such as [192.0.2.1]."
+                ),
                 code="invalid",
             )
         if errors:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy
+
 
 @dataclass(frozen=True)
 class Preset:
     key: str
-    label: str
+    label: str | Promise
     host: str
     port: int
     protocol: str
     use_tls: bool
     use_auth: bool
-    note: str = ""
+    note: str | Promise = ""
     auth_method: str = "password"
     token_url: str = ""
     scope: str = ""
@@ -26,29 +29,33 @@ MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
 PRESETS: tuple[Preset, ...] = (
     Preset(
         "microsoft365-oauth",
-        "Microsoft 365 (OAuth 2.0)",
+        gettext_lazy("Microsoft 365 (OAuth 2.0)"),
         "smtp.office365.com",
         587,
         "smtp",
         True,
         True,
-        "Replace <tenant> in the token URL with your tenant ID or domain, then enter the "
-        "application's client ID and its client secret or certificate. The username is the "
-        "mailbox that sends.",
+        gettext_lazy(
+            "Replace <tenant> in the token URL with your tenant ID or domain, then enter the "
+            "application's client ID and its client secret or certificate. The username is the "
+            "mailbox that sends."
+        ),
         auth_method="oauth2",
         token_url=MICROSOFT_TOKEN_URL,
         scope=MICROSOFT_SCOPE,
     ),
     Preset(
         "google-service-account",
-        "Google Workspace (service account)",
+        gettext_lazy("Google Workspace (service account)"),
         "smtp.gmail.com",
         587,
         "smtp",
         True,
         True,
-        "Paste the service account's JSON key; the username is the Workspace user it sends as. "
-        "The service account needs domain-wide delegation for https://mail.google.com/.",
+        gettext_lazy(
+            "Paste the service account's JSON key; the username is the Workspace user it sends as. "
+            "The service account needs domain-wide delegation for https://mail.google.com/."
+        ),
         auth_method="google-service-account",
     ),
     Preset(
@@ -59,9 +66,11 @@ PRESETS: tuple[Preset, ...] = (
         "smtp",
         True,
         True,
-        "Google ended password sign-in for less secure apps on 1 May 2025; app passwords need "
-        "2-Step Verification and are not recommended. For Google Workspace choose Google "
-        "Workspace (service account). The username is the full Gmail address.",
+        gettext_lazy(
+            "Google ended password sign-in for less secure apps on 1 May 2025; app passwords need "
+            "2-Step Verification and are not recommended. For Google Workspace choose Google "
+            "Workspace (service account). The username is the full Gmail address."
+        ),
     ),
     Preset(
         "microsoft365",
@@ -71,18 +80,21 @@ PRESETS: tuple[Preset, ...] = (
         "smtp",
         True,
         True,
-        "Microsoft turns password sign-in (Basic authentication) for SMTP off by default at the "
-        "end of December 2026 and removes it in 2027: choose Microsoft 365 (OAuth 2.0) instead.",
+        gettext_lazy(
+            "Microsoft turns password sign-in (Basic authentication) for SMTP off by default at "
+            "the end of December 2026 and removes it in 2027: choose Microsoft 365 (OAuth 2.0) "
+            "instead."
+        ),
     ),
     Preset(
         "ses",
-        "Amazon SES (us-east-1)",
+        gettext_lazy("Amazon SES (us-east-1)"),
         "email-smtp.us-east-1.amazonaws.com",
         587,
         "smtp",
         True,
         True,
-        "Use SES SMTP credentials; change the region in the server name.",
+        gettext_lazy("Use SES SMTP credentials; change the region in the server name."),
     ),
     Preset(
         "sendgrid",
@@ -92,7 +104,7 @@ PRESETS: tuple[Preset, ...] = (
         "smtp",
         True,
         True,
-        "The username is the word apikey; the password is the API key.",
+        gettext_lazy("The username is the word apikey; the password is the API key."),
     ),
     Preset(
         "mailgun",
@@ -102,20 +114,26 @@ PRESETS: tuple[Preset, ...] = (
         "smtp",
         True,
         True,
-        "Use the SMTP credentials of your Mailgun domain.",
+        gettext_lazy("Use the SMTP credentials of your Mailgun domain."),
     ),
     Preset(
         "relay",
-        "Local relay (port 25)",
+        gettext_lazy("Local relay (port 25)"),
         "localhost",
         25,
         "smtp",
         False,
         False,
-        "A mail relay on this machine or network that accepts mail without a password.",
+        gettext_lazy(
+            "A mail relay on this machine or network that accepts mail without a password."
+        ),
     ),
 )
 
 
 def presets_as_dicts() -> list[dict[str, object]]:
-    return [asdict(preset) for preset in PRESETS]
+    """Return the presets as the page's script reads them, in the active language."""
+    return [
+        {name: str(value) if isinstance(value, Promise) else value for name, value in row.items()}
+        for row in (asdict(preset) for preset in PRESETS)
+    ]

@@ -11,6 +11,7 @@ from functools import cache
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext as _
 
 SECRET_LABELS = {
     "password": "password",
@@ -47,12 +48,34 @@ def encrypt(plaintext: str) -> str:
 
 def unreadable_message(name: str) -> str:
     """Return what to tell an administrator whose saved secret `name` cannot be decrypted."""
-    label = SECRET_LABELS.get(name, name)
-    return (
-        f"The saved {label} cannot be read with the current encryption keys: it was saved "
-        f"under a key that AUTOMMATE_ENCRYPTION_KEYS no longer holds. Enter the {label} again "
-        "and save."
-    )
+    if name == "client_secret":
+        return _(
+            "The saved client secret cannot be read with the current encryption keys: it was "
+            "saved under a key that AUTOMMATE_ENCRYPTION_KEYS no longer holds. Enter the client "
+            "secret again and save."
+        )
+    if name == "client_certificate":
+        return _(
+            "The saved client certificate cannot be read with the current encryption keys: it "
+            "was saved under a key that AUTOMMATE_ENCRYPTION_KEYS no longer holds. Enter the "
+            "client certificate again and save."
+        )
+    if name == "service_account_key":
+        return _(
+            "The saved service account key cannot be read with the current encryption keys: it "
+            "was saved under a key that AUTOMMATE_ENCRYPTION_KEYS no longer holds. Enter the "
+            "service account key again and save."
+        )
+    if name == "password":
+        return _(
+            "The saved password cannot be read with the current encryption keys: it was saved "
+            "under a key that AUTOMMATE_ENCRYPTION_KEYS no longer holds. Enter the password "
+            "again and save."
+        )
+    return _(
+        "The saved %(name)s cannot be read with the current encryption keys: it was saved under "
+        "a key that AUTOMMATE_ENCRYPTION_KEYS no longer holds."
+    ) % {"name": name}
 
 
 def decrypt(ciphertext: str, *, name: str = "password") -> str:

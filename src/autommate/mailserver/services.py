@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone, translation
+from django.utils.translation import gettext as _
 
 from autommate import metrics
 from autommate.accounts.models import User
@@ -69,10 +70,12 @@ class PasswordNeeded(ValidationError):
     def __init__(self) -> None:
         super().__init__(
             {
-                "password": "Enter the password again: the server name, port, username, "
-                "protocol, Enable TLS, CA certificate or Allow login without TLS changed, and "
-                "the saved password is only ever sent to the server, and over the kind of "
-                "connection, it was saved for."
+                "password": _(
+                    "Enter the password again: the server name, port, username, "
+                    "protocol, Enable TLS, CA certificate or Allow login without TLS changed, and "
+                    "the saved password is only ever sent to the server, and over the kind of "
+                    "connection, it was saved for."
+                )
             }
         )
 
@@ -81,9 +84,11 @@ class ClientCredentialNeeded(ValidationError):
     def __init__(self) -> None:
         super().__init__(
             {
-                "client_secret": "Enter the client secret (or client certificate) again: the "
-                "token URL or client ID changed, and a saved secret is only ever sent to the "
-                "token URL it was saved for."
+                "client_secret": _(
+                    "Enter the client secret (or client certificate) again: the "
+                    "token URL or client ID changed, and a saved secret is only ever sent to the "
+                    "token URL it was saved for."
+                )
             }
         )
 
@@ -93,7 +98,9 @@ class InvalidConfirmationCode(DomainError):
     default_message = "This code is not valid. Send a new test mail."
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message, field="code")
+        super().__init__(
+            message or _("This code is not valid. Send a new test mail."), field="code"
+        )
 
 
 def _candidate(values: dict[str, Any]) -> MailServerSettings:
@@ -150,21 +157,25 @@ def _resolve_secrets(values: dict[str, Any]) -> dict[str, str]:
         if typed["password"]:
             return typed
         if not saved.has_password:
-            raise ValidationError({"password": "Enter the password for the mail server."})
+            raise ValidationError({"password": _("Enter the password for the mail server.")})
         if not _still_bound("password", candidate, saved):
             raise PasswordNeeded
         return {"password": _saved_secret(saved, "password")}
     if method == AuthMethod.OAUTH2:
         if typed["client_secret"] and typed["client_certificate"]:
             raise ValidationError(
-                {"client_certificate": "Enter a client secret or a client certificate, not both."}
+                {
+                    "client_certificate": _(
+                        "Enter a client secret or a client certificate, not both."
+                    )
+                }
             )
         if typed["client_secret"] or typed["client_certificate"]:
             return typed
         stored = [name for name in METHOD_SECRETS[method] if saved.has_secret(name)]
         if not stored:
             raise ValidationError(
-                {"client_secret": "Enter the client secret, or a client certificate instead."}
+                {"client_secret": _("Enter the client secret, or a client certificate instead.")}
             )
         if not all(_still_bound(name, candidate, saved) for name in stored):
             raise ClientCredentialNeeded
@@ -173,7 +184,7 @@ def _resolve_secrets(values: dict[str, Any]) -> dict[str, str]:
         return typed
     if not saved.has_secret("service_account_key"):
         raise ValidationError(
-            {"service_account_key": "Paste the service account's JSON key, or upload its file."}
+            {"service_account_key": _("Paste the service account's JSON key, or upload its file.")}
         )
     return {"service_account_key": _saved_secret(saved, "service_account_key")}
 
@@ -263,7 +274,7 @@ def _refuse_when_paused(
             limit="test-mail",
         )
         metrics.TEST_MAILS.labels(outcome="rate_limited").inc()
-        raise ratelimits.RateLimited(decision.retry_after_seconds, reason="Too many test mails.")
+        raise ratelimits.RateLimited(decision.retry_after_seconds, reason=_("Too many test mails."))
 
 
 def mail_server_test(
@@ -327,10 +338,11 @@ def mail_server_test(
             recipient=recipient,
             user=actor,
             sent=diagnosis.ok,
-            error=f"{failure.label}: {failure.cause} {failure.fix}".strip() if failure else "",
+            error=diagnosis.mail_log_text,
             message_id=str(email.extra_headers.get("Message-ID", "")),
-            step=failure.label if failure else "",
-            reply=failure.detail if failure else "",
+            step=diagnosis.mail_log_step,
+            reply=diagnosis.mail_log_reply,
+            words=diagnosis.mail_log_words,
         )
         audit_record(
             Action.TEST_MAIL_SENT,
@@ -386,7 +398,7 @@ def mail_server_save_and_test(
         tested = values
     elif not saved.is_configured:
         raise ValidationError(
-            "Enter the mail server settings and save them before sending a test mail."
+            _("Enter the mail server settings and save them before sending a test mail.")
         )
     else:
         tested = _saved_values(saved)
@@ -411,8 +423,10 @@ def _save_tested(
     or when they cannot be read any more (the encryption keys changed).
     """
     differ = InvalidConfirmationCode(
-        "This code was sent with mail settings that differ from the ones saved now. "
-        "Send a new test mail with the saved settings."
+        _(
+            "This code was sent with mail settings that differ from the ones saved now. "
+            "Send a new test mail with the saved settings."
+        )
     )
     if not code.tested_values_encrypted:
         raise differ
@@ -435,7 +449,7 @@ def mail_server_confirm(
 ) -> MailServerSettings:
     """Mark the saved settings verified with the code (or link) from a received test mail."""
     ratelimits.peek("test-mail-confirm", str(actor.pk), "10/m").enforce(
-        reason="Too many wrong codes."
+        reason=_("Too many wrong codes.")
     )
     codes = TestMailCode.objects.all()
     if link_token:
@@ -447,13 +461,16 @@ def mail_server_confirm(
         # Counted outside any transaction, so that refusing the code does not undo the count.
         ratelimits.hit("test-mail-confirm", str(actor.pk), "10/m")
         raise InvalidConfirmationCode(
-            "This code is not valid: it may be mistyped, used already, or older than "
-            f"{settings.TEST_MAIL_CODE_LIFETIME_HOURS} hours. Send a new test mail."
+            _(
+                "This code is not valid: it may be mistyped, used already, or older than "
+                "%(hours)s hours. Send a new test mail."
+            )
+            % {"hours": settings.TEST_MAIL_CODE_LIFETIME_HOURS}
         )
     with transaction.atomic():
         found = TestMailCode.objects.select_for_update().get(pk=found.pk)
         if not found.is_usable:  # Used by a concurrent confirmation a moment ago.
-            raise InvalidConfirmationCode("This code has just been used. Send a new test mail.")
+            raise InvalidConfirmationCode(_("This code has just been used. Send a new test mail."))
         saved = mail_server_get()
         if not hmac.compare_digest(found.fingerprint, saved.fingerprint_if_readable()):
             saved = _save_tested(found, actor=actor, client_address=client_address)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, NoReturn
 
+from django.utils.translation import gettext, gettext_noop
+
 
 class StepName(StrEnum):
     RESOLVE = "resolve"
@@ -27,19 +29,31 @@ class StepName(StrEnum):
 
     @property
     def label(self) -> str:
+        """Return the step's name in the active language."""
+        return gettext(STEP_LABELS[self])
+
+    @property
+    def msgid(self) -> str:
+        """Return the step's name in English, as the mail log stores it."""
         return STEP_LABELS[self]
 
 
+# The English labels are also what the mail log stores (DeliveryAttempt.step): they are the
+# msgids, so a stored label is translated when it is shown.
 STEP_LABELS: dict[StepName, str] = {
-    StepName.RESOLVE: "Resolve server name",
-    StepName.CONNECT: "Connect",
-    StepName.TLS: "TLS handshake",
-    StepName.GREETING: "Greeting (EHLO)",
-    StepName.TOKEN: "Get access token",
-    StepName.LOGIN: "Log in",
-    StepName.SENDER: "Sender accepted",
-    StepName.RECIPIENT: "Recipient accepted",
-    StepName.MESSAGE: "Message accepted",
+    # Translators: a step of the test mail's SMTP conversation: looking up the server's name in DNS.
+    StepName.RESOLVE: gettext_noop("Resolve server name"),
+    # Translators: a step of the SMTP conversation: opening the network connection.
+    StepName.CONNECT: gettext_noop("Connect"),
+    StepName.TLS: gettext_noop("TLS handshake"),
+    # Translators: a step of the SMTP conversation; EHLO is the SMTP command, keep it.
+    StepName.GREETING: gettext_noop("Greeting (EHLO)"),
+    StepName.TOKEN: gettext_noop("Get access token"),
+    # Translators: a step of the SMTP conversation: logging in to the mail server.
+    StepName.LOGIN: gettext_noop("Log in"),
+    StepName.SENDER: gettext_noop("Sender accepted"),
+    StepName.RECIPIENT: gettext_noop("Recipient accepted"),
+    StepName.MESSAGE: gettext_noop("Message accepted"),
 }
 
 StepStatus = Literal["passed", "failed", "skipped"]
@@ -73,6 +87,12 @@ class Diagnosis:
     # Whether the failure, if any, is of the kind that may go away by itself (a 4xx, a timeout).
     temporary: bool = False
     elapsed_seconds: float = field(default=0.0, compare=False)
+    # The failure as the mail log stores it, in English whatever the page's language: the step's
+    # label (translated when shown), the step, cause and fix, and the server's reply.
+    mail_log_step: str = field(default="", compare=False)
+    mail_log_text: str = field(default="", compare=False)
+    mail_log_reply: str = field(default="", compare=False)
+    mail_log_words: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def ok(self) -> bool:

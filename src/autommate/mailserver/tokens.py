@@ -40,9 +40,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from autommate import metrics
+from autommate.sentences import sentence as _
 
 from .connection import Deadline, ServerConfig, open_socket, resolve_within, ssl_context
-from .destinations import check_destination
+from .destinations import TOKEN_URL, check_destination
 
 GOOGLE_SCOPE = "https://mail.google.com/"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -129,10 +130,26 @@ class AccessToken:
     @property
     def detail(self) -> str:
         minutes = round(self.lifetime_seconds / 60)
-        valid = f"{minutes} minutes" if minutes >= 2 else f"{round(self.lifetime_seconds)} seconds"
+        host = self.issuer_host
+        if minutes >= 2:
+            if self.reused:
+                return _(
+                    "Reused the access token from %(host)s (valid for %(minutes)s minutes)."
+                ) % {"host": host, "minutes": minutes}
+            return _("Got an access token from %(host)s, valid for %(minutes)s minutes.") % {
+                "host": host,
+                "minutes": minutes,
+            }
+        seconds = round(self.lifetime_seconds)
         if self.reused:
-            return f"Reused the access token from {self.issuer_host} (valid for {valid})."
-        return f"Got an access token from {self.issuer_host}, valid for {valid}."
+            return _("Reused the access token from %(host)s (valid for %(seconds)s seconds).") % {
+                "host": host,
+                "seconds": seconds,
+            }
+        return _("Got an access token from %(host)s, valid for %(seconds)s seconds.") % {
+            "host": host,
+            "seconds": seconds,
+        }
 
 
 class _Cache:
@@ -283,19 +300,32 @@ def check_token_url(url: str) -> None:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - read for its check: a port that is not a number raises.
     except ValueError:
-        raise InvalidTokenURL(f"The token URL {url} is not a valid URL.") from None
-    if parts.scheme.lower() != "https":
         raise InvalidTokenURL(
-            f"The token URL {url or '(empty)'} does not start with https://; tokens are fetched "
-            "only over https."
+            _("The token URL %(url)s is not a valid URL.") % {"url": url}
+        ) from None
+    if parts.scheme.lower() != "https":
+        if not url:
+            raise InvalidTokenURL(
+                _(
+                    "The token URL is empty; tokens are fetched only over https, from an "
+                    "https:// URL."
+                )
+            )
+        raise InvalidTokenURL(
+            _(
+                "The token URL %(url)s does not start with https://; tokens are fetched only "
+                "over https."
+            )
+            % {"url": url}
         )
     if not parts.hostname:
-        raise InvalidTokenURL(f"The token URL {url} names no server.")
+        raise InvalidTokenURL(_("The token URL %(url)s names no server.") % {"url": url})
     if parts.username or parts.password:
-        raise InvalidTokenURL("The token URL must not hold a username or password.")
+        raise InvalidTokenURL(_("The token URL must not hold a username or password."))
     if "<" in url or ">" in url:
         raise InvalidTokenURL(
-            f"The token URL {url} still holds a placeholder such as <tenant>: replace it."
+            _("The token URL %(url)s still holds a placeholder such as <tenant>: replace it.")
+            % {"url": url}
         )
 
 
@@ -308,7 +338,7 @@ def _post_form(
     port = parts.port or 443
     per_step = config.timeout_seconds or MAX_REQUEST_SECONDS
     addresses = resolve_within(host, port, deadline.next_timeout(per_step))
-    check_destination(host, addresses, port=port, role="token URL")
+    check_destination(host, addresses, port=port, role=TOKEN_URL)
     raw = open_socket(addresses, port, deadline.next_timeout(per_step))
     with deadline.watching(raw):
         try:
@@ -410,13 +440,17 @@ class ClientCertificate:
         data = pem.strip().encode()
         if b"PRIVATE KEY-----" not in data:
             raise InvalidCredential(
-                "The client certificate holds no private key: paste the PEM private key "
-                "followed by the certificate."
+                _(
+                    "The client certificate holds no private key: paste the PEM private key "
+                    "followed by the certificate."
+                )
             )
         if b"ENCRYPTED PRIVATE KEY" in data or b"Proc-Type: 4,ENCRYPTED" in data:
             raise InvalidCredential(
-                "The private key of the client certificate is protected by a passphrase; "
-                "paste it without one (openssl pkey -in key.pem -out plain-key.pem)."
+                _(
+                    "The private key of the client certificate is protected by a passphrase; "
+                    "paste it without one (openssl pkey -in key.pem -out plain-key.pem)."
+                )
             )
         block = _PRIVATE_KEY_BLOCK.search(data)
         try:
@@ -425,12 +459,14 @@ class ClientCertificate:
             key = serialization.load_pem_private_key(block.group(0), password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm):
             raise InvalidCredential(
-                "The private key of the client certificate could not be read."
+                _("The private key of the client certificate could not be read.")
             ) from None
         if not isinstance(key, rsa.RSAPrivateKey):
             raise InvalidCredential(
-                "The client certificate's key must be an RSA key: client assertions are signed "
-                "with RS256."
+                _(
+                    "The client certificate's key must be an RSA key: client assertions are signed "
+                    "with RS256."
+                )
             )
         try:
             certificates = x509.load_pem_x509_certificates(data)
@@ -443,10 +479,12 @@ class ClientCertificate:
                 return cls(key=key, certificate=certificate)
         if not certificates:
             raise InvalidCredential(
-                "The client certificate holds no certificate: paste the private key followed "
-                "by the certificate (-----BEGIN CERTIFICATE-----)."
+                _(
+                    "The client certificate holds no certificate: paste the private key followed "
+                    "by the certificate (-----BEGIN CERTIFICATE-----)."
+                )
             )
-        raise InvalidCredential("The certificate does not belong to the private key.")
+        raise InvalidCredential(_("The certificate does not belong to the private key."))
 
     @property
     def thumbprint_sha256(self) -> str:
@@ -486,12 +524,14 @@ class ServiceAccountKey:
             data = json.loads(text)
         except (ValueError, RecursionError):
             raise InvalidCredential(
-                "The service account key is not JSON: paste the whole key file as Google "
-                "created it."
+                _(
+                    "The service account key is not JSON: paste the whole key file as Google "
+                    "created it."
+                )
             ) from None
         if not isinstance(data, dict) or data.get("type") != "service_account":
             raise InvalidCredential(
-                "This JSON is not a service account key (its type should be service_account)."
+                _("This JSON is not a service account key (its type should be service_account).")
             )
         missing = [
             name
@@ -500,16 +540,17 @@ class ServiceAccountKey:
         ]
         if missing:
             raise InvalidCredential(
-                f"The service account key lacks {', '.join(missing)}: download a new JSON key."
+                _("The service account key lacks %(fields)s: download a new JSON key.")
+                % {"fields": ", ".join(missing)}
             )
         try:
             key = serialization.load_pem_private_key(data["private_key"].encode(), password=None)
         except (ValueError, TypeError, UnsupportedAlgorithm):
             raise InvalidCredential(
-                "The private key in the service account key could not be read."
+                _("The private key in the service account key could not be read.")
             ) from None
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise InvalidCredential("The service account key's private key is not an RSA key.")
+            raise InvalidCredential(_("The service account key's private key is not an RSA key."))
         return cls(
             client_email=data["client_email"],
             client_id=str(data.get("client_id", "")),

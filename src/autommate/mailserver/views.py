@@ -7,6 +7,8 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from autommate.accounts.permissions import admin_required, signed_in_user
@@ -18,7 +20,7 @@ from .forms import ConfirmDeliveryForm, MailServerForm, TestMailForm
 from .presets import presets_as_dicts
 from .selectors import mail_server_get, unreadable_secret_messages, waiting_test_mail
 
-CONFIRMED_MESSAGE = (
+CONFIRMED_MESSAGE = gettext_lazy(
     "Delivery confirmed: the mail server settings are verified. You can now enable Forgot Password."
 )
 
@@ -81,12 +83,14 @@ def mail_settings(request: HttpRequest) -> HttpResponse:
             add_form_errors(form, error)
         else:
             if updated.is_verified:
-                messages.success(request, "Mail server settings saved.")
+                messages.success(request, _("Mail server settings saved."))
             else:
                 messages.warning(
                     request,
-                    "Mail server settings saved. They are not verified: send a test mail and "
-                    "confirm its delivery before enabling Forgot Password.",
+                    _(
+                        "Mail server settings saved. They are not verified: send a test mail and "
+                        "confirm its delivery before enabling Forgot Password."
+                    ),
                 )
             return redirect("mail-settings")
     return _page(request, form=form, status=HTTPStatus.BAD_REQUEST)
@@ -124,8 +128,10 @@ def test_mail(request: HttpRequest) -> HttpResponse:
     if outcome.saved_changes:
         messages.success(
             request,
-            "Saved and tested: the mail server settings on this page were saved, then the test "
-            "mail was sent with them.",
+            _(
+                "Saved and tested: the mail server settings on this page were saved, then the test "
+                "mail was sent with them."
+            ),
         )
     saved = outcome.mail_server
     return _page(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, no_translations
 
 from autommate.accounts.management.scripting import (
     OperatorCommand,
@@ -176,6 +176,9 @@ class Command(OperatorCommand):
         confirm.add_argument("code", metavar="CODE")
         add_output_options(confirm, acts=True)
 
+    # The command line stays English, whatever language a caller has active: the steps, causes
+    # and refusals it prints are the pages' words, in their source language.
+    @no_translations
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "show":
