@@ -6,10 +6,18 @@ from typing import Any
 from cryptography import x509
 from django import forms
 from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from autommate.header_text import check_header_text
 
-from .models import EDITABLE_FIELDS, AuthMethod, MailServerSettings, Protocol
+from .models import (
+    EDITABLE_FIELDS,
+    MAX_CONNECTIONS_LIMIT,
+    SEND_RATE_MAX_PER_MINUTE,
+    AuthMethod,
+    MailServerSettings,
+    Protocol,
+)
 from .presets import MICROSOFT_SCOPE, MICROSOFT_TOKEN_URL, PRESETS
 from .tokens import (
     ClientCertificate,
@@ -126,6 +134,10 @@ class MailServerForm(forms.ModelForm):
                 attrs={"placeholder": "smtp.example.org", "spellcheck": "false"}
             ),
             "port": forms.NumberInput(attrs={"min": 1, "max": 65535}),
+            "send_rate_per_minute": forms.NumberInput(
+                attrs={"min": 1, "max": SEND_RATE_MAX_PER_MINUTE, "placeholder": "No limit"}
+            ),
+            "max_connections": forms.NumberInput(attrs={"min": 1, "max": MAX_CONNECTIONS_LIMIT}),
             "protocol": forms.Select(choices=Protocol.choices),
             "token_url": forms.URLInput(
                 attrs={
@@ -205,6 +217,26 @@ class MailServerForm(forms.ModelForm):
         if not 1 <= port <= 65535:
             raise forms.ValidationError("Enter a port from 1 to 65535.", code="invalid_port")
         return port
+
+    def clean_send_rate_per_minute(self) -> int | None:
+        rate = self.cleaned_data.get("send_rate_per_minute")
+        if rate is not None and not 1 <= rate <= SEND_RATE_MAX_PER_MINUTE:
+            raise forms.ValidationError(
+                gettext(
+                    "Enter a number of messages per minute from 1 to 10,000, or leave it empty."
+                ),
+                code="invalid_send_rate",
+            )
+        return rate if rate is None else int(rate)
+
+    def clean_max_connections(self) -> int | None:
+        connections = self.cleaned_data.get("max_connections")
+        if connections is not None and not 1 <= connections <= MAX_CONNECTIONS_LIMIT:
+            raise forms.ValidationError(
+                gettext("Enter a number of connections from 1 to 20, or leave it empty."),
+                code="invalid_max_connections",
+            )
+        return connections if connections is None else int(connections)
 
     def clean_sender_name(self) -> str:
         name = str(self.cleaned_data["sender_name"]).strip()

@@ -15,7 +15,8 @@
   var LABELS = {
     id_host: "Server name", id_port: "Port", id_protocol: "Protocol", id_use_tls: "Enable TLS",
     id_use_auth: "Use authentication", id_auth_method: "Authentication method",
-    id_token_url: "Token URL", id_scope: "Scope"
+    id_token_url: "Token URL", id_scope: "Scope",
+    id_send_rate_per_minute: "Messages per minute", id_max_connections: "Maximum connections"
   };
 
   function field(id) { return document.getElementById(id); }
@@ -33,6 +34,9 @@
     };
     if (preset.token_url) { values.id_token_url = preset.token_url; }
     if (preset.scope) { values.id_scope = preset.scope; }
+    // The provider's send rate limit; empty where it publishes none.
+    values.id_send_rate_per_minute = preset.send_rate_per_minute == null ? "" : String(preset.send_rate_per_minute);
+    values.id_max_connections = preset.max_connections == null ? "" : String(preset.max_connections);
     return values;
   }
 
