@@ -30,6 +30,9 @@ class SendFailure:
     # For a temporary failure: how long the server asked to wait before the next attempt
     # (a greylisting server lets a retry through only after its delay); None for the backoff.
     retry_after_seconds: float | None = None
+    # The mail server itself could not be reached or served no mail (not a refusal of this
+    # mail): the mail waits for a probe to find the server answering, rather than its backoff.
+    outage: bool = False
 
 
 Explainer = Callable[[BaseException], SendFailure]

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from autommate.delivery.pacing import SendLimits
+
 from .models import MailServerSettings, TestMailCode
 from .secrets import unreadable_message
 
@@ -31,3 +33,15 @@ def waiting_test_mail(mail_server: MailServerSettings) -> TestMailCode | None:
         .order_by("-created_at")
         .first()
     )
+
+
+def send_limits_get() -> SendLimits:
+    """Return the saved send rate limit, for delivery (registered in this app's `ready()`)."""
+    row = (
+        MailServerSettings.objects.filter(pk=1)
+        .values_list("send_rate_per_minute", "max_connections")
+        .first()
+    )
+    if row is None:
+        return SendLimits()
+    return SendLimits(per_minute=row[0], connections=row[1])
