@@ -173,8 +173,11 @@ def _deliver_later(at: datetime) -> None:
 
     from .tasks import deliver_due as deliver_due_task
 
-    scheduled = DBTaskResult.objects.ready().filter(
-        task_path=deliver_due_task.module_path, run_after__gt=timezone.now(), run_after__lte=at
+    scheduled = DBTaskResult.objects.filter(
+        status=TaskResultStatus.READY,
+        task_path=deliver_due_task.module_path,
+        run_after__gt=timezone.now(),
+        run_after__lte=at,
     )
     if not scheduled.exists():
         deliver_due_task.using(run_after=at).enqueue()
