@@ -195,6 +195,10 @@ class MailServerForm(forms.ModelForm):
         # No placeholder with the default: an address there would read as the page showing
         # where names lead, which it never does.
         self.fields["ehlo_name"].widget.attrs.update({"spellcheck": "false", "autocomplete": "off"})
+        # One message for any number out of range, negative ones included (the model field's
+        # own bound would say "greater than or equal to 0").
+        for name in ("send_rate_per_minute", "max_connections"):
+            self.fields[name].validators = []
         for name, (kept, empty) in SECRET_HELP.items():
             stored = saved is not None and saved.use_auth and saved.has_secret(name)
             self.fields[name].help_text = kept if stored else empty
