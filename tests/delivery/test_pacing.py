@@ -126,8 +126,9 @@ def test_a_mail_counts_against_the_rate_while_it_is_being_sent(forgot_password_o
 
 
 def test_urgent_mail_goes_first_when_the_budget_frees_up(
-    forgot_password_on, smtp_server, run_worker
+    settings, forgot_password_on, smtp_server, run_worker
 ) -> None:
+    settings.DELIVERY_CONNECTIONS = 1  # One connection: the server receives in claim order.
     limit(per_minute=2)
     queue_notices(2)
     run_worker()
@@ -310,3 +311,29 @@ def test_mail_refused_for_its_own_reason_keeps_its_backoff(
     assert message.state == State.RETRYING
     assert message.waiting_for_server is False
     assert not ServerOutage.objects.exists()
+
+
+def test_the_mail_log_says_how_fast_mail_goes_out_and_why(
+    admin_client, forgot_password_on, smtp_server, run_worker
+) -> None:
+    limit(per_minute=30, connections=3)
+    page = admin_client.get("/settings/mail/log/").content.decode()
+    assert "Send rate limit: 30 messages per minute, at most 3 connections at once" in page
+    assert "cannot be reached" not in page
+    assert "slowed down" not in page
+
+    smtp_server.throttle_after = 1
+    queue_notices(3)
+    run_worker()
+    page = admin_client.get("/settings/mail/log/").content.decode()
+    assert "Sending is slowed down:" in page
+    assert "at most 15 messages a minute" in page
+
+    smtp_server.stop()
+    SendingPause.objects.update(until=timezone.now() - timedelta(seconds=1))
+    OutgoingMessage.objects.exclude(state=State.SENT).update(next_attempt_at=timezone.now())
+    DBTaskResult.objects.update(run_after=timezone.now() - timedelta(seconds=1))
+    run_worker()
+    page = admin_client.get("/settings/mail/log/").content.decode()
+    assert "The mail server cannot be reached" in page
+    assert "probed every 2 seconds" in page
