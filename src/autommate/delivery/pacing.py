@@ -83,9 +83,11 @@ def _pace_row() -> SendingPause:
     return SendingPause.objects.select_for_update().get(pk=1)
 
 
-def effective_rate(pause: SendingPause | None, *, now: datetime) -> int | None:
+def effective_rate(
+    pause: SendingPause | None, *, now: datetime, limits: SendLimits | None = None
+) -> int | None:
     """Return the mails a minute allowed now: the configured limit, lowered while slowed down."""
-    rate = send_limits().per_minute
+    rate = (limits or send_limits()).per_minute
     reduced = pause.reduced_rate_per_minute if pause is not None else None
     if reduced and pause is not None and pause.reduced_until and pause.reduced_until > now:
         rate = reduced if rate is None else min(rate, reduced)
@@ -121,17 +123,30 @@ class Budget:
     frees_at: datetime | None = None
 
 
-def budget_take(*, now: datetime) -> Budget:
-    """Return the rate budget left, for a claim in the caller's transaction.
+@dataclass(frozen=True)
+class Pace:
+    """What a delivery round reads before each claim: a pause, and the rate in force."""
 
-    With a rate in force this locks the pacing row until the caller's transaction ends, so the
-    workers count and claim one after the other.
-    """
+    paused_until: datetime | None
+    rate: int | None
+
+
+def pace_read(limits: SendLimits, *, now: datetime) -> Pace:
+    """Return whether sending is paused, and the rate in force, with one read of the pause row."""
     pause = SendingPause.objects.filter(pk=1).first()
-    if effective_rate(pause, now=now) is None:
-        return Budget(available=None)
+    paused_until = pause.until if pause is not None and pause.until > now else None
+    return Pace(paused_until, effective_rate(pause, now=now, limits=limits))
+
+
+def budget_take(limits: SendLimits, *, now: datetime) -> Budget:
+    """Return the rate budget left, for a claim in the caller's transaction; call it only when
+    `pace_read` found a rate in force.
+
+    It locks the pacing row until the caller's transaction ends, so the workers count and claim
+    one after the other.
+    """
     pause = _pace_row()
-    rate = effective_rate(pause, now=now)
+    rate = effective_rate(pause, now=now, limits=limits)
     if rate is None:
         return Budget(available=None)
     available = max(0, rate - sent_in_window(now=now))
@@ -264,7 +279,8 @@ def outage_begin(*, reason: str) -> None:
 
 def outage_end() -> None:
     """The server accepted mail: the outage, if one was noted, is over."""
-    if ServerOutage.objects.filter(pk=1).delete()[0]:
+    # A read first: nearly always there is none, and a write would queue behind other writers.
+    if ServerOutage.objects.filter(pk=1).exists() and ServerOutage.objects.filter(pk=1).delete()[0]:
         logger.warning("The mail server accepts mail again.")
 
 

@@ -134,15 +134,21 @@ def _due() -> Q:
     )
 
 
-def _claim(limit: int) -> tuple[list[OutgoingMessage], datetime | None]:
-    """Claim up to `limit` due messages, most urgent first, within the send rate budget.
+def _claim(
+    limit: int, *, limits: pacing.SendLimits | None = None, rated: bool = False
+) -> tuple[list[OutgoingMessage], datetime | None]:
+    """Claim up to `limit` due messages, most urgent first, within the send rate budget when
+    `rated` (a rate is in force).
 
     Return the claimed messages, and when the budget is spent while mail is due, when it frees
     up (None otherwise).
     """
     with transaction.atomic():
         now = timezone.now()
-        budget = pacing.budget_take(now=now)
+        if rated:
+            budget = pacing.budget_take(limits or pacing.send_limits(), now=now)
+        else:
+            budget = pacing.Budget(available=None)
         candidates = OutgoingMessage.objects.filter(_due()).order_by(
             "priority", "next_attempt_at", "id"
         )
@@ -194,7 +200,9 @@ def deliver_due(*, max_messages: int | None = None) -> int:
     """
     connections = settings.DELIVERY_CONNECTIONS
     slots: pacing.ConnectionSlots | None = None
-    cap = pacing.send_limits().connections
+    # Read once a round: a change of the limits applies from the next round.
+    limits = pacing.send_limits()
+    cap = limits.connections
     if cap is not None:
         if not OutgoingMessage.objects.filter(_due()).exists():
             return 0
@@ -213,8 +221,12 @@ def deliver_due(*, max_messages: int | None = None) -> int:
             # Claim again once half the connections have nothing waiting: fewer, larger claims.
             claim_now = room >= connections or (room > 0 and not delivery.in_flight)
             batch: list[OutgoingMessage] = []
-            if claim_now and not sending_paused_until():
-                batch, budget_frees_at = _claim(room)
+            if claim_now:
+                pace = pacing.pace_read(limits, now=timezone.now())
+                if pace.paused_until is None:
+                    batch, budget_frees_at = _claim(
+                        room, limits=limits, rated=pace.rate is not None
+                    )
             if batch:
                 handled += len(batch)
                 delivery.submit(batch, fresh=True)
