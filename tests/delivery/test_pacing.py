@@ -337,3 +337,24 @@ def test_the_mail_log_says_how_fast_mail_goes_out_and_why(
     page = admin_client.get("/settings/mail/log/").content.decode()
     assert "The mail server cannot be reached" in page
     assert "probed every 2 seconds" in page
+
+
+def test_the_probe_keeps_within_the_connection_cap(
+    forgot_password_on, smtp_server, run_worker
+) -> None:
+    limit(connections=1)
+    queue_notices(1)
+    smtp_server.stop()
+    run_worker()
+    smtp_server.start()
+    ServerOutage.objects.update(next_probe_at=timezone.now())
+    busy = pacing.ConnectionSlots(cap=1, wanted=1)  # Another worker holds the one connection.
+
+    assert services.server_probe() is None
+    assert "EHLO" not in smtp_server.commands
+    outage = ServerOutage.objects.get()
+    assert outage.probe_interval_seconds == pacing.PROBE_FIRST_SECONDS  # Not a failed probe.
+
+    busy.release()
+    assert services.server_probe() == 1
+    assert not ConnectionSlot.objects.exclude(holder="").exists()

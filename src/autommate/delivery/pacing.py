@@ -308,6 +308,11 @@ def probe_failed(outage: ServerOutage) -> None:
     )
 
 
+def probe_later() -> None:
+    """Give the probe turn back without one: it is due again at once, at the same interval."""
+    ServerOutage.objects.filter(pk=1, released_at__isnull=True).update(next_probe_at=timezone.now())
+
+
 def probe_answered() -> int:
     """Release every mail that waits for the server, due now; return how many."""
     now = timezone.now()

@@ -589,6 +589,12 @@ def server_probe() -> int | None:
     outage = pacing.probe_take(now=timezone.now(), timeout_seconds=PROBE_TIMEOUT_SECONDS)
     if outage is None:
         return None
+    # The probe is a connection like any other: within the connection cap, if there is one.
+    cap = pacing.send_limits().connections
+    slots = pacing.ConnectionSlots(cap=cap, wanted=1) if cap is not None else None
+    if slots is not None and not slots.numbers:
+        pacing.probe_later()  # Every connection is in use: the next tick tries again.
+        return None
     try:
         backend = mailers.default
         backend.open()
@@ -596,6 +602,9 @@ def server_probe() -> int | None:
     except Exception:  # Still away, or not configured yet: try again after a longer wait.
         pacing.probe_failed(outage)
         return None
+    finally:
+        if slots is not None:
+            slots.release()
     released = pacing.probe_answered()
     logger.warning("The mail server answers again; %d mails waiting for it are sent now.", released)
     if released:
