@@ -32,6 +32,7 @@ from autommate.delivery.attempts import DeliveryAttempt
 from autommate.delivery.models import (
     Kind,
     OutgoingMessage,
+    SendingPause,
     ServerOutage,
     State,
     WorkerHeartbeat,
@@ -363,3 +364,39 @@ def test_mail_waiting_through_an_outage_is_sent_within_seconds_of_the_servers_re
     assert "The mail server cannot be reached" in worker.log()
     assert "The mail server answers again; 5 mails waiting for it are sent now." in worker.log()
     assert not ServerOutage.objects.exists()
+
+
+def test_a_throttling_server_slows_every_worker_without_failing_a_mail(
+    forgot_password_on, smtp_server_factory, start_worker
+) -> None:
+    """Answered `421 4.3.2` after 5 mails, two workers hold back together: the refused mails
+    cost no attempt, the slow-down is logged once for the installation, and once it has passed
+    (moved into the past here) everything arrives exactly once."""
+    server = smtp_server_factory(delay_seconds=0.05)
+    server.throttle_after = 5
+    point_mail_settings_at(server)
+    addresses = queue_notices(12)
+
+    workers = [start_worker("worker-a"), start_worker("worker-b")]
+    wait_until(lambda: server.throttled >= 1, "a throttling answer", *workers)
+    time.sleep(3)  # Time enough for more, were every worker not holding back.
+    assert len(server.messages) == 5
+    waiting = OutgoingMessage.objects.exclude(state=State.SENT)
+    assert waiting.count() == 7
+    assert not waiting.filter(state=State.FAILED).exists()
+    assert set(waiting.values_list("attempts", flat=True)) == {0}
+    logs = "".join(worker.log() for worker in workers)
+    assert logs.count("The mail server asked to slow down") == 1
+
+    server.throttle_after = None
+    past = timezone.now() - timedelta(seconds=1)
+    SendingPause.objects.update(until=past, reduced_until=past)
+    waiting.update(next_attempt_at=past)
+    DBTaskResult.objects.filter(run_after__gt=timezone.now()).update(run_after=past)
+    wait_until(all_sent, "every mail recorded as sent", *workers)
+    for worker in workers:
+        worker.stop()
+
+    received = Counter(message["To"] for message in server.messages)
+    assert set(received) == addresses
+    assert set(received.values()) == {1}
