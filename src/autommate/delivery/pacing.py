@@ -41,8 +41,10 @@ RATE_WINDOW_SECONDS = 60
 SLOWED_MINUTES = 10
 # How long a worker's lease on a connection slot lasts unless renewed (like the message leases).
 SLOT_LEASE_SECONDS = 20
-# How soon a worker that found no free connection slot looks again.
-SLOT_WAIT_SECONDS = 1.0
+# How soon a worker that found every connection slot taken looks again. The holders send what
+# is due meanwhile, and look once more when they give the slots back; this covers a holder that
+# died, whose slots are free by then.
+SLOT_WAIT_SECONDS = SLOT_LEASE_SECONDS
 # The first wait between probes of a mail server that cannot be reached, and the longest.
 PROBE_FIRST_SECONDS = 2.0
 PROBE_MAX_SECONDS = 30.0

@@ -196,7 +196,8 @@ def deliver_due(*, max_messages: int | None = None) -> int:
     meanwhile, or one more urgent, waits for at most one claim. With a send rate limit, what the
     budget does not cover waits for a later round, scheduled for when the budget frees up (the
     worker meanwhile runs its other tasks); with a connection cap, the round sends over the
-    connection slots it could lease, or, with none free, looks again a moment later.
+    connection slots it could lease, or, with none free, leaves the mail to the rounds that hold
+    them (which look once more after giving them back).
     """
     connections = settings.DELIVERY_CONNECTIONS
     slots: pacing.ConnectionSlots | None = None
@@ -235,6 +236,12 @@ def deliver_due(*, max_messages: int | None = None) -> int:
             delivery.wait_for_outcomes()
     if budget_frees_at is not None:
         _deliver_later(budget_frees_at)
+    elif slots is not None and OutgoingMessage.objects.filter(_due()).exists():
+        # Mail that became due while this round was closing its connections: another worker
+        # may have found every slot taken just then.
+        from .tasks import deliver_due as deliver_due_task
+
+        deliver_due_task.enqueue()
     return delivery.sent
 
 
