@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from typing import cast
 
 from aiosmtpd.controller import Controller
@@ -24,6 +25,8 @@ class SlowMailServer:
         self.messages = 0
         self.connections = 0
         self.recipients: list[str] = []
+        # When each message was accepted (time.monotonic()), for rates over time.
+        self.accepted_at: list[float] = []
         self._lock = threading.Lock()
         self._controller = _Controller(self)
         self.port = 0
@@ -42,6 +45,7 @@ class SlowMailServer:
             self.messages = 0
             self.connections = 0
             self.recipients = []
+            self.accepted_at = []
 
     def _connected(self) -> None:
         with self._lock:
@@ -51,6 +55,7 @@ class SlowMailServer:
         with self._lock:
             self.messages += 1
             self.recipients.extend(envelope.rcpt_tos)
+            self.accepted_at.append(time.monotonic())
 
 
 class _Handler:

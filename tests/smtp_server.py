@@ -272,6 +272,10 @@ class SMTPTestServer:
         # The most messages whose DATA the server was handling at one time, across connections.
         self.most_data_at_once = 0
         self._data_now = 0
+        # The most client connections open at one time (from accepting one until its QUIT or
+        # its end, whichever comes first), across every client.
+        self.most_connections_at_once = 0
+        self.connections_now = 0
         # Set to answer "421 4.3.2" as Exchange Online does once this many messages were accepted
         # within `throttle_window_seconds`.
         self.throttle_after: int | None = None
@@ -552,12 +556,43 @@ class _Handler:
 
 
 class _RecordingSMTP(SMTP):
-    """aiosmtpd's server protocol, noting every command verb before it is handled."""
+    """aiosmtpd's server protocol, noting every command verb before it is handled, and counting
+    the connections open at once."""
 
     def __init__(self, handler: Any, *, test_server: SMTPTestServer, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
+        self._test_server = test_server
+        self._counted = False
         for verb, method in list(self._smtp_methods.items()):
             self._smtp_methods[verb] = self._recording(verb, method, test_server)
+        self._smtp_methods["QUIT"] = self._quitting(self._smtp_methods["QUIT"])
+
+    # Called on the server's one event loop thread, like the handlers.
+    def connection_made(self, transport: Any) -> None:
+        server = self._test_server
+        server.connections_now += 1
+        server.most_connections_at_once = max(
+            server.most_connections_at_once, server.connections_now
+        )
+        self._counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._uncount()
+        super().connection_lost(error)
+
+    def _uncount(self) -> None:
+        if self._counted:
+            self._counted = False
+            self._test_server.connections_now -= 1
+
+    def _quitting(self, method: Callable[[str | None], Any]) -> Callable[[str | None], Any]:
+        # A client that said QUIT is done, though the socket may close a moment later.
+        async def uncount_then_quit(arg: str | None) -> None:
+            self._uncount()
+            await method(arg)
+
+        return uncount_then_quit
 
     @staticmethod
     def _recording(

@@ -336,3 +336,37 @@ def test_api_reads_saves_and_keeps_the_ehlo_name(
     body = assert_error(refused, HTTPStatus.BAD_REQUEST, "validation_failed")
     assert "ehlo_name" in body["fields"]
     assert MailServerSettings.objects.get().ehlo_name == "mail.example.org"
+
+
+def test_api_reads_saves_keeps_and_clears_the_limit(
+    admin_api: ApiClient, smtp_server: SMTPTestServer
+) -> None:
+    values = {
+        "host": smtp_server.host,
+        "port": smtp_server.port,
+        "protocol": "smtp",
+        "use_tls": False,
+        "sender_name": "Autom Mate",
+        "sender_email": "noreply@example.org",
+    }
+    body = admin_api.get("/mail-server").json()
+    assert body["send_rate_per_minute"] is None
+    assert body["max_connections"] is None
+
+    saved = admin_api.put(
+        "/mail-server", values | {"send_rate_per_minute": 30, "max_connections": 3}
+    ).json()
+    assert (saved["send_rate_per_minute"], saved["max_connections"]) == (30, 3)
+
+    # A client that does not know the fields keeps the saved limit; null clears it.
+    kept = admin_api.put("/mail-server", values).json()
+    assert (kept["send_rate_per_minute"], kept["max_connections"]) == (30, 3)
+    cleared = admin_api.put("/mail-server", values | {"send_rate_per_minute": None}).json()
+    assert (cleared["send_rate_per_minute"], cleared["max_connections"]) == (None, 3)
+
+    refused = admin_api.put("/mail-server", values | {"max_connections": 50})
+    assert refused.status_code == HTTPStatus.BAD_REQUEST
+    body = refused.json()
+    assert body["code"] == "validation_failed"
+    assert "from 1 to 20" in " ".join(body["fields"]["max_connections"])
+    assert MailServerSettings.objects.get().max_connections == 3

@@ -170,3 +170,23 @@ def test_without_javascript_enter_in_test_recipient_tests_the_saved_settings(
         journey.problems.assert_none()
     finally:
         context.close()
+
+
+def test_a_preset_fills_in_its_providers_send_rate_limit(
+    journey: Journey, admin_user: User
+) -> None:
+    page = open_mail_settings(journey)
+    field(page, "Preset").select_option("microsoft365-oauth")
+    page.get_by_role("button", name="Apply preset").click()
+
+    expect(field(page, "Messages per minute")).to_have_value("30")
+    expect(field(page, "Maximum connections")).to_have_value("3")
+
+    # A provider that publishes no limit leaves the fields empty, after asking.
+    field(page, "Preset").select_option("relay")
+    page.get_by_role("button", name="Apply preset").click()
+    question = page.get_by_role("group", name="replaces what is entered")
+    expect(question).to_contain_text("Messages per minute")
+    question.get_by_role("button", name="Apply and replace").click()
+    expect(field(page, "Messages per minute")).to_have_value("")
+    expect(field(page, "Maximum connections")).to_have_value("")

@@ -589,3 +589,38 @@ def test_command_sets_and_shows_the_ehlo_name(
     tested = autommate("mailserver", "test", "--to", "ops@example.org")
     assert tested.returncode == 0, tested.stdout + tested.stderr
     assert "Greeted as autommate.example.org" in tested.stdout
+
+
+def test_set_takes_the_send_rate_limit_and_show_prints_it(autommate, smtp_server) -> None:
+    done = configure(autommate, smtp_server, "--send-rate", "30", "--max-connections", "3")
+    assert done.returncode == 0, done.stderr
+    assert f"{'Messages per minute:':<24}30" in done.stdout
+    assert f"{'Maximum connections:':<24}3" in done.stdout
+    shown = json.loads(autommate("mailserver", "show", "--json").stdout)
+    assert (shown["send_rate_per_minute"], shown["max_connections"]) == (30, 3)
+
+    cleared = autommate("mailserver", "set", "--send-rate", "none", "--max-connections", "")
+    assert cleared.returncode == 0, cleared.stderr
+    assert f"{'Messages per minute:':<24}no limit" in cleared.stdout
+    assert "each worker's own (AUTOMMATE_DELIVERY_CONNECTIONS)" in cleared.stdout
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--send-rate", "0", "from 1 to 10,000"),
+        ("--send-rate", "lots", "is not a whole number"),
+        ("--max-connections", "21", "from 1 to 20"),
+    ],
+)
+def test_set_refuses_a_send_rate_limit_out_of_range(
+    autommate, smtp_server, option: str, value: str, message: str
+) -> None:
+    configure(autommate, smtp_server, "--send-rate", "30")
+
+    done = autommate("mailserver", "set", option, value)
+
+    assert done.returncode != 0
+    assert message in done.stderr
+    shown = json.loads(autommate("mailserver", "show", "--json").stdout)
+    assert (shown["send_rate_per_minute"], shown["max_connections"]) == (30, None)

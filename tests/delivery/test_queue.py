@@ -15,6 +15,7 @@ from django_tasks_db.models import DBTaskResult
 from autommate.accounts.models import User
 from autommate.delivery import services
 from autommate.delivery.models import (
+    DeliveryAttempt,
     Kind,
     OutgoingMessage,
     Priority,
@@ -322,7 +323,7 @@ def test_message_taken_over_after_its_lease_expired_is_not_sent_again_by_the_fir
     """A worker slower than its lease must not send what another worker has taken over."""
     for person in users(3):
         queue_password_changed_notice(person)
-    stalled_batch = services._claim(3)  # The first worker claims, then stalls.
+    stalled_batch, _ = services._claim(3)  # The first worker claims, then stalls.
     OutgoingMessage.objects.update(locked_until=timezone.now() - timedelta(seconds=1))
 
     services.deliver_due()  # A second worker takes the expired lease over and sends.
@@ -428,12 +429,28 @@ def test_throttling_server_pauses_all_sending_without_failing_a_mail(
     services.deliver_due()
     assert len(server.messages) == 3
 
-    # The pause and the server's minute pass.
+    # The pause passes; for some minutes the installation sends at half the rate the server
+    # balked at: 3 mails in the last minute, so now 1 a minute.
     server.throttle_after = None
+    pause = SendingPause.objects.get()
+    assert pause.reduced_rate_per_minute == 1
+    assert pause.reduced_until is not None
+    assert pause.reduced_until > timezone.now() + timedelta(minutes=9)
     SendingPause.objects.update(until=timezone.now() - timedelta(seconds=1))
     waiting.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
     services.deliver_due()  # As the delivery task scheduled for the end of the pause does.
+    assert len(server.messages) == 3  # The last minute's 3 mails spend the halved budget.
 
+    # A minute passes: one mail goes, the next waits for the minute after.
+    DeliveryAttempt.objects.update(at=timezone.now() - timedelta(seconds=61))
+    services.deliver_due()
+    assert len(server.wait_for(4)) == 4
+    services.deliver_due()
+    assert len(server.messages) == 4
+
+    # The slow-down ends: the rest go at once.
+    SendingPause.objects.update(reduced_until=timezone.now() - timedelta(seconds=1))
+    services.deliver_due()
     assert len(server.wait_for(6)) == 6
     assert set(OutgoingMessage.objects.values_list("state", flat=True)) == {State.SENT}
     assert len({message["To"] for message in server.messages}) == 6

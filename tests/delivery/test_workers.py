@@ -21,13 +21,22 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings as django_settings
 from django.db import connection
+from django.db.models import F
 from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from autommate.accounts.models import User
 from autommate.delivery import services
-from autommate.delivery.models import Kind, OutgoingMessage, State
+from autommate.delivery.attempts import DeliveryAttempt
+from autommate.delivery.models import (
+    Kind,
+    OutgoingMessage,
+    SendingPause,
+    ServerOutage,
+    State,
+    WorkerHeartbeat,
+)
 from autommate.mailserver.models import MailServerSettings
 from tests.conftest import USER_PASSWORD
 
@@ -282,3 +291,112 @@ def test_killed_workers_mail_is_sent_by_another_worker_within_30_seconds(
     twice = {address for address, count in received.items() if count > 1}
     assert not twice & recorded_sent
     assert len(twice) <= django_settings.DELIVERY_CONNECTIONS, received
+
+
+def test_two_workers_together_keep_to_the_connection_cap_and_the_send_rate(
+    forgot_password_on, smtp_server_factory, start_worker
+) -> None:
+    """Two workers of 4 connections each against a provider's 3 connections and 12 a minute.
+
+    The server counts the connections open at once; the first minute takes exactly the rate.
+    The next minute is brought about by moving the first minute's attempts (and the round
+    scheduled for its end) into the past, rather than waited for.
+    """
+    assert django_settings.DELIVERY_CONNECTIONS == 4
+    server = smtp_server_factory(delay_seconds=0.3)
+    point_mail_settings_at(server)
+    MailServerSettings.objects.filter(pk=1).update(send_rate_per_minute=12, max_connections=3)
+    addresses = queue_notices(20)
+
+    workers = [start_worker("worker-a"), start_worker("worker-b")]
+    wait_until(lambda: len(server.messages) >= 12, "the first minute's 12 mails", *workers)
+    time.sleep(3)  # Time enough for more, were the budget not spent.
+    assert len(server.messages) == 12
+    assert OutgoingMessage.objects.filter(state=State.QUEUED).count() == 8
+    assert not OutgoingMessage.objects.filter(state=State.FAILED).exists()
+
+    minute = timedelta(seconds=61)
+    DeliveryAttempt.objects.update(at=F("at") - minute)
+    DBTaskResult.objects.filter(run_after__gt=timezone.now()).update(
+        run_after=timezone.now() - timedelta(seconds=1)
+    )
+    wait_until(all_sent, "every mail recorded as sent", *workers)
+    for worker in workers:
+        worker.stop()
+
+    assert 1 <= server.most_connections_at_once <= 3
+    assert server.most_data_at_once <= 3
+    received = Counter(message["To"] for message in server.messages)
+    assert set(received) == addresses
+    assert set(received.values()) == {1}
+    assert set(OutgoingMessage.objects.values_list("attempts", flat=True)) == {1}
+
+
+def test_mail_waiting_through_an_outage_is_sent_within_seconds_of_the_servers_return(
+    forgot_password_on, smtp_server_factory, start_worker
+) -> None:
+    """The server goes away, mail fails and waits; the worker's probe finds the server back and
+    every waiting mail goes out at once, not 22 to 37 s later as its backoff would have it."""
+    server = smtp_server_factory()
+    point_mail_settings_at(server)
+    worker = start_worker("prober")
+    wait_until(lambda: WorkerHeartbeat.objects.exists(), "the worker is up", worker)
+    server.stop()
+    addresses = queue_notices(5)
+
+    def all_waiting() -> bool:
+        rows = OutgoingMessage.objects.all()
+        return all(m.state == State.RETRYING and m.waiting_for_server for m in rows)
+
+    wait_until(all_waiting, "every mail waiting for the server", worker)
+    backoffs = [m.next_attempt_at for m in OutgoingMessage.objects.all() if m.next_attempt_at]
+    assert min(backoffs) > timezone.now() + timedelta(seconds=15)
+    time.sleep(1)
+    server.start()
+    returned_at = time.monotonic()
+
+    wait_until(all_sent, "every waiting mail sent", worker)
+    took = time.monotonic() - returned_at
+    worker.stop()
+
+    assert took < 15, f"{took:.1f} s after the server's return"
+    assert {message["To"] for message in server.messages} == addresses
+    assert "The mail server cannot be reached" in worker.log()
+    assert "The mail server answers again; 5 mails waiting for it are sent now." in worker.log()
+    assert not ServerOutage.objects.exists()
+
+
+def test_a_throttling_server_slows_every_worker_without_failing_a_mail(
+    forgot_password_on, smtp_server_factory, start_worker
+) -> None:
+    """Answered `421 4.3.2` after 5 mails, two workers hold back together: the refused mails
+    cost no attempt, the slow-down is logged once for the installation, and once it has passed
+    (moved into the past here) everything arrives exactly once."""
+    server = smtp_server_factory(delay_seconds=0.05)
+    server.throttle_after = 5
+    point_mail_settings_at(server)
+    addresses = queue_notices(12)
+
+    workers = [start_worker("worker-a"), start_worker("worker-b")]
+    wait_until(lambda: server.throttled >= 1, "a throttling answer", *workers)
+    time.sleep(3)  # Time enough for more, were every worker not holding back.
+    assert len(server.messages) == 5
+    waiting = OutgoingMessage.objects.exclude(state=State.SENT)
+    assert waiting.count() == 7
+    assert not waiting.filter(state=State.FAILED).exists()
+    assert set(waiting.values_list("attempts", flat=True)) == {0}
+    logs = "".join(worker.log() for worker in workers)
+    assert logs.count("The mail server asked to slow down") == 1
+
+    server.throttle_after = None
+    past = timezone.now() - timedelta(seconds=1)
+    SendingPause.objects.update(until=past, reduced_until=past)
+    waiting.update(next_attempt_at=past)
+    DBTaskResult.objects.filter(run_after__gt=timezone.now()).update(run_after=past)
+    wait_until(all_sent, "every mail recorded as sent", *workers)
+    for worker in workers:
+        worker.stop()
+
+    received = Counter(message["To"] for message in server.messages)
+    assert set(received) == addresses
+    assert set(received.values()) == {1}

@@ -58,7 +58,11 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["message", "number", "id"]
-        indexes = [models.Index(fields=["message", "number"])]
+        indexes = [
+            models.Index(fields=["message", "number"]),
+            # The send rate limit counts the attempts of the last minute.
+            models.Index(fields=["at"], name="delivery_attempt_at"),
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.message_id}: {self.outcome}"

@@ -43,6 +43,9 @@ class SendFailure:
     # The text's sentences as msgids and values (autommate.sentences), under "step", "cause",
     # "fix" (and "gave_up"): what the mail log stores to show `text` in the reader's language.
     words: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The mail server itself could not be reached or served no mail (not a refusal of this
+    # mail): the mail waits for a probe to find the server answering, rather than its backoff.
+    outage: bool = False
 
 
 def failure_render(words: dict[str, Any]) -> str:

@@ -72,6 +72,9 @@ class OutgoingMessage(models.Model):
     message_id = models.CharField(max_length=255, blank=True)
     # The MAILERS alias that sends it; empty for the default mailer (the saved mail server).
     mailer = models.CharField(max_length=50, blank=True, default="")
+    # Retried because the mail server itself could not be reached (not for a reason of this
+    # mail's own): released at once when a probe finds the server answering again.
+    waiting_for_server = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -113,26 +116,68 @@ class WorkerHeartbeat(models.Model):
 
 
 class SendingPause(models.Model):
-    """Until when every worker holds back new mail, after a mail server asked to slow down.
+    """Until when every worker holds back new mail, after a mail server asked to slow down, and
+    the lower rate it sends at for some minutes after that.
 
-    One row, shared by all workers through the database.
+    One row, shared by all workers through the database; the claims of a send rate limit also
+    lock it, so that the workers take turns counting what went out in the last minute.
     """
 
     until = models.DateTimeField()
     reason = models.TextField(blank=True)
+    # After a throttling answer: at most this many mails a minute until `reduced_until`.
+    reduced_rate_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    reduced_until = models.DateTimeField(null=True, blank=True)
+    throttled_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"sending paused until {self.until:%H:%M:%S}"
+
+
+class ServerOutage(models.Model):
+    """The mail server could not be reached: since when, and when a worker next probes it.
+
+    One row while an outage lasts, shared by all workers: whichever worker finds a probe due
+    takes it, and when the server answers, the mail waiting for it is released at once.
+    """
+
+    since = models.DateTimeField(default=timezone.now)
+    reason = models.TextField(blank=True)
+    next_probe_at = models.DateTimeField()
+    probe_interval_seconds = models.FloatField()
+    # When a probe last found the server answering and released the waiting mail; the outage
+    # ends with the next mail the server accepts.
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"mail server unreachable since {self.since:%H:%M:%S}"
+
+
+class ConnectionSlot(models.Model):
+    """One of the connections to the mail server that all workers together may keep open.
+
+    A worker leases slots before it connects, renews them while it sends, and gives them back
+    when it closes its connections; a dead worker's slots are free again once the lease passes.
+    """
+
+    number = models.PositiveSmallIntegerField(unique=True)
+    holder = models.CharField(max_length=64, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"connection slot {self.number}"
 
 
 # Its own module, so that the queue's services need only call attempt_record().
 from .attempts import DeliveryAttempt  # noqa: E402
 
 __all__ = [
+    "ConnectionSlot",
     "DeliveryAttempt",
     "Kind",
     "OutgoingMessage",
     "SendingPause",
+    "ServerOutage",
     "State",
     "WorkerHeartbeat",
 ]

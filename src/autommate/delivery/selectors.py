@@ -17,7 +17,8 @@ from prometheus_client.registry import Collector
 from autommate.client_address import in_monitoring_network
 from autommate.ratelimits import services as ratelimits
 
-from .models import OutgoingMessage, State, WorkerHeartbeat
+from . import pacing
+from .models import OutgoingMessage, SendingPause, ServerOutage, State, WorkerHeartbeat
 from .services import WORKER_SEEN_WITHIN_SECONDS
 
 # How long background work may wait for a worker before /readyz says not ready.
@@ -69,6 +70,29 @@ def queue_status() -> dict[str, Any]:
         "sent_24h": recent.filter(state=State.SENT).count(),
         "retrying": waiting.filter(state=State.RETRYING).count(),
         "failed_24h": recent.filter(state=State.FAILED).count(),
+    }
+
+
+def sending_state() -> dict[str, Any]:
+    """Return how fast mail goes out now, for the mail log: the limits, a slow-down after a
+    throttling answer, and an outage of the mail server with its probe."""
+    now = timezone.now()
+    pause = SendingPause.objects.filter(pk=1).first()
+    outage = ServerOutage.objects.filter(pk=1, released_at__isnull=True).first()
+    slowed = bool(
+        pause is not None
+        and pause.reduced_rate_per_minute
+        and pause.reduced_until
+        and pause.reduced_until > now
+    )
+    return {
+        "limits": pacing.send_limits(),
+        "paused_until": pause.until if pause is not None and pause.until > now else None,
+        "slowed_to": pause.reduced_rate_per_minute if slowed and pause is not None else None,
+        "slowed_until": pause.reduced_until if slowed and pause is not None else None,
+        "throttled_at": pause.throttled_at if slowed and pause is not None else None,
+        "outage_since": outage.since if outage is not None else None,
+        "probe_every_seconds": int(outage.probe_interval_seconds) if outage is not None else None,
     }
 
 

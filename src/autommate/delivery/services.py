@@ -28,6 +28,7 @@ from autommate import metrics
 from autommate.sentences import as_data
 from autommate.sentences import sentence as _
 
+from . import pacing
 from .attempts import Outcome as AttemptOutcome
 from .attempts import attempt_record
 from .composers import DoNotSend, compose
@@ -36,7 +37,6 @@ from .models import (
     Kind,
     OutgoingMessage,
     Priority,
-    SendingPause,
     State,
     WorkerHeartbeat,
     priority_of,
@@ -141,53 +141,120 @@ def _due() -> Q:
     )
 
 
-def _claim(limit: int) -> list[OutgoingMessage]:
+def _claim(
+    limit: int, *, limits: pacing.SendLimits | None = None, rated: bool = False
+) -> tuple[list[OutgoingMessage], datetime | None]:
+    """Claim up to `limit` due messages, most urgent first, within the send rate budget when
+    `rated` (a rate is in force).
+
+    Return the claimed messages, and when the budget is spent while mail is due, when it frees
+    up (None otherwise).
+    """
     with transaction.atomic():
+        now = timezone.now()
+        if rated:
+            budget = pacing.budget_take(limits or pacing.send_limits(), now=now)
+        else:
+            budget = pacing.Budget(available=None)
         candidates = OutgoingMessage.objects.filter(_due()).order_by(
             "priority", "next_attempt_at", "id"
         )
+        if budget.available == 0:
+            return [], budget.frees_at if candidates.exists() else None
+        if budget.available is not None:
+            limit = min(limit, budget.available)
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True)
         claimed = list(candidates[:limit])
         if not claimed:
-            return []
-        now = timezone.now()
+            return [], None
         for message in claimed:
             message.state = State.SENDING
             message.locked_until = now + timedelta(seconds=LEASE_SECONDS)
             message.attempts += 1
         OutgoingMessage.objects.bulk_update(claimed, ["state", "locked_until", "attempts"])
-    return claimed
+    return claimed, None
+
+
+def _deliver_later(at: datetime) -> None:
+    """Schedule a delivery round for `at`, unless one is already scheduled before it.
+
+    Every queued mail enqueued a round of its own; without this, each of them that finds the
+    budget spent would schedule another, and a backlog would keep as many rounds waiting.
+    """
+    from django_tasks_db.models import DBTaskResult
+
+    from .tasks import deliver_due as deliver_due_task
+
+    scheduled = DBTaskResult.objects.filter(
+        status=TaskResultStatus.READY,
+        task_path=deliver_due_task.module_path,
+        run_after__gt=timezone.now(),
+        run_after__lte=at,
+    )
+    if not scheduled.exists():
+        deliver_due_task.using(run_after=at).enqueue()
 
 
 def deliver_due(*, max_messages: int | None = None) -> int:
     """Send every message that is due over the worker's connections at once; return how many.
 
     Claims are taken a few messages per connection at a time, so a message that becomes due
-    meanwhile, or one more urgent, waits for at most one claim.
+    meanwhile, or one more urgent, waits for at most one claim. With a send rate limit, what the
+    budget does not cover waits for a later round, scheduled for when the budget frees up (the
+    worker meanwhile runs its other tasks); with a connection cap, the round sends over the
+    connection slots it could lease, or, with none free, leaves the mail to the rounds that hold
+    them (which look once more after giving them back).
     """
     connections = settings.DELIVERY_CONNECTIONS
+    slots: pacing.ConnectionSlots | None = None
+    # Read once a round: a change of the limits applies from the next round.
+    limits = pacing.send_limits()
+    cap = limits.connections
+    if cap is not None:
+        if not OutgoingMessage.objects.filter(_due()).exists():
+            return 0
+        slots = pacing.ConnectionSlots(cap=cap, wanted=min(connections, cap))
+        if not slots.numbers:
+            _deliver_later(timezone.now() + timedelta(seconds=pacing.SLOT_WAIT_SECONDS))
+            return 0
+        connections = len(slots.numbers)
     handled = 0
-    with _Delivery(connections) as delivery:
+    budget_frees_at: datetime | None = None
+    with _Delivery(connections, slots) as delivery:
         while True:
             room = connections * QUEUED_PER_CONNECTION - delivery.in_flight
             if max_messages is not None:
                 room = min(room, max_messages - handled)
             # Claim again once half the connections have nothing waiting: fewer, larger claims.
             claim_now = room >= connections or (room > 0 and not delivery.in_flight)
-            batch = _claim(room) if claim_now and not sending_paused_until() else []
+            batch: list[OutgoingMessage] = []
+            if claim_now:
+                pace = pacing.pace_read(limits, now=timezone.now())
+                if pace.paused_until is None:
+                    batch, budget_frees_at = _claim(
+                        room, limits=limits, rated=pace.rate is not None
+                    )
             if batch:
                 handled += len(batch)
                 delivery.submit(batch, fresh=True)
             elif not delivery.in_flight:
                 break
             delivery.wait_for_outcomes()
+    if budget_frees_at is not None:
+        _deliver_later(budget_frees_at)
+    elif slots is not None and OutgoingMessage.objects.filter(_due()).exists():
+        # Mail that became due while this round was closing its connections: another worker
+        # may have found every slot taken just then.
+        from .tasks import deliver_due as deliver_due_task
+
+        deliver_due_task.enqueue()
     return delivery.sent
 
 
 def _send_batch(batch: list[OutgoingMessage]) -> int:
     """Send messages claimed earlier, checking first that each claim still stands."""
-    with _Delivery(settings.DELIVERY_CONNECTIONS) as delivery:
+    with _Delivery(settings.DELIVERY_CONNECTIONS, None) as delivery:
         delivery.submit(batch, fresh=False)
         while delivery.in_flight:
             delivery.wait_for_outcomes()
@@ -203,8 +270,9 @@ class _Delivery:
     LEASE_SECONDS.
     """
 
-    def __init__(self, connections: int) -> None:
+    def __init__(self, connections: int, slots: pacing.ConnectionSlots | None) -> None:
         self.connections = connections
+        self.slots = slots
         self.sent = 0
         # One pool of connections per mailer: the default's `connections`, one for any other.
         self._pools: dict[str, SenderPool] = {}
@@ -218,6 +286,13 @@ class _Delivery:
         return self
 
     def __exit__(self, error_type: type[BaseException] | None, error: Any, tb: Any) -> None:
+        try:
+            self._finish(error)
+        finally:
+            if self.slots is not None:  # The connections are closed: the slots are free.
+                self.slots.release()
+
+    def _finish(self, error: BaseException | None) -> None:
         if not self._pools:
             return
         if error is not None:
@@ -305,6 +380,8 @@ class _Delivery:
             if outcome.error is None:
                 # Recorded at once, so that a retry never sends it again.
                 _record_sent(message, outcome.message_id, outcome.sent_through)
+                if not self.sent:
+                    pacing.outage_end()  # The server answers: any outage noted is over.
                 self.sent += 1
             elif isinstance(outcome.error, Withdrawn):
                 if not lost:
@@ -325,6 +402,8 @@ class _Delivery:
 
     def _renew(self) -> None:
         self._renewed_at = time.monotonic()
+        if self.slots is not None:
+            self.slots.renew()
         if not self._held:
             return
         still_held = _renew_leases(list(self._held.values()))
@@ -371,19 +450,13 @@ ACCEPTANCE_RETRY_MAX_PAUSE = 2.0
 
 
 def _record_sent(message: OutgoingMessage, message_id: str, sent_through: str = "") -> None:
-    _acceptance_write(message, message_id)
+    _acceptance_write(message, message_id, sent_through)
     metrics.MAILS.labels(kind=message.kind, outcome="sent").inc()
     metrics.MAIL_DELIVERY_SECONDS.labels(kind=message.kind).observe(_waited_seconds(message))
-    attempt_record(
-        message,
-        outcome=AttemptOutcome.SENT,
-        reply=f"Accepted: {message_id}".strip(),
-        sent_through=sent_through,
-    )
     _after_outcome(message, sent=True, error="")
 
 
-def _acceptance_write(message: OutgoingMessage, message_id: str) -> None:
+def _acceptance_write(message: OutgoingMessage, message_id: str, sent_through: str = "") -> None:
     """Record that the server accepted `message`, retrying through a database blip.
 
     The mail is in the server's hands: if this record were lost, another worker would send it
@@ -395,14 +468,24 @@ def _acceptance_write(message: OutgoingMessage, message_id: str) -> None:
     pause = 0.1
     while True:
         try:
-            OutgoingMessage.objects.filter(pk=message.pk).update(
-                state=State.SENT,
-                sent_at=timezone.now(),
-                locked_until=None,
-                next_attempt_at=None,
-                last_error="",
-                message_id=message_id[:255],
-            )
+            # With its attempt, in one transaction: the send rate limit counts a mail as being
+            # sent until its attempt is recorded, and never misses it in between.
+            with transaction.atomic():
+                OutgoingMessage.objects.filter(pk=message.pk).update(
+                    state=State.SENT,
+                    sent_at=timezone.now(),
+                    locked_until=None,
+                    next_attempt_at=None,
+                    last_error="",
+                    message_id=message_id[:255],
+                    waiting_for_server=False,
+                )
+                attempt_record(
+                    message,
+                    outcome=AttemptOutcome.SENT,
+                    reply=f"Accepted: {message_id}".strip(),
+                    sent_through=sent_through,
+                )
             return
         except DatabaseError:
             if time.monotonic() + pause > deadline:
@@ -448,7 +531,7 @@ def _release(message: OutgoingMessage, *, at: datetime) -> None:
 def _record_throttled(
     message: OutgoingMessage, text: str, *, words: dict[str, Any] | None = None
 ) -> None:
-    """Pause all sending for a while and put the message back, without costing it an attempt."""
+    """Slow all sending down and put the message back, without costing it an attempt."""
     until = sending_pause(reason=text)
     if _held(message).update(
         state=State.RETRYING,
@@ -464,23 +547,14 @@ def _record_throttled(
 
 
 def sending_pause(*, reason: str) -> datetime:
-    """Hold back every worker's new mail for THROTTLED_PAUSE_SECONDS; return until when."""
-    until = timezone.now() + timedelta(seconds=THROTTLED_PAUSE_SECONDS)
-    with transaction.atomic():
-        pause = SendingPause.objects.select_for_update().filter(pk=1).first()
-        if pause is None:
-            SendingPause.objects.create(pk=1, until=until, reason=reason)
-            logger.warning("The mail server asked to slow down; sending paused: %s", reason)
-        elif pause.until < until:
-            pause.until, pause.reason = until, reason
-            pause.save(update_fields=["until", "reason"])
-    return until
+    """Hold back every worker's new mail for THROTTLED_PAUSE_SECONDS, then send at half the rate
+    for a few minutes (`pacing.slow_down`); return when the pause ends."""
+    return pacing.slow_down(reason=reason, pause_seconds=THROTTLED_PAUSE_SECONDS)
 
 
 def sending_paused_until() -> datetime | None:
     """Return until when sending is paused, or None when it is not."""
-    pause = SendingPause.objects.filter(pk=1, until__gt=timezone.now()).first()
-    return pause.until if pause else None
+    return pacing.sending_paused_until()
 
 
 def _record_failure(
@@ -493,22 +567,31 @@ def _record_failure(
         delay = min(RETRY_BASE_SECONDS * 2 ** max(message.attempts - 1, 0), RETRY_MAX_DELAY_SECONDS)
         next_attempt = now + timedelta(seconds=delay * random.uniform(0.75, 1.25))
         next_attempt = retry_at(failure, now=now, backoff=next_attempt)
+        outage = failure is not None and failure.outage
         if next_attempt < give_up_at:
-            if _held(message).update(
-                state=State.RETRYING,
-                locked_until=None,
-                next_attempt_at=next_attempt,
-                last_error=text,
-                last_error_words=words,
-            ):
-                attempt_record(
-                    message,
-                    outcome=AttemptOutcome.RETRYING,
-                    failure=failure,
-                    explanation=text,
-                    explanation_words=words,
+            # The row and its attempt together, as the send rate limit counts them.
+            with transaction.atomic():
+                retried = _held(message).update(
+                    state=State.RETRYING,
+                    locked_until=None,
+                    last_error_words=words,
                     next_attempt_at=next_attempt,
+                    last_error=text,
+                    waiting_for_server=outage,
                 )
+                if retried:
+                    attempt_record(
+                        message,
+                        outcome=AttemptOutcome.RETRYING,
+                        failure=failure,
+                        explanation=text,
+                        explanation_words=words,
+                        next_attempt_at=next_attempt,
+                    )
+            if retried:
+                if outage:
+                    # The backoff stays as a fallback; a probe releases the mail sooner.
+                    pacing.outage_begin(reason=text)
                 from .tasks import deliver_due as deliver_due_task
 
                 deliver_due_task.using(run_after=next_attempt).enqueue()
@@ -520,22 +603,66 @@ def _record_failure(
         text = f"{text} {gave_up}"
         if words:
             words["gave_up"] = as_data(gave_up)
-    if _held(message).update(
-        state=State.FAILED,
-        locked_until=None,
-        next_attempt_at=None,
-        last_error=text,
-        last_error_words=words,
-    ):
-        metrics.MAILS.labels(kind=message.kind, outcome="failed").inc()
-        attempt_record(
-            message,
-            outcome=AttemptOutcome.FAILED,
-            failure=failure,
-            explanation=text,
-            explanation_words=words,
+    with transaction.atomic():
+        failed = _held(message).update(
+            state=State.FAILED,
+            locked_until=None,
+            next_attempt_at=None,
+            last_error=text,
+            last_error_words=words,
+            waiting_for_server=False,
         )
+        if failed:
+            attempt_record(
+                message,
+                outcome=AttemptOutcome.FAILED,
+                failure=failure,
+                explanation=text,
+                explanation_words=words,
+            )
+    if failed:
+        metrics.MAILS.labels(kind=message.kind, outcome="failed").inc()
         _after_outcome(message, sent=False, error=text)
+
+
+# A probe waits at most this long for the server (the connection's own timeout may be shorter).
+PROBE_TIMEOUT_SECONDS = 30
+
+
+def server_probe() -> int | None:
+    """Probe the mail server when an outage is noted and a probe is due; release the waiting mail
+    the moment it answers.
+
+    The probe is the start of a real delivery: connect, greet, TLS and log in as configured, then
+    QUIT, through the same mail backend. Return how many mails were released, or None when no
+    probe ran (none due, or another worker's turn).
+    """
+    outage = pacing.probe_take(now=timezone.now(), timeout_seconds=PROBE_TIMEOUT_SECONDS)
+    if outage is None:
+        return None
+    # The probe is a connection like any other: within the connection cap, if there is one.
+    cap = pacing.send_limits().connections
+    slots = pacing.ConnectionSlots(cap=cap, wanted=1) if cap is not None else None
+    if slots is not None and not slots.numbers:
+        pacing.probe_later()  # Every connection is in use: the next tick tries again.
+        return None
+    try:
+        backend = mailers.default
+        backend.open()
+        backend.close()
+    except Exception:  # Still away, or not configured yet: try again after a longer wait.
+        pacing.probe_failed(outage)
+        return None
+    finally:
+        if slots is not None:
+            slots.release()
+    released = pacing.probe_answered()
+    logger.warning("The mail server answers again; %d mails waiting for it are sent now.", released)
+    if released:
+        from .tasks import deliver_due as deliver_due_task
+
+        deliver_due_task.enqueue()
+    return released
 
 
 def _waited_seconds(message: OutgoingMessage) -> float:

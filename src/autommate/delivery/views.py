@@ -23,6 +23,7 @@ from .selectors import (
     queue_counters_visible,
     queue_status,
     readiness,
+    sending_state,
 )
 
 
@@ -41,6 +42,7 @@ def mail_log(request: HttpRequest) -> HttpResponse:
         {
             "page": page,
             "status": queue_status(),
+            "sending": sending_state(),
             "kinds": Kind.choices,
             "states": State.choices,
             "kind": kind,

@@ -54,6 +54,26 @@ def _housekeeping(worker_id: str, stop: threading.Event) -> None:
         stop.wait(HEARTBEAT_SECONDS)
 
 
+# How often a worker looks whether the mail server, known to be away, is due for a probe.
+PROBE_TICK_SECONDS = 1.0
+
+
+def _probing(stop: threading.Event) -> None:
+    """Probe the mail server while it is known to be away, and release the waiting mail.
+
+    Its own thread, so that a probe waiting for a silent server delays no heartbeat.
+    """
+    while not stop.wait(PROBE_TICK_SECONDS):
+        try:
+            services.server_probe()
+        except DatabaseError:
+            pass  # The worker's loop says once that the database is away, and when it is back.
+        except Exception:  # Keep probing through anything else, and say what it was.
+            logger.exception("Probing the mail server failed")
+        finally:
+            close_old_connections()
+
+
 def _wait_for_database(error: DatabaseError, stop: threading.Event) -> None:
     """Log one line, then wait with growing pauses until the database answers; log one more."""
     logger.warning(
@@ -93,6 +113,7 @@ def run_worker(*, interval: float = 1.0, batch: bool = False, worker_id: str | N
         threading.Thread(
             target=_housekeeping, args=(worker_id, stop), name="housekeeping", daemon=True
         ).start()
+        threading.Thread(target=_probing, args=(stop,), name="probe", daemon=True).start()
     worker = Worker(
         queue_names=["*"],
         interval=interval,

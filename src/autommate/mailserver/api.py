@@ -29,6 +29,10 @@ def _form_data(values: MailServerIn, saved: MailServerSettings) -> dict[str, Any
         data["allow_insecure_login"] = saved.allow_insecure_login
     if values.ehlo_name is None:
         data["ehlo_name"] = saved.ehlo_name
+    # Null clears a limit; absent (a client older than the fields) keeps the saved one.
+    for name in ("send_rate_per_minute", "max_connections"):
+        if name not in values.model_fields_set:
+            data[name] = getattr(saved, name)
     # A secret left empty keeps the saved one; the form and the service decide whether it may.
     return data | {name: getattr(values, name) or "" for name in SECRET_FIELDS}
 

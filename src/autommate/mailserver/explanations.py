@@ -137,21 +137,52 @@ def _mail_log_failure(error: BaseException) -> SendFailure:
     label = explanation.step.label
     text = " ".join([label + ":", explanation.cause, explanation.fix]).strip()
     inner = error.error if isinstance(error, MailStepError) else error
+    throttled = is_throttled(error)
     return SendFailure(
         text=text,
         words=explanation.words(),
         temporary=explanation.temporary,
-        throttled=is_throttled(error),
+        throttled=throttled,
         step=label,
         reply=technical_detail(inner),
         retry_after_seconds=explanation.retry_after_seconds,
+        outage=explanation.temporary and not throttled and is_outage(explanation.step, inner),
     )
+
+
+# The steps before any mail is named: a temporary failure there is the server's, not a mail's.
+_SERVER_STEPS = frozenset(
+    {
+        StepName.RESOLVE,
+        StepName.CONNECT,
+        StepName.TLS,
+        StepName.GREETING,
+        StepName.TOKEN,
+        StepName.LOGIN,
+    }
+)
+
+
+def is_outage(step: StepName, error: BaseException) -> bool:
+    """Say whether a temporary failure is the mail server's rather than one mail's.
+
+    So it is before any mail is named (the server unreachable, silent, refusing the greeting or
+    the login for now), for a connection lost or timed out at any step, and for `421` (the
+    server closing the channel). A temporary refusal of a sender or recipient, greylisting
+    included, is the mail's own and keeps its backoff.
+    """
+    if step in _SERVER_STEPS:
+        return True
+    if is_timeout(error) or _is_connection_lost(error):
+        return True
+    return isinstance(error, smtplib.SMTPResponseException) and error.smtp_code == 421
 
 
 # How providers say "too many messages for now": Exchange Online's 4.3.2 and "throttled", Gmail's
 # 4.7.28 and "rate limit", and the common wording of others.
 _THROTTLED = re.compile(
-    rb"4\.3\.2|4\.7\.28|throttl|rate limit|too many (messages|mails|emails)", re.IGNORECASE
+    rb"4\.3\.2|4\.7\.28|throttl|rate limit|too many (messages|mails|emails|connections)",
+    re.IGNORECASE,
 )
 
 

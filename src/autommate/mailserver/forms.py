@@ -11,7 +11,14 @@ from django.utils.translation import gettext_lazy
 
 from autommate.header_text import check_header_text
 
-from .models import EDITABLE_FIELDS, AuthMethod, MailServerSettings, Protocol
+from .models import (
+    EDITABLE_FIELDS,
+    MAX_CONNECTIONS_LIMIT,
+    SEND_RATE_MAX_PER_MINUTE,
+    AuthMethod,
+    MailServerSettings,
+    Protocol,
+)
 from .presets import MICROSOFT_SCOPE, MICROSOFT_TOKEN_URL, PRESETS
 from .tokens import (
     ClientCertificate,
@@ -139,6 +146,10 @@ class MailServerForm(forms.ModelForm):
                 attrs={"placeholder": "smtp.example.org", "spellcheck": "false"}
             ),
             "port": forms.NumberInput(attrs={"min": 1, "max": 65535}),
+            "send_rate_per_minute": forms.NumberInput(
+                attrs={"min": 1, "max": SEND_RATE_MAX_PER_MINUTE, "placeholder": "No limit"}
+            ),
+            "max_connections": forms.NumberInput(attrs={"min": 1, "max": MAX_CONNECTIONS_LIMIT}),
             "protocol": forms.Select(choices=Protocol.choices),
             "token_url": forms.URLInput(
                 attrs={
@@ -214,6 +225,10 @@ class MailServerForm(forms.ModelForm):
             ),
             url=MICROSOFT_TOKEN_URL,
         )
+        # One message for any number out of range, negative ones included (the model field's
+        # own bound would say "greater than or equal to 0").
+        for name in ("send_rate_per_minute", "max_connections"):
+            self.fields[name].validators = []
         for name, (kept, empty) in SECRET_HELP.items():
             stored = saved is not None and saved.use_auth and saved.has_secret(name)
             self.fields[name].help_text = kept if stored else empty
@@ -239,6 +254,24 @@ class MailServerForm(forms.ModelForm):
         if not 1 <= port <= 65535:
             raise forms.ValidationError(_("Enter a port from 1 to 65535."), code="invalid_port")
         return port
+
+    def clean_send_rate_per_minute(self) -> int | None:
+        rate = self.cleaned_data.get("send_rate_per_minute")
+        if rate is not None and not 1 <= rate <= SEND_RATE_MAX_PER_MINUTE:
+            raise forms.ValidationError(
+                _("Enter a number of messages per minute from 1 to 10,000, or leave it empty."),
+                code="invalid_send_rate",
+            )
+        return rate if rate is None else int(rate)
+
+    def clean_max_connections(self) -> int | None:
+        connections = self.cleaned_data.get("max_connections")
+        if connections is not None and not 1 <= connections <= MAX_CONNECTIONS_LIMIT:
+            raise forms.ValidationError(
+                _("Enter a number of connections from 1 to 20, or leave it empty."),
+                code="invalid_max_connections",
+            )
+        return connections if connections is None else int(connections)
 
     def clean_sender_name(self) -> str:
         name = str(self.cleaned_data["sender_name"]).strip()

@@ -59,7 +59,14 @@ EDITABLE_FIELDS = (
     "scope",
     "ca_certificate",
     "ehlo_name",
+    "send_rate_per_minute",
+    "max_connections",
 )
+
+# The send rate limit: how fast mail goes out, not whether it gets through. Changing it is a
+# settings change (audited) that leaves verified settings verified.
+SEND_RATE_MAX_PER_MINUTE = 10_000
+MAX_CONNECTIONS_LIMIT = 20
 
 # The fields that go into a mail header or an SMTP command, with their names in messages.
 HEADER_FIELDS = {
@@ -121,6 +128,26 @@ class MailServerSettings(models.Model):
             "names such as localhost."
         ),
     )
+    # The provider's submission limits, respected by every worker together (delivery/pacing.py).
+    # Empty: no limit on the rate; AUTOMMATE_DELIVERY_CONNECTIONS connections per worker.
+    send_rate_per_minute = models.PositiveIntegerField(
+        _("Messages per minute"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "At most this many mails a minute, counted across every worker. Leave empty for no "
+            "limit."
+        ),
+    )
+    max_connections = models.PositiveSmallIntegerField(
+        _("Maximum connections"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "At most this many connections to the mail server at once, across every worker. "
+            "Leave empty for each worker's own number (AUTOMMATE_DELIVERY_CONNECTIONS)."
+        ),
+    )
     timeout_seconds = models.PositiveSmallIntegerField(default=10)
     updated_at = models.DateTimeField(null=True, blank=True)
     # The fingerprint of the settings whose delivery an administrator confirmed.
@@ -169,6 +196,18 @@ class MailServerSettings(models.Model):
                     "dots), or an address in brackets such as [192.0.2.1]."
                 ),
                 code="invalid",
+            )
+        rate = self.send_rate_per_minute
+        if rate is not None and not 1 <= rate <= SEND_RATE_MAX_PER_MINUTE:
+            errors["send_rate_per_minute"] = ValidationError(
+                _("Enter a number of messages per minute from 1 to 10,000, or leave it empty."),
+                code="invalid_send_rate",
+            )
+        connections = self.max_connections
+        if connections is not None and not 1 <= connections <= MAX_CONNECTIONS_LIMIT:
+            errors["max_connections"] = ValidationError(
+                _("Enter a number of connections from 1 to 20, or leave it empty."),
+                code="invalid_max_connections",
             )
         if errors:
             raise ValidationError(errors)

@@ -21,10 +21,27 @@ class Preset:
     auth_method: str = "password"
     token_url: str = ""
     scope: str = ""
+    # The provider's submission limits, to fill in the Send rate limit (None: none published).
+    send_rate_per_minute: int | None = None
+    max_connections: int | None = None
 
 
 MICROSOFT_TOKEN_URL = "https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token"
 MICROSOFT_SCOPE = "https://outlook.office365.com/.default"
+
+# Exchange Online's sending limits for SMTP AUTH client submission: 30 messages a minute per
+# mailbox, 3 concurrent connections (Microsoft Learn, "Exchange Online limits", Sending limits).
+MICROSOFT_SEND_RATE = 30
+MICROSOFT_CONNECTIONS = 3
+# Google publishes daily limits only, per rolling 24 hours: 2,000 messages a user for Google
+# Workspace and 500 recipients for a Gmail account ("Gmail sending limits in Google Workspace",
+# support.google.com/a/answer/166852; "Gmail sending limits", support.google.com/mail/answer/
+# 22839), and no per-minute or connection figure for smtp.gmail.com. The values below are
+# conservative choices of ours that keep a burst of resets quick while a runaway backlog cannot
+# spend the day's allowance within an hour or two, over as few connections as Exchange allows.
+GOOGLE_WORKSPACE_SEND_RATE = 20
+GMAIL_SEND_RATE = 10
+GOOGLE_CONNECTIONS = 3
 
 PRESETS: tuple[Preset, ...] = (
     Preset(
@@ -43,6 +60,8 @@ PRESETS: tuple[Preset, ...] = (
         auth_method="oauth2",
         token_url=MICROSOFT_TOKEN_URL,
         scope=MICROSOFT_SCOPE,
+        send_rate_per_minute=MICROSOFT_SEND_RATE,
+        max_connections=MICROSOFT_CONNECTIONS,
     ),
     Preset(
         "google-service-account",
@@ -57,6 +76,8 @@ PRESETS: tuple[Preset, ...] = (
             "The service account needs domain-wide delegation for https://mail.google.com/."
         ),
         auth_method="google-service-account",
+        send_rate_per_minute=GOOGLE_WORKSPACE_SEND_RATE,
+        max_connections=GOOGLE_CONNECTIONS,
     ),
     Preset(
         "gmail",
@@ -71,6 +92,8 @@ PRESETS: tuple[Preset, ...] = (
             "2-Step Verification and are not recommended. For Google Workspace choose Google "
             "Workspace (service account). The username is the full Gmail address."
         ),
+        send_rate_per_minute=GMAIL_SEND_RATE,
+        max_connections=GOOGLE_CONNECTIONS,
     ),
     Preset(
         "microsoft365",
@@ -85,6 +108,8 @@ PRESETS: tuple[Preset, ...] = (
             "the end of December 2026 and removes it in 2027: choose Microsoft 365 (OAuth 2.0) "
             "instead."
         ),
+        send_rate_per_minute=MICROSOFT_SEND_RATE,
+        max_connections=MICROSOFT_CONNECTIONS,
     ),
     Preset(
         "ses",

@@ -61,6 +61,14 @@ class MailServerOut(Schema):
         "host of AUTOMMATE_BASE_URL (ehlo_name_in_use)."
     )
     ehlo_name_in_use: str = Field(description="The name the next conversation greets with.")
+    send_rate_per_minute: int | None = Field(
+        description="Send rate limit: at most this many mails a minute, across every worker; "
+        "null for no limit."
+    )
+    max_connections: int | None = Field(
+        description="Send rate limit: at most this many connections to the mail server at once, "
+        "across every worker; null for each worker's AUTOMMATE_DELIVERY_CONNECTIONS."
+    )
     is_configured: bool
     verified: bool = Field(
         description="Whether the delivery of a test mail was confirmed for these settings."
@@ -181,6 +189,20 @@ class MailServerIn(Schema):
         "[192.0.2.1]) to greet the mail server with. Empty greets with the host of "
         "AUTOMMATE_BASE_URL; absent keeps the saved value.",
         examples=["autommate.example.org"],
+    )
+    send_rate_per_minute: int | None = Field(
+        None,
+        description="Send rate limit: at most this many mails a minute (1 to 10,000), across "
+        "every worker; null for no limit; absent keeps the saved value. Changing it keeps "
+        "verified settings verified.",
+        examples=[30],
+    )
+    max_connections: int | None = Field(
+        None,
+        description="Send rate limit: at most this many connections at once (1 to 20), across "
+        "every worker; null for each worker's AUTOMMATE_DELIVERY_CONNECTIONS; absent keeps the "
+        "saved value. Changing it keeps verified settings verified.",
+        examples=[3],
     )
 
 

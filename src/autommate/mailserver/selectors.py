@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from autommate.delivery.pacing import SendLimits
+
 from .models import EDITABLE_FIELDS, LastWorkingMailServer, MailServerSettings, TestMailCode
 from .secrets import UndecryptableSecret, decrypt, unreadable_message
 
@@ -62,3 +64,15 @@ def last_working_get() -> LastWorking | None:
             setattr(mail_server, name, values[name])
     secrets = {name: str(value) for name, value in values.get("secrets", {}).items()}
     return LastWorking(mail_server, secrets, kept.fingerprint, kept.server)
+
+
+def send_limits_get() -> SendLimits:
+    """Return the saved send rate limit, for delivery (registered in this app's `ready()`)."""
+    row = (
+        MailServerSettings.objects.filter(pk=1)
+        .values_list("send_rate_per_minute", "max_connections")
+        .first()
+    )
+    if row is None:
+        return SendLimits()
+    return SendLimits(per_minute=row[0], connections=row[1])

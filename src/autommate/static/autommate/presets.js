@@ -34,6 +34,9 @@
     };
     if (preset.token_url) { values.id_token_url = preset.token_url; }
     if (preset.scope) { values.id_scope = preset.scope; }
+    // The provider's send rate limit; empty where it publishes none.
+    values.id_send_rate_per_minute = preset.send_rate_per_minute == null ? "" : String(preset.send_rate_per_minute);
+    values.id_max_connections = preset.max_connections == null ? "" : String(preset.max_connections);
     return values;
   }
 

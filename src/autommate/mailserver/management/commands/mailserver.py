@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from argparse import ArgumentParser, BooleanOptionalAction
+from argparse import ArgumentParser, ArgumentTypeError, BooleanOptionalAction
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ SHOWN = {
     "service_account_email": "Service account email",
     "ca_certificate": "CA certificate",
     "ehlo_name_in_use": "EHLO name",
+    "send_rate_per_minute": "Messages per minute",
+    "max_connections": "Maximum connections",
     "verified": "Verified",
 }
 NOT_VERIFIED_HINT = (
@@ -164,6 +166,21 @@ class Command(OperatorCommand):
             help="The name to greet the mail server with, a fully-qualified host name; an empty "
             "string greets with the host of AUTOMMATE_BASE_URL.",
         )
+        change.add_argument(
+            "--send-rate",
+            metavar="N",
+            type=_limit,
+            help="Send rate limit: at most N mails a minute, across every worker (1 to 10000); "
+            "an empty string or 'none' removes the limit. Keeps verified settings verified.",
+        )
+        change.add_argument(
+            "--max-connections",
+            metavar="N",
+            type=_limit,
+            help="Send rate limit: at most N connections at once, across every worker (1 to "
+            "20); an empty string or 'none' leaves it to AUTOMMATE_DELIVERY_CONNECTIONS per "
+            "worker. Keeps verified settings verified.",
+        )
         add_output_options(change, acts=True)
 
         test = actions.add_parser("test", help="Send a test mail with the saved settings.")
@@ -207,6 +224,10 @@ class Command(OperatorCommand):
                 value = "saved (never shown)" if value else "none"
             elif key == "ca_certificate":
                 value = "set" if value else "none"
+            elif key == "send_rate_per_minute" and value is None:
+                value = "no limit"
+            elif key == "max_connections" and value is None:
+                value = "each worker's own (AUTOMMATE_DELIVERY_CONNECTIONS)"
             elif isinstance(value, bool):
                 value = "yes" if value else "no"
             self.stdout.write(f"{label + ':':<24}{value}")
@@ -245,6 +266,12 @@ class Command(OperatorCommand):
             data["use_auth"] = True
         if options["ca_certificate"] is not None:
             data["ca_certificate"] = _read_file(options["ca_certificate"])
+        for option, field in [
+            ("send_rate", "send_rate_per_minute"),
+            ("max_connections", "max_connections"),
+        ]:
+            if options[option] is not None:
+                data[field] = None if options[option] == "" else options[option]
         data |= _typed_secrets(options, method=data["auth_method"], use_auth=data["use_auth"])
         form = MailServerForm(data=data, instance=mail_server_get(), saved=saved)
         if not form.is_valid():
@@ -325,6 +352,20 @@ class Command(OperatorCommand):
             as_json=options["json"],
             note="Delivery confirmed: the mail server settings are verified.",
         )
+
+
+def _limit(text: str) -> int | str:
+    """A limit option: a whole number, or "" (given as an empty string or `none`) for none.
+
+    Its range is checked by the form, with the page's message.
+    """
+    text = text.strip()
+    if text.lower() in ("", "none"):
+        return ""
+    try:
+        return int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"{text!r} is not a whole number (or 'none').") from None
 
 
 def _given(options: dict[str, Any], name: str) -> bool:
