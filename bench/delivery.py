@@ -1,32 +1,26 @@
-"""Delivery speed and memory: `python -m bench --only delivery`.
+"""Delivery speed: `python -m bench --only delivery`.
 
 Queues forgot-password requests for registered accounts, starts `autommate worker` processes
 and times until the local mail server has accepted every mail (each exactly once), at no delay
-and at 0.2 s a message, with one worker and with three. Then starts `autommate serve` and reads
-the resident (RSS) and proportional (PSS) memory of the supervisor, its web workers and its task
-worker from /proc/PID/smaps_rollup.
+and at 0.2 s a message, with one worker and with three. The memory of each process is measured
+by `bench/memory.py`.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench.forgot_password import (
-    HOST,
-    PRODUCT_PATH,
     Delivery,
     Processes,
     environment,
-    free_port,
     measure_delivery,
     print_table,
     say,
     seed,
-    wait_until_serving,
 )
 from bench.smtp import SlowMailServer
 
@@ -41,60 +35,6 @@ class DeliveryPlan:
     @classmethod
     def quick(cls) -> DeliveryPlan:
         return cls(mails=200)
-
-
-@dataclass
-class Memory:
-    role: str
-    rss_mib: float
-    pss_mib: float
-
-
-def _children(pid: int) -> list[int]:
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        children += [int(child) for child in text]
-    return children
-
-
-def _memory(pid: int) -> tuple[float, float]:
-    values = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, amount, *_ = line.split()
-        values[name.rstrip(":")] = int(amount) / 1024
-    return values["Rss"], values["Pss"]
-
-
-def _command(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
-
-
-def measure_memory(processes: Processes) -> list[Memory]:
-    """Start `autommate serve` (two web workers and a task worker) and read each one's memory."""
-    port = free_port()
-    argv = ["-m", "autommate", "serve", "--host", HOST, "--port", str(port), "--workers", "2"]
-    supervisor = processes.start("serve", argv)
-    try:
-        wait_until_serving(supervisor, port, PRODUCT_PATH)
-        time.sleep(3)  # Let the task worker finish starting.
-        rows = [Memory("supervisor (`autommate serve`)", *_memory(supervisor.popen.pid))]
-        pending = _children(supervisor.popen.pid)
-        while pending:
-            pid = pending.pop()
-            command = _command(pid)
-            grandchildren = _children(pid)
-            pending += grandchildren
-            if "worker" in command and "gunicorn" not in command and "webserver" not in command:
-                role = "task worker"
-            elif grandchildren:
-                role = "web server master"
-            else:
-                role = "web worker"
-            rows.append(Memory(f"{role} ({pid})", *_memory(pid)))
-        return rows
-    finally:
-        supervisor.stop()
 
 
 def run_delivery(plan: DeliveryPlan) -> None:
@@ -123,8 +63,6 @@ def run_delivery(plan: DeliveryPlan) -> None:
                         processes, smtp, mails=plan.mails, workers=workers, delay=delay
                     )
                 )
-            say("Reading the memory of `autommate serve` ...")
-            memory = measure_memory(processes)
         finally:
             processes.stop_all()
             smtp.stop()
@@ -142,17 +80,5 @@ def run_delivery(plan: DeliveryPlan) -> None:
                 str(run.connections),
             )
             for run in runs
-        ],
-    )
-    print_table(
-        "Memory under `autommate serve --workers 2` after start-up (MiB)",
-        ("process", "RSS", "PSS"),
-        [(row.role, f"{row.rss_mib:.1f}", f"{row.pss_mib:.1f}") for row in memory]
-        + [
-            (
-                "all",
-                f"{sum(row.rss_mib for row in memory):.1f}",
-                f"{sum(row.pss_mib for row in memory):.1f}",
-            )
         ],
     )

@@ -15,7 +15,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from autommate.api.errors import error_response
+from autommate.api.responses import error_response
 from autommate.errors import DomainError
 
 

@@ -30,19 +30,17 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
-
-import jwt
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from autommate import metrics
 
 from .connection import Deadline, ServerConfig, open_socket, resolve_within, ssl_context
 from .destinations import check_destination
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 GOOGLE_SCOPE = "https://mail.google.com/"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -407,6 +405,14 @@ class ClientCertificate:
 
     @classmethod
     def parse(cls, pem: str) -> ClientCertificate:
+        # Imported here, as in the other methods: the cryptography and JWT libraries cost
+        # each process several MiB, and only an OAuth 2.0 login with a certificate or a
+        # service account key needs them.
+        from cryptography import x509
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         data = pem.strip().encode()
         if b"PRIVATE KEY-----" not in data:
             raise InvalidCredential(
@@ -450,9 +456,14 @@ class ClientCertificate:
 
     @property
     def thumbprint_sha256(self) -> str:
+        from cryptography.hazmat.primitives import hashes
+
         return _b64url(self.certificate.fingerprint(hashes.SHA256()))
 
     def assertion(self, *, client_id: str, audience: str) -> str:
+        import jwt
+        from cryptography.hazmat.primitives import hashes
+
         now = _now()
         headers = {
             "x5t#S256": self.thumbprint_sha256,
@@ -482,6 +493,10 @@ class ServiceAccountKey:
 
     @classmethod
     def parse(cls, text: str) -> ServiceAccountKey:
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         try:
             data = json.loads(text)
         except (ValueError, RecursionError):
@@ -519,6 +534,8 @@ class ServiceAccountKey:
         )
 
     def assertion(self, *, subject: str, audience: str) -> str:
+        import jwt
+
         now = _now()
         claims = {
             "iss": self.client_email,
