@@ -9,11 +9,13 @@ A worker that dies mid-send leaves the lease behind; once it expires the message
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import queue
 import random
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,20 @@ WORKER_SEEN_WITHIN_SECONDS = 60
 # the tasks it was running are run again by another.
 WORKER_DEAD_AFTER_SECONDS = 20
 
+# Work that other domains turn into messages before each claim of a delivery (recovery: the
+# forgot-password requests whose task has not run yet), so that a delivery busy with a backlog
+# takes up urgent mail at once. Each callback takes how many items it may handle now.
+_before_claim: list[Callable[..., int]] = []
+# Set while a delivery runs those callbacks: the messages they record need no delivery task, as
+# the running delivery claims them next.
+_in_delivery: contextvars.ContextVar[bool] = contextvars.ContextVar("in_delivery", default=False)
+
+
+def register_before_claim(callback: Callable[..., int]) -> None:
+    """Have `callback(limit=N)` run before each claim of a delivery; it returns how many it did."""
+    if callback not in _before_claim:
+        _before_claim.append(callback)
+
 
 def message_record(
     *,
@@ -87,7 +103,8 @@ def message_record(
             priority=priority_of(kind) if priority is None else priority,
             next_attempt_at=timezone.now(),
         )
-        deliver_due.enqueue()
+        if not _in_delivery.get():
+            deliver_due.enqueue()
     return message
 
 
@@ -168,7 +185,10 @@ def deliver_due(*, max_messages: int | None = None) -> int:
                 room = min(room, max_messages - handled)
             # Claim again once half the connections have nothing waiting: fewer, larger claims.
             claim_now = room >= connections or (room > 0 and not delivery.in_flight)
-            batch = _claim(room) if claim_now and not sending_paused_until() else []
+            batch = []
+            if claim_now and not sending_paused_until():
+                _prepare(limit=room)
+                batch = _claim(room)
             if batch:
                 handled += len(batch)
                 delivery.submit(batch, fresh=True)
@@ -176,6 +196,21 @@ def deliver_due(*, max_messages: int | None = None) -> int:
                 break
             delivery.wait_for_outcomes()
     return delivery.sent
+
+
+def _prepare(*, limit: int) -> None:
+    """Let other domains record the urgent messages of work still waiting for its task."""
+    token = _in_delivery.set(True)
+    try:
+        for callback in _before_claim:
+            try:
+                callback(limit=limit)
+            except DatabaseError:
+                raise
+            except Exception:  # The work's own task does it later; delivery goes on.
+                logger.exception("Could not prepare messages before a claim")
+    finally:
+        _in_delivery.reset(token)
 
 
 def _send_batch(batch: list[OutgoingMessage]) -> int:
