@@ -153,11 +153,14 @@ def _due() -> Q:
 
 def _claim(limit: int) -> list[OutgoingMessage]:
     with transaction.atomic():
-        candidates = OutgoingMessage.objects.filter(_due()).order_by(
-            "priority", "next_attempt_at", "id"
+        # The recipient's account comes with the claim: every composer checks it.
+        candidates = (
+            OutgoingMessage.objects.filter(_due())
+            .select_related("user")
+            .order_by("priority", "next_attempt_at", "id")
         )
         if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         claimed = list(candidates[:limit])
         if not claimed:
             return []
