@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.checks.urls import check_resolver
 from django.urls import resolve, reverse
 
 from autommate.deferred_urls import DeferredResolver
@@ -14,7 +15,7 @@ def _api_resolver() -> DeferredResolver:
 
 
 def test_api_urls_pass_djangos_url_checks() -> None:
-    assert _api_resolver().check_loaded() == []
+    assert check_resolver(_api_resolver()) == []
 
 
 def test_api_urls_resolve_and_reverse_under_their_prefix() -> None:

@@ -61,6 +61,9 @@ loaded = {}
 pages = ("/login/", "/healthz", "/forgot-password/", "/reset-password/x/")
 statuses = [get(path) for path in pages]
 loaded["pages"] = sorted({name.split(".")[0] for name in sys.modules})
+from django.urls import reverse
+
+statuses.append(reverse("api-v1:openapi-json"))
 statuses.append(get("/api/v1/openapi.json"))
 loaded["api"] = sorted({name.split(".")[0] for name in sys.modules})
 print(json.dumps({"statuses": statuses, "modules": loaded}))
@@ -127,8 +130,8 @@ def test_web_worker_serves_pages_without_development_code_or_the_api(
     pages, api = set(report["modules"]["pages"]), set(report["modules"]["api"])
     assert not pages & DEVELOPMENT_MODULES
     assert not pages & (API_MODULES | SECRET_MODULES)
-    # The first API request loads the API, and it answers as it always did.
-    assert report["statuses"][4] == "200 OK"
+    # Reversing into the API, or its first request, loads it, and it answers as it always did.
+    assert report["statuses"][4:] == ["/api/v1/openapi.json", "200 OK"]
     assert api >= API_MODULES
     assert not api & DEVELOPMENT_MODULES
 

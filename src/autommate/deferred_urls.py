@@ -1,16 +1,14 @@
 """A URL prefix whose URL configuration is imported on its first use, not at start-up.
 
-The JSON API (django-ninja and pydantic) costs each web worker about 13 MiB; a worker that only
+The JSON API (django-ninja and pydantic) costs each web worker about 16 MiB; a worker that only
 serves pages never needs it. Django imports an included URL configuration the first time any
 URL is reversed, because it collects every name below the root; a namespaced include needs none
 of its names for that, so this resolver leaves them uncollected until a path under its prefix
-is resolved or a name in its namespace is reversed. The system checks, which every command
-runs, leave it alone too until it is loaded.
+is resolved or a name in its namespace is reversed.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
 from django.urls import URLResolver
@@ -28,32 +26,11 @@ class DeferredResolver(URLResolver):
             namespace=namespace,
         )
         self._wanted = False
-        self._module_name = urlconf_name
 
     @property
     def loaded(self) -> bool:
         """Say whether the URL configuration has been imported."""
-        return self._wanted
-
-    @property
-    def url_patterns(self) -> list[Any]:
-        # No patterns until wanted: Django's URL checks walk every resolver's patterns.
-        if not self._wanted:
-            return []
-        patterns: list[Any] = import_module(self._module_name).urlpatterns
-        return patterns
-
-    def check(self) -> list[Any]:
-        # The system checks run at every command, the worker's too, which serves no URL: they
-        # check the deferred URL configuration once it is loaded (`check_loaded`), not sooner.
-        if self._wanted:
-            return list(super().check())
-        return list(self.pattern.check())
-
-    def check_loaded(self) -> list[Any]:
-        """Import the deferred URL configuration and return what Django's checks find in it."""
-        self._want()
-        return list(super().check())
+        return "url_patterns" in self.__dict__
 
     def _populate(self) -> None:
         # The root resolver populates every child while collecting its own names; a namespaced
