@@ -1,4 +1,4 @@
-"""`python -m bench`: the forgot-password, OAuth 2.0, delivery and metrics benchmarks, as tables."""
+"""`python -m bench`: the forgot-password, OAuth 2.0, delivery, memory and metrics benchmarks."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 
 from bench.delivery import DeliveryPlan, run_delivery
 from bench.forgot_password import Plan, run
+from bench.memory import run_memory
 from bench.metrics import MetricsPlan, run_metrics
 from bench.oauth import OAuthPlan, run_oauth
 
@@ -22,10 +23,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["forgot-password", "oauth", "delivery", "metrics"],
+        choices=["forgot-password", "oauth", "delivery", "memory", "metrics"],
         help="run one benchmark: the forgot-password request path and delivery, or OAuth 2.0 "
         "logins (token requests per mail, a slow token endpoint), or delivery speed with "
-        "parallel connections and the memory of each process, or the cost of metrics "
+        "parallel connections, or the RSS and PSS of each process of `autommate serve`, or "
+        "the cost of metrics "
         "(an increment, a scrape as processes accumulate)",
     )
     args = parser.parse_args()
@@ -37,6 +39,8 @@ def main() -> None:
         run_oauth(OAuthPlan.quick() if args.quick else OAuthPlan())
     if args.only in (None, "delivery"):
         run_delivery(DeliveryPlan.quick() if args.quick else DeliveryPlan())
+    if args.only in (None, "memory"):
+        run_memory()
     if args.only in (None, "metrics"):
         run_metrics(MetricsPlan.quick() if args.quick else MetricsPlan())
 

@@ -1,12 +1,10 @@
-"""Delivery speed and memory: `python -m bench --only delivery`.
+"""Delivery speed: `python -m bench --only delivery`.
 
 Queues forgot-password requests for registered accounts, starts `autommate worker` processes
 and times until the local mail server has accepted every mail (each exactly once), at no delay
 and at 0.2 s a message, with one worker and with three; then two workers under a send rate limit
-of 30 mails a minute and 3 connections, counting the mails accepted in any minute. Then starts
-`autommate serve` and reads
-the resident (RSS) and proportional (PSS) memory of the supervisor, its web workers and its task
-worker from /proc/PID/smaps_rollup.
+of 30 mails a minute and 3 connections, counting the mails accepted in any minute. The memory of
+each process is measured by `bench/memory.py`.
 """
 
 from __future__ import annotations
@@ -19,20 +17,16 @@ from pathlib import Path
 
 from bench.forgot_password import (
     DELIVERY_TIMEOUT_SECONDS,
-    HOST,
-    PRODUCT_PATH,
     Delivery,
     Processes,
     clear_queue,
     count_sent,
     environment,
-    free_port,
     measure_delivery,
     print_table,
     queue_requests,
     say,
     seed,
-    wait_until_serving,
 )
 from bench.smtp import SlowMailServer
 
@@ -109,60 +103,6 @@ def measure_paced_delivery(
     return PacedDelivery(mails, seconds, most, steady, smtp.connections)
 
 
-@dataclass
-class Memory:
-    role: str
-    rss_mib: float
-    pss_mib: float
-
-
-def _children(pid: int) -> list[int]:
-    children: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        children += [int(child) for child in text]
-    return children
-
-
-def _memory(pid: int) -> tuple[float, float]:
-    values = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, amount, *_ = line.split()
-        values[name.rstrip(":")] = int(amount) / 1024
-    return values["Rss"], values["Pss"]
-
-
-def _command(pid: int) -> str:
-    return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
-
-
-def measure_memory(processes: Processes) -> list[Memory]:
-    """Start `autommate serve` (two web workers and a task worker) and read each one's memory."""
-    port = free_port()
-    argv = ["-m", "autommate", "serve", "--host", HOST, "--port", str(port), "--workers", "2"]
-    supervisor = processes.start("serve", argv)
-    try:
-        wait_until_serving(supervisor, port, PRODUCT_PATH)
-        time.sleep(3)  # Let the task worker finish starting.
-        rows = [Memory("supervisor (`autommate serve`)", *_memory(supervisor.popen.pid))]
-        pending = _children(supervisor.popen.pid)
-        while pending:
-            pid = pending.pop()
-            command = _command(pid)
-            grandchildren = _children(pid)
-            pending += grandchildren
-            if "worker" in command and "gunicorn" not in command and "webserver" not in command:
-                role = "task worker"
-            elif grandchildren:
-                role = "web server master"
-            else:
-                role = "web worker"
-            rows.append(Memory(f"{role} ({pid})", *_memory(pid)))
-        return rows
-    finally:
-        supervisor.stop()
-
-
 def run_delivery(plan: DeliveryPlan) -> None:
     with tempfile.TemporaryDirectory(prefix="autommate-bench-") as directory:
         var_dir = Path(directory)
@@ -194,8 +134,6 @@ def run_delivery(plan: DeliveryPlan) -> None:
                 f"{PACED_PER_MINUTE} a minute and {PACED_CONNECTIONS} connections: 2 workers ..."
             )
             paced = measure_paced_delivery(processes, smtp, mails=plan.paced_mails)
-            say("Reading the memory of `autommate serve` ...")
-            memory = measure_memory(processes)
         finally:
             processes.stop_all()
             smtp.stop()
@@ -233,18 +171,6 @@ def run_delivery(plan: DeliveryPlan) -> None:
                 str(paced.most_in_a_minute),
                 f"{paced.steady_per_minute:.1f}",
                 str(paced.connections),
-            )
-        ],
-    )
-    print_table(
-        "Memory under `autommate serve --workers 2` after start-up (MiB)",
-        ("process", "RSS", "PSS"),
-        [(row.role, f"{row.rss_mib:.1f}", f"{row.pss_mib:.1f}") for row in memory]
-        + [
-            (
-                "all",
-                f"{sum(row.rss_mib for row in memory):.1f}",
-                f"{sum(row.pss_mib for row in memory):.1f}",
             )
         ],
     )

@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 
-from autommate.api.errors import error_response
+from autommate.api.responses import error_response
 from autommate.errors import DomainError
 
 

@@ -14,11 +14,12 @@ import os
 import re
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-from django.http import HttpRequest, HttpResponse
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
 
 LOG_FORMAT_VARIABLE = "AUTOMMATE_LOG_FORMAT"
 LOG_FORMATS = ("text", "json")
@@ -98,6 +99,10 @@ class RequestIdMiddleware:
 
     @staticmethod
     def _from_proxy(request: HttpRequest) -> str | None:
+        # Imported here: the web server's arbiter and the supervisor format log lines with this
+        # module and never load Django.
+        from django.conf import settings
+
         if settings.TRUSTED_PROXIES <= 0:
             return None  # Without a proxy in front, the header is the client's to choose.
         given = request.headers.get(HEADER, "").strip()

@@ -5,8 +5,8 @@ from django.urls import URLPattern, URLResolver, include, path
 
 from autommate.accounts import token_views
 from autommate.accounts import views as accounts
-from autommate.api.site import api_urls
 from autommate.audit import views as audit
+from autommate.deferred_urls import DeferredResolver
 from autommate.delivery import views as delivery
 from autommate.mailserver import views as mailserver
 from autommate.recovery import views as recovery
@@ -46,7 +46,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/", accounts.account, name="account"),
     path("account/tokens/", token_views.api_tokens, name="api-tokens"),
     path("account/tokens/<int:pk>/revoke/", token_views.api_token_revoke, name="api-token-revoke"),
-    path("api/v1/", api_urls()),
+    # The API's modules are imported on its first request, not by every web worker at start.
+    DeferredResolver("api/v1/", "autommate.api.urls", app_name="ninja", namespace="api-v1"),
     # The language switcher of the pages seen before logging in: Django's set_language, which
     # takes a POST with CSRF and follows `next` only to this site.
     path("i18n/", include("django.conf.urls.i18n")),

@@ -24,7 +24,8 @@ from autommate.delivery.models import (
     priority_of,
 )
 from autommate.mailserver.models import MailServerSettings
-from autommate.recovery.models import ResetLink
+from autommate.recovery.models import ResetLink, ResetRequest
+from autommate.recovery.services import reset_request, reset_request_process
 from tests.conftest import USER_PASSWORD, point_mail_settings_at
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits_off")]
@@ -467,3 +468,46 @@ def test_a_plain_temporary_failure_does_not_pause_sending(
 
     assert services.sending_paused_until() is None
     assert OutgoingMessage.objects.get().attempts == 1
+
+
+def test_a_delivery_busy_with_a_backlog_mails_a_reset_requested_meanwhile(
+    settings, forgot_password_on, regular_user, smtp_server
+) -> None:
+    """The request's own task has not run (the worker is busy delivering the backlog)."""
+    settings.DELIVERY_CONNECTIONS = 4
+    now = timezone.now()
+    OutgoingMessage.objects.bulk_create(
+        OutgoingMessage(
+            kind=Kind.PASSWORD_CHANGED,
+            recipient=regular_user.email,
+            user=regular_user,
+            priority=priority_of(Kind.PASSWORD_CHANGED),
+            context={"changed_at": now.isoformat()},
+            next_attempt_at=now - timedelta(minutes=1),
+        )
+        for number in range(100)
+    )
+    reset_request(address=regular_user.email.upper(), client_address="192.0.2.7")
+    waiting_task = DBTaskResult.objects.get(task_path__endswith="reset_request_process")
+
+    # One claim's worth: the waiting request becomes a reset mail before the claim, and goes first.
+    assert services.deliver_due(max_messages=8) == 8
+
+    reset = OutgoingMessage.objects.get(kind=Kind.RESET)
+    assert reset.state == State.SENT
+    assert ResetRequest.objects.get().processed_at is not None
+    # The running delivery sent it: no delivery task was queued for it.
+    assert not DBTaskResult.objects.filter(task_path__endswith="deliver_due").exists()
+    # The request's own task, when it runs, finds it done and sends nothing twice.
+    reset_request_process(waiting_task.args_kwargs["args"][0])
+    assert OutgoingMessage.objects.filter(kind=Kind.RESET).count() == 1
+
+
+def test_delivery_tasks_run_before_other_waiting_tasks(forgot_password_on, regular_user) -> None:
+    reset_request(address=regular_user.email, client_address="192.0.2.7")
+    services.message_record(kind=Kind.PASSWORD_CHANGED, recipient=regular_user.email)
+
+    first = DBTaskResult.objects.ready().first()
+
+    assert first is not None
+    assert first.task_path.endswith("deliver_due")

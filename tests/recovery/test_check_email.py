@@ -5,9 +5,17 @@ from __future__ import annotations
 from http import HTTPStatus
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core import signing
 from django.test import Client
 
 from autommate.recovery.models import ResetRequest
+from autommate.recovery.views import (
+    ADDRESS_COOKIE,
+    ADDRESS_COOKIE_MAX_AGE_SECONDS,
+    ADDRESS_COOKIE_SALT,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -64,3 +72,45 @@ def test_refused_request_says_a_mail_may_be_on_its_way(forgot_password_on, setti
     assert "may already be on its way" in page
     assert "Too many requests" not in page
     assert ResetRequest.objects.count() == 1
+
+
+def test_request_from_a_browser_without_a_session_stores_no_session(forgot_password_on) -> None:
+    client = Client()
+
+    response = client.post("/forgot-password/", {"email": ADDRESS})
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert settings.SESSION_COOKIE_NAME not in response.cookies
+    assert not Session.objects.exists()
+    assert ADDRESS in client.get("/forgot-password/check-email/").content.decode()
+
+
+def test_address_cookie_is_signed_http_only_and_for_forgot_password_pages_only(
+    forgot_password_on,
+) -> None:
+    response = Client().post("/forgot-password/", {"email": ADDRESS})
+
+    cookie = response.cookies[ADDRESS_COOKIE]
+    assert cookie["httponly"]
+    assert cookie["samesite"] == "Lax"
+    assert cookie["path"] == "/forgot-password/"
+    assert cookie["max-age"] == ADDRESS_COOKIE_MAX_AGE_SECONDS
+    assert signing.loads(cookie.value, salt=ADDRESS_COOKIE_SALT) == ADDRESS
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        signing.dumps("victim@example.org", salt="another.purpose"),
+        signing.dumps(ADDRESS, salt=ADDRESS_COOKIE_SALT)[:-2] + "xx",
+        "victim@example.org",
+    ],
+)
+def test_forged_address_cookie_shows_no_address(forgot_password_on, forged: str) -> None:
+    client = Client()
+    client.cookies[ADDRESS_COOKIE] = forged
+
+    response = client.get("/forgot-password/check-email/")
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == "/forgot-password/"

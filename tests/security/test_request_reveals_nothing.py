@@ -11,6 +11,7 @@ from http import HTTPStatus
 
 import pytest
 from django.conf import settings
+from django.core import signing
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -18,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from autommate.accounts.models import User
 from autommate.mailserver.models import MailServerSettings
 from autommate.recovery.models import ResetRequest
+from autommate.recovery.views import ADDRESS_COOKIE, ADDRESS_COOKIE_SALT
 from tests.conftest import USER_PASSWORD
 
 from .conftest import Mailbox, request_reset, without_csrf_token
@@ -43,8 +45,13 @@ def answer_to(address: str) -> tuple[dict[str, object], float]:
         "body": without_csrf_token(response.content),
         "cookies": {
             # A new session's key is random for every browser; whether there is one is not.
+            # The address cookie holds the address typed, signed, for "Check your email".
             name: (
-                "SESSION" if name == settings.SESSION_COOKIE_NAME else morsel.value,
+                "SESSION"
+                if name == settings.SESSION_COOKIE_NAME
+                else _typed(morsel.value, address)
+                if name == ADDRESS_COOKIE
+                else morsel.value,
                 morsel["max-age"],
                 morsel["path"],
                 morsel["samesite"],
@@ -57,6 +64,12 @@ def answer_to(address: str) -> tuple[dict[str, object], float]:
         ),
     }
     return shown, elapsed
+
+
+def _typed(value: str, address: str) -> str:
+    """Return ADDRESS for the signed address cookie of `address`, which it must be."""
+    assert signing.loads(value, salt=ADDRESS_COOKIE_SALT) == address
+    return "ADDRESS"
 
 
 @pytest.fixture

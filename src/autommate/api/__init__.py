@@ -5,6 +5,7 @@
 - `auth` — who is calling: personal API tokens or the browser session with CSRF.
 - `docs` — the self-hosted documentation page.
 - `errors` — every failure as the one JSON body.
+- `responses` — that body, for pages and health checks too, without django-ninja.
 - `site` — the NinjaAPI itself, its routers and its URLs.
 
 This module imports none of them, so a domain router can import `conventions` without pulling in

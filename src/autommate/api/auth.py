@@ -9,10 +9,11 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 from ninja.errors import AuthorizationError, HttpError
-from ninja.security import APIKeyCookie
+from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
-from autommate.accounts.tokens import BearerTokenAuth, SessionRequired
+from autommate.accounts.models import User
+from autommate.accounts.tokens import SessionRequired, api_token_authenticate, bearer_secret
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS", "TRACE"}
 
@@ -26,6 +27,31 @@ class CsrfFailed(HttpError):
                 "header, or use a personal API token."
             ),
         )
+
+
+class BearerTokenAuth(HttpBearer):
+    """Authenticate API requests by `Authorization: Bearer <token>`.
+
+    Without the header this gives way to the next authenticator (the browser session); with a
+    header that is not a usable token it answers 401 at once rather than trying the session,
+    so a script with a broken token never silently acts as whoever is signed in.
+    """
+
+    def __init__(self, *, admin_only: bool = False) -> None:
+        self.admin_only = admin_only
+        super().__init__()
+
+    def __call__(self, request: HttpRequest) -> Any:
+        value = request.headers.get(self.header)
+        if value is None:
+            return None
+        return self.authenticate(request, bearer_secret(value))
+
+    def authenticate(self, request: HttpRequest, token: str) -> User:
+        user = api_token_authenticate(token)
+        if self.admin_only and not user.is_admin:
+            raise AuthorizationError(message=_("This needs an administrator's API token."))
+        return user
 
 
 class SessionAuth(APIKeyCookie):

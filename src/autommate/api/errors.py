@@ -19,7 +19,7 @@ from django.core.exceptions import (
     SuspiciousOperation,
     ValidationError,
 )
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError
@@ -30,10 +30,10 @@ from autommate.errors import DomainError
 
 from .auth import CsrfFailed
 from .parsing import UnacceptableText, UnsupportedMediaType
+from .responses import error_response
 
 logger = logging.getLogger(__name__)
 
-WWW_AUTHENTICATE = 'Bearer realm="Autom Mate API"'
 SERVER_ERROR_MESSAGE = gettext_lazy(
     "The server could not finish this request. It has been logged; try again shortly."
 )
@@ -59,25 +59,6 @@ class ApiFailure(Exception):
         super().__init__(message)
 
 
-def error_response(
-    status: HTTPStatus,
-    code: str,
-    message: str,
-    fields: dict[str, list[str]] | None = None,
-    *,
-    retry_after: int | None = None,
-) -> HttpResponse:
-    """Return the JSON error body every failure of the API has."""
-    response = JsonResponse(
-        {"code": code, "message": message, "fields": fields or {}}, status=status
-    )
-    if status == HTTPStatus.UNAUTHORIZED:
-        response["WWW-Authenticate"] = WWW_AUTHENTICATE
-    if retry_after is not None:
-        response["Retry-After"] = str(max(1, retry_after))
-    return response
-
-
 def api_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     """Answer any exception an API operation raised with the JSON error body."""
     failure = as_api_failure(exc)
@@ -96,6 +77,8 @@ def as_api_failure(exc: BaseException) -> ApiFailure:
     """Put `exc` in the API's words."""
     if isinstance(exc, ApiFailure):
         return exc
+    if isinstance(exc, InvalidToken):
+        return ApiFailure(HTTPStatus.UNAUTHORIZED, "invalid_token", exc.message)
     if isinstance(exc, DomainError):
         fields = {exc.field: [exc.message]} if exc.field else {}
         return ApiFailure(exc.status, exc.code, exc.message, fields, retry_after=exc.retry_after)
@@ -182,8 +165,6 @@ def _http_error(exc: HttpError) -> ApiFailure:
             "malformed_json",
             _("The request body is not valid JSON (UTF-8)."),
         )
-    if isinstance(exc, InvalidToken):
-        return ApiFailure(HTTPStatus.UNAUTHORIZED, "invalid_token", exc.message)
     if isinstance(exc, AuthenticationError):
         return ApiFailure(
             HTTPStatus.UNAUTHORIZED,

@@ -29,8 +29,9 @@ from autommate.recovery.api import router as recovery_router
 
 from .auth import administrators, signed_in
 from .docs import SelfHostedSwagger, docs_asset
-from .errors import api_error, error_response
+from .errors import api_error
 from .parsing import JsonParser
+from .responses import error_response
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 

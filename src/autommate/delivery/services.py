@@ -9,11 +9,13 @@ A worker that dies mid-send leaves the lease behind; once it expires the message
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import queue
 import random
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +66,20 @@ WORKER_SEEN_WITHIN_SECONDS = 60
 # the tasks it was running are run again by another.
 WORKER_DEAD_AFTER_SECONDS = 20
 
+# Work that other domains turn into messages before each claim of a delivery (recovery: the
+# forgot-password requests whose task has not run yet), so that a delivery busy with a backlog
+# takes up urgent mail at once. Each callback takes how many items it may handle now.
+_before_claim: list[Callable[..., int]] = []
+# Set while a delivery runs those callbacks: the messages they record need no delivery task, as
+# the running delivery claims them next.
+_in_delivery: contextvars.ContextVar[bool] = contextvars.ContextVar("in_delivery", default=False)
+
+
+def register_before_claim(callback: Callable[..., int]) -> None:
+    """Have `callback(limit=N)` run before each claim of a delivery; it returns how many it did."""
+    if callback not in _before_claim:
+        _before_claim.append(callback)
+
 
 def message_record(
     *,
@@ -92,7 +108,8 @@ def message_record(
             next_attempt_at=timezone.now(),
             mailer=mailer,
         )
-        deliver_due.enqueue()
+        if not _in_delivery.get():
+            deliver_due.enqueue()
     return message
 
 
@@ -156,15 +173,18 @@ def _claim(
             budget = pacing.budget_take(limits or pacing.send_limits(), now=now)
         else:
             budget = pacing.Budget(available=None)
-        candidates = OutgoingMessage.objects.filter(_due()).order_by(
-            "priority", "next_attempt_at", "id"
+        # The recipient's account comes with the claim: every composer checks it.
+        candidates = (
+            OutgoingMessage.objects.filter(_due())
+            .select_related("user")
+            .order_by("priority", "next_attempt_at", "id")
         )
         if budget.available == 0:
             return [], budget.frees_at if candidates.exists() else None
         if budget.available is not None:
             limit = min(limit, budget.available)
         if connection.features.has_select_for_update_skip_locked:
-            candidates = candidates.select_for_update(skip_locked=True)
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         claimed = list(candidates[:limit])
         if not claimed:
             return [], None
@@ -232,6 +252,7 @@ def deliver_due(*, max_messages: int | None = None) -> int:
             if claim_now:
                 pace = pacing.pace_read(limits, now=timezone.now())
                 if pace.paused_until is None:
+                    _prepare(limit=room)
                     batch, budget_frees_at = _claim(
                         room, limits=limits, rated=pace.rate is not None
                     )
@@ -250,6 +271,21 @@ def deliver_due(*, max_messages: int | None = None) -> int:
 
         deliver_due_task.enqueue()
     return delivery.sent
+
+
+def _prepare(*, limit: int) -> None:
+    """Let other domains record the urgent messages of work still waiting for its task."""
+    token = _in_delivery.set(True)
+    try:
+        for callback in _before_claim:
+            try:
+                callback(limit=limit)
+            except DatabaseError:
+                raise
+            except Exception:  # The work's own task does it later; delivery goes on.
+                logger.exception("Could not prepare messages before a claim")
+    finally:
+        _in_delivery.reset(token)
 
 
 def _send_batch(batch: list[OutgoingMessage]) -> int:

@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from autommate.accounts.models import User
 from autommate.accounts.permissions import admin_required
 from autommate.accounts.tokens import InvalidToken, api_token_authenticate, bearer_secret
-from autommate.api.errors import error_response
+from autommate.api.responses import error_response
 from autommate.client_address import client_address
 from autommate.metrics import CONTENT_TYPE_LATEST, exposition, scrape_allowed
 

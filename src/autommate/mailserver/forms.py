@@ -3,7 +3,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cryptography import x509
 from django import forms
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -348,6 +347,8 @@ class MailServerForm(forms.ModelForm):
         return text
 
     def clean_ca_certificate(self) -> str:
+        from cryptography import x509  # Only a saved CA certificate needs the library.
+
         pem = str(self.cleaned_data.get("ca_certificate", "")).strip()
         if not pem:
             return ""

@@ -7,11 +7,14 @@ The first key encrypts; every key decrypts, so keys can be rotated by putting a 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext as _
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 SECRET_LABELS = {
     "password": "password",
@@ -32,6 +35,11 @@ class UndecryptableSecret(Exception):
 
 @cache
 def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    # Imported here: the cryptography library costs each process several MiB, and most
+    # processes (every web worker serving pages, a worker sending without a login) never
+    # encrypt or decrypt.
+    from cryptography.fernet import Fernet, MultiFernet
+
     try:
         return MultiFernet([Fernet(key.encode()) for key in keys])
     except ValueError:
@@ -79,6 +87,8 @@ def unreadable_message(name: str) -> str:
 
 
 def decrypt(ciphertext: str, *, name: str = "password") -> str:
+    from cryptography.fernet import InvalidToken
+
     try:
         return _fernet(tuple(settings.ENCRYPTION_KEYS)).decrypt(ciphertext.encode()).decode()
     except InvalidToken:

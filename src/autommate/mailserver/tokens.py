@@ -30,20 +30,18 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
-
-import jwt
-from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from autommate import metrics
 from autommate.sentences import sentence as _
 
 from .connection import Deadline, ServerConfig, open_socket, resolve_within, ssl_context
 from .destinations import TOKEN_URL, check_destination
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 GOOGLE_SCOPE = "https://mail.google.com/"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -437,6 +435,14 @@ class ClientCertificate:
 
     @classmethod
     def parse(cls, pem: str) -> ClientCertificate:
+        # Imported here, as in the other methods: the cryptography and JWT libraries cost
+        # each process several MiB, and only an OAuth 2.0 login with a certificate or a
+        # service account key needs them.
+        from cryptography import x509
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         data = pem.strip().encode()
         if b"PRIVATE KEY-----" not in data:
             raise InvalidCredential(
@@ -488,9 +494,14 @@ class ClientCertificate:
 
     @property
     def thumbprint_sha256(self) -> str:
+        from cryptography.hazmat.primitives import hashes
+
         return _b64url(self.certificate.fingerprint(hashes.SHA256()))
 
     def assertion(self, *, client_id: str, audience: str) -> str:
+        import jwt
+        from cryptography.hazmat.primitives import hashes
+
         now = _now()
         headers = {
             "x5t#S256": self.thumbprint_sha256,
@@ -520,6 +531,10 @@ class ServiceAccountKey:
 
     @classmethod
     def parse(cls, text: str) -> ServiceAccountKey:
+        from cryptography.exceptions import UnsupportedAlgorithm
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         try:
             data = json.loads(text)
         except (ValueError, RecursionError):
@@ -560,6 +575,8 @@ class ServiceAccountKey:
         )
 
     def assertion(self, *, subject: str, audience: str) -> str:
+        import jwt
+
         now = _now()
         claims = {
             "iss": self.client_email,

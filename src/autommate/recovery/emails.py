@@ -18,10 +18,14 @@ from autommate.accounts.models import User
 from autommate.delivery.composers import DoNotSend, register
 from autommate.delivery.models import Kind, OutgoingMessage
 from autommate.delivery.rendering import render_email
+from autommate.delivery.services import register_before_claim
 from autommate.languages import mail_language
 from autommate.mailserver.selectors import mail_server_get
 
 from . import services
+
+# A delivery turns waiting forgot-password requests into reset mails before each claim.
+register_before_claim(services.reset_requests_process_waiting)
 
 # Why the mail of a link an administrator sent is not sent after all, as the mail log says. The
 # reasons a mail is not sent are stored in English; the mail log translates them for its reader.

@@ -59,6 +59,16 @@ class ResetRequest(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        indexes = [
+            # The worker looks for requests still waiting at every claim of a delivery.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(processed_at__isnull=True),
+                name="resetrequest_waiting",
+            )
+        ]
+
     def __str__(self) -> str:
         return f"reset request {self.pk} at {self.created_at:%Y-%m-%d %H:%M}"
 

@@ -2,9 +2,12 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from django.conf import settings
 from django.contrib import messages
+from django.core import signing
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.cache import never_cache
@@ -29,9 +32,12 @@ from .services import SENT_MESSAGE
 
 # The session keeps the hash of the link's token, never the token itself.
 SESSION_TOKEN_KEY = "reset_password_token_hash"
-# The address typed on Forgot Password, for the "Check your email" page: in the session, so that
-# it never appears in a URL (nor in logs, history or Referer headers).
-SESSION_ADDRESS_KEY = "forgot_password_address"
+# The address typed on Forgot Password, for the "Check your email" page: in a signed cookie sent
+# to the Forgot Password pages only, so that it never appears in a URL (nor in logs, history or
+# Referer headers), and a request from a browser without a session writes no session.
+ADDRESS_COOKIE = "forgot_password_address"
+ADDRESS_COOKIE_SALT = "autommate.recovery.check-email"
+ADDRESS_COOKIE_MAX_AGE_SECONDS = 60 * 60
 SET_MESSAGE = gettext_lazy(
     "Your password has been set. Log in with your email address and the new password."
 )
@@ -52,17 +58,19 @@ def _private(response: HttpResponse) -> HttpResponse:
 def forgot_password(request: HttpRequest) -> HttpResponse:
     form = ForgotPasswordForm(request.POST if request.method == "POST" else None)
     try:
-        services.forgot_password_ensure_enabled(requesting=request.method == "POST")
         if request.method == "POST" and form.is_valid():
+            # The service refuses while Forgot Password is off: one read of the switch.
             services.reset_request(
                 address=form.cleaned_data["email"],
                 client_address=client_address(request),
                 device_cookie=request.COOKIES.get(DEVICE_COOKIE, ""),
                 language=translation.get_language() or "",
             )
-            request.session[SESSION_ADDRESS_KEY] = form.cleaned_data["email"]
             messages.success(request, SENT_MESSAGE)
-            return _private(redirect("forgot-password-sent"))
+            response = redirect("forgot-password-sent")
+            _remember_address(response, form.cleaned_data["email"])
+            return _private(response)
+        services.forgot_password_ensure_enabled(requesting=request.method == "POST")
     except services.ForgotPasswordDisabled:
         return _disabled(request)
     status = HTTPStatus.BAD_REQUEST if request.method == "POST" else HTTPStatus.OK
@@ -75,7 +83,7 @@ def forgot_password_sent(request: HttpRequest) -> HttpResponse:
     """Show "Check your email" for the address just typed, whether or not it has an account."""
     if not forgot_password_enabled():
         return _disabled(request)
-    address = request.session.get(SESSION_ADDRESS_KEY, "")
+    address = _remembered_address(request)
     if not address:
         return _private(redirect("forgot-password"))
     return _private(
@@ -88,6 +96,31 @@ def forgot_password_sent(request: HttpRequest) -> HttpResponse:
             },
         )
     )
+
+
+def _remember_address(response: HttpResponse, address: str) -> None:
+    response.set_cookie(
+        ADDRESS_COOKIE,
+        signing.dumps(address, salt=ADDRESS_COOKIE_SALT),
+        max_age=ADDRESS_COOKIE_MAX_AGE_SECONDS,
+        path=reverse("forgot-password"),
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+
+
+def _remembered_address(request: HttpRequest) -> str:
+    """Return the address this browser last asked a link for, or "" (none, expired, forged)."""
+    try:
+        address = signing.loads(
+            request.COOKIES.get(ADDRESS_COOKIE, ""),
+            salt=ADDRESS_COOKIE_SALT,
+            max_age=ADDRESS_COOKIE_MAX_AGE_SECONDS,
+        )
+    except signing.BadSignature:
+        return ""
+    return address if isinstance(address, str) else ""
 
 
 def _disabled(request: HttpRequest, *, from_link: bool = False) -> HttpResponse:

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from django.core.checks import Tags
+from django.core.checks.registry import registry
 from django.core.management.base import BaseCommand, CommandParser
 
 from autommate.database_state import require_database_ready
@@ -10,6 +13,17 @@ from autommate.delivery.worker import run_worker
 
 class Command(BaseCommand):
     help = "Run a background worker: sends queued mail and runs every other background task."
+
+    def check(  # type: ignore[override]
+        self, app_configs: Any = None, tags: Sequence[str] | None = None, **kwargs: Any
+    ) -> None:
+        # Every check but the URL configuration's (and, as for any command, the database's):
+        # the worker serves no URL, and checking them would import every page and the JSON API,
+        # some 15 MiB, into it. The one check without a tag, of the task backends, is what the
+        # worker does first anyway.
+        if tags is None:
+            tags = sorted(registry.tags_available() - {Tags.urls, Tags.database})
+        super().check(app_configs, tags, **kwargs)
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
