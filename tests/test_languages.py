@@ -328,3 +328,15 @@ def test_the_time_zone_is_read_from_the_environment(tmp_path) -> None:
     )
 
     assert shown.stdout.strip() == "Europe/Istanbul"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("language", ["de", "tr"])
+def test_the_switcher_names_each_language_in_itself(language: str) -> None:
+    # A reader who landed on the wrong language must find their own by its own name.
+    page = Client(headers={"accept-language": language}).get("/login/").content.decode()
+
+    assert f'<html lang="{language}">' in page
+    for code, name in (("en", "English"), ("de", "Deutsch"), ("tr", "Türkçe")):
+        assert f'<option value="{code}" lang="{code}"' in page
+        assert re.search(rf'lang="{code}"( selected)?>{name}</option>', page), code
