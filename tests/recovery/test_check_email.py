@@ -105,6 +105,7 @@ def test_address_cookie_is_signed_http_only_and_for_forgot_password_pages_only(
         signing.dumps(ADDRESS, salt=ADDRESS_COOKIE_SALT)[:-2] + "xx",
         "victim@example.org",
     ],
+    ids=["signed-for-another-purpose", "signature-altered", "unsigned"],
 )
 def test_forged_address_cookie_shows_no_address(forgot_password_on, forged: str) -> None:
     client = Client()
