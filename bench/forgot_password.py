@@ -223,6 +223,7 @@ def seed(*, users: int, smtp: SlowMailServer) -> None:
 
     from autommate.accounts.models import User, email_key
     from autommate.mailserver.models import MailServerSettings
+    from autommate.mailserver.services import last_working_keep
     from autommate.recovery.models import ForgotPasswordSettings
 
     password = make_password(secrets.token_urlsafe(16))  # Hashed once: the hasher is slow.
@@ -245,6 +246,8 @@ def seed(*, users: int, smtp: SlowMailServer) -> None:
     )
     mail_server.verified_fingerprint = mail_server.fingerprint()
     mail_server.save()
+    # Settings are verified by a test mail, which also keeps them as the last that worked.
+    last_working_keep(sent_through=mail_server.verified_fingerprint)
     ForgotPasswordSettings.objects.update_or_create(
         pk=1, defaults={"enabled": True, "link_lifetime_minutes": 60}
     )

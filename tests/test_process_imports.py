@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.delivery.test_serve import autommate, environment, free_port
+from tests.smtp_server import SMTPTestServer
 
 pytestmark = pytest.mark.slow
 
@@ -76,6 +77,40 @@ from autommate.command_line import main
 
 main(["worker", "--batch"])
 print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+# Settings without a login, verified by a test mail (which keeps them as the last that worked),
+# and one mail queued for the task worker.
+QUEUE_MAIL = """
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "autommate.settings")
+django.setup()
+from django.utils import timezone
+
+from autommate.accounts.models import User
+from autommate.delivery import services
+from autommate.delivery.models import Kind
+from autommate.mailserver.models import MailServerSettings
+from autommate.mailserver.services import last_working_keep
+
+mail_server = MailServerSettings(
+    pk=1, host="{host}", port={port}, protocol="smtp", use_tls=False,
+    sender_name="Autom Mate", sender_email="noreply@example.org",
+)
+mail_server.verified_fingerprint = mail_server.fingerprint()
+mail_server.save()
+last_working_keep(sent_through=mail_server.verified_fingerprint)
+user = User.objects.create_user("mike@example.org", "correct horse battery staple 9")
+services.message_record(
+    kind=Kind.PASSWORD_CHANGED,
+    recipient=user.email,
+    user=user,
+    context={{"changed_at": timezone.now().isoformat(), "client_address": "192.0.2.1"}},
+)
+print("[]")
 """
 
 SUPERVISOR = """
@@ -143,6 +178,23 @@ def test_task_worker_runs_without_development_code_or_the_api(
 
     assert "django_tasks_db" in modules
     assert not modules & DEVELOPMENT_MODULES
+    assert not modules & (API_MODULES | SECRET_MODULES)
+
+
+def test_task_worker_sends_mail_without_a_login_without_the_secret_libraries(
+    installation: dict[str, str],
+) -> None:
+    server = SMTPTestServer().start()
+    try:
+        env = installation | {"AUTOMMATE_MAIL_ALLOWED_DESTINATIONS": f"{server.host}:{server.port}"}
+        _run(QUEUE_MAIL.format(host=server.host, port=server.port), env)
+        modules = set(json.loads(_run(TASK_WORKER, env)))
+        [message] = server.wait_for(1)
+    finally:
+        server.stop()
+
+    assert message["To"] == "mike@example.org"
+    # Nothing to decrypt for the login, and the settings were kept when they were verified.
     assert not modules & (API_MODULES | SECRET_MODULES)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from autommate.mailserver.models import MailServerSettings
+from autommate.mailserver.models import LastWorkingMailServer, MailServerSettings
 from autommate.mailserver.selectors import mail_server_get
 from tests.api.conftest import ApiClient, assert_error
 from tests.smtp_server import SMTPTestServer
@@ -221,6 +221,24 @@ def test_confirming_a_test_of_unsaved_settings_saves_exactly_what_was_tested(
     saved = mail_server_get()
     assert saved.is_verified
     assert (saved.sender_name, saved.username, saved.password()) == ("Ops", "mailer", SECRET)
+
+
+def test_confirming_a_test_of_unsaved_settings_keeps_them_as_the_last_that_worked(
+    admin_api: ApiClient, smtp_server
+) -> None:
+    # The server accepted the test mail through them, so the task worker's first mail finds
+    # them kept already and has nothing to encrypt.
+    admin_api.post(
+        "/mail-server/test",
+        {"recipient": "ops@example.org", "settings": settings_for(smtp_server)},
+    )
+    assert not LastWorkingMailServer.objects.exists()
+
+    admin_api.post("/mail-server/confirm", {"code": code_from(smtp_server.wait_for(1)[0])})
+
+    kept = LastWorkingMailServer.objects.get()
+    assert kept.fingerprint == mail_server_get().fingerprint()
+    assert kept.server == f"{smtp_server.host}:{smtp_server.port}"
 
 
 def test_a_test_of_the_saved_settings_does_not_confirm_settings_changed_since(

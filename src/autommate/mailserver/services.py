@@ -480,6 +480,11 @@ def mail_server_confirm(
         saved.verified_fingerprint = found.fingerprint
         saved.verified_at = now
         saved.save(update_fields=["verified_fingerprint", "verified_at"])
+        # The server accepted the test mail through these settings, so they are the last that
+        # worked, as when the saved settings themselves are tested. Kept here, where the tested
+        # values were just decrypted, the task worker's first mail through them finds them kept
+        # and does not load the cryptography library (several MiB) only to encrypt them.
+        last_working_keep(sent_through=found.fingerprint)
         audit_record(
             Action.TEST_MAIL_CONFIRMED,
             actor=actor,
