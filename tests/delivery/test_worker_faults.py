@@ -136,7 +136,10 @@ def test_a_worker_lives_through_a_database_restart(smtp_server, start_worker) ->
 
     assert {m["To"] for m in smtp_server.messages} == before | after
     log = worker.log()
-    assert log.count("The database cannot be reached") == 1, log
-    assert log.count("The database answers again") == 1, log
+    # One line for the outage and one for its end, never one per poll; none at all when the
+    # outage fell inside a delivery round, whose writes retry through it on a fresh connection.
+    outages = log.count("The database cannot be reached")
+    assert outages <= 1, log
+    assert log.count("The database answers again") == outages, log
     assert "Traceback" not in log
     worker.stop()

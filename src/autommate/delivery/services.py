@@ -326,7 +326,11 @@ class _Delivery:
             self._finish(error)
         finally:
             if self.slots is not None:  # The connections are closed: the slots are free.
-                self.slots.release()
+                try:
+                    self.slots.release()
+                except DatabaseError:  # Their leases run out by themselves.
+                    if not isinstance(error, DatabaseError):
+                        raise
 
     def _finish(self, error: BaseException | None) -> None:
         if not self._pools:
@@ -336,6 +340,20 @@ class _Delivery:
                 self._pool_withdraw(pk)
         for pool in self._pools.values():
             pool.close()
+        if error is not None and isinstance(error, DatabaseError):
+            # The database went away in the middle of the round: one line, no traceback (the
+            # worker says when it answers again). What the server accepted is still recorded, as
+            # those writes retry through an outage; the rest is sent again after its lease.
+            logger.warning(
+                "Delivery stopped: the database cannot be reached (%s: %s); claimed mail is "
+                "sent after its lease.",
+                type(error).__name__,
+                error,
+            )
+            with contextlib.suppress(DatabaseError):
+                self._record_outcomes(block=False)
+            self._held.clear()
+            return
         if error is not None:
             logger.error("Delivery failed", exc_info=error)
             self._record_outcomes(block=False)
