@@ -276,6 +276,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
     }
+    # The same backend, whose writers queue for the write lock (autommate/sqlite3/base.py).
+    DATABASES["default"]["ENGINE"] = "autommate.sqlite3"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "").strip()
