@@ -12,6 +12,10 @@ Phases:
    `clients` concurrent clients; no worker runs, so the request path is measured alone.
 2. Django's PasswordResetView at /baseline/password-reset/ with Django's SMTP backend and the
    same mail server, the same addresses and clients. It sends inside the request.
+   Then the product again at a steady rate (`paced_rate` requests a second, an open loop:
+   latency counts from when each request was due), first alone and then while an
+   `autommate worker` delivers a backlog to a mail server that answers at once, the two
+   sharing the database and the cores.
 3. Delivery: forgot-password requests queued through the same service the POST calls, then
    one `autommate worker` until every mail is accepted, with the server answering at once
    (the worker's own cost), and a smaller run with the 1 s server and two workers.
@@ -29,11 +33,11 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
 
-from bench.load import LoadResult, percentile, run_load
+from bench.load import LoadResult, percentile, run_load, run_paced_load
 from bench.smtp import SlowMailServer
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,8 +57,11 @@ class Plan:
     slow_delivery_mails: int
     slow_delivery_workers: int
     alone_per_kind: int
+    paced_per_kind: int
+    busy_backlog: int
     clients: int = 16
     smtp_delay_seconds: float = 1.0
+    paced_rate: float = 100.0
 
     @classmethod
     def full(cls) -> Plan:
@@ -65,6 +72,8 @@ class Plan:
             slow_delivery_mails=40,
             slow_delivery_workers=2,
             alone_per_kind=15,
+            paced_per_kind=300,
+            busy_backlog=1500,
         )
 
     @classmethod
@@ -76,6 +85,8 @@ class Plan:
             slow_delivery_mails=8,
             slow_delivery_workers=2,
             alone_per_kind=4,
+            paced_per_kind=100,
+            busy_backlog=600,
         )
 
 
@@ -303,6 +314,11 @@ class RequestRun:
     concurrent: LoadResult
     alone: LoadResult
     mails: int  # Mails the server accepted during the concurrent run.
+    # At a steady rate: alone, then beside a worker delivering, by the server's delay.
+    paced: LoadResult | None = None
+    paced_beside: dict[float, LoadResult] = field(default_factory=dict)
+    mails_beside: dict[float, int] = field(default_factory=dict)
+    posted: int = 0  # Requests recorded in all, the backlogs queued beside included.
 
 
 def measure_requests(
@@ -327,10 +343,46 @@ def measure_requests(
         alone = run_load(
             host=HOST, port=port, path=path, work=mixed_work(plan.alone_per_kind), clients=1
         )
+        run = RequestRun(concurrent, alone, mails)
+        run.posted = plan.warmup_requests + 2 * (plan.requests_per_kind + plan.alone_per_kind)
         if not baseline:
-            posted = 2 * (plan.requests_per_kind + plan.alone_per_kind) + plan.warmup_requests
-            check_recorded(posted)
-        return RequestRun(concurrent, alone, mails)
+            measure_paced(processes, plan, smtp, port, run)
+            check_recorded(run.posted)
+        return run
+
+
+def measure_paced(
+    processes: Processes, plan: Plan, smtp: SlowMailServer, port: int, run: RequestRun
+) -> None:
+    """The POST at a steady rate: alone, then beside a worker delivering a backlog."""
+    work = mixed_work(plan.paced_per_kind)
+
+    def paced() -> LoadResult:
+        run.posted += len(work)
+        return run_paced_load(
+            host=HOST, port=port, path=PRODUCT_PATH, work=work, rate=plan.paced_rate, clients=16
+        )
+
+    run.paced = paced()
+    delay = smtp.delay_seconds
+    for server_delay in (delay, 0.0):
+        queue_requests(plan.busy_backlog)
+        run.posted += plan.busy_backlog
+        smtp.delay_seconds = server_delay
+        worker = processes.start(f"worker-beside-{server_delay:g}s", ["-m", "autommate", "worker"])
+        try:
+            deadline = time.monotonic() + STARTUP_SECONDS
+            smtp.reset_counts()
+            while smtp.messages == 0:  # The worker is delivering: measure beside it.
+                if worker.popen.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the worker did not deliver:\n{worker.log.read_text()}")
+                time.sleep(0.05)
+            before = smtp.messages
+            run.paced_beside[server_delay] = paced()
+            run.mails_beside[server_delay] = smtp.messages - before
+        finally:
+            worker.stop()
+            smtp.delay_seconds = delay
 
 
 def check_recorded(expected: int) -> None:
@@ -438,6 +490,40 @@ def latency_rows(product: RequestRun, baseline: RequestRun) -> list[tuple[str, s
     return rows
 
 
+def paced_rows(run: RequestRun) -> list[tuple[str, ...]]:
+    assert run.paced is not None
+    results = [run.paced, *run.paced_beside.values()]
+    rows: list[tuple[str, ...]] = []
+    for kind in ("registered", "unknown"):
+        for label, fraction in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99)):
+            rows.append(
+                (
+                    f"{kind} {label} (ms)",
+                    *(ms(percentile(result.seconds(kind), fraction)) for result in results),
+                )
+            )
+    rows.append(
+        (
+            "worst (ms)",
+            *(ms(max(sample.seconds for sample in result.samples)) for result in results),
+        )
+    )
+    rows.append(
+        (
+            "mails delivered meanwhile",
+            "0 (no worker)",
+            *(f"{mails:,}" for mails in run.mails_beside.values()),
+        )
+    )
+    rows.append(
+        (
+            "failed requests / statuses",
+            *(f"{len(result.errors)} / {sorted(result.statuses)}" for result in results),
+        )
+    )
+    return rows
+
+
 def gap(result: LoadResult) -> float:
     """Return how far apart the median answers for registered and unknown addresses are."""
     return abs(median(result.seconds("registered")) - median(result.seconds("unknown")))
@@ -486,6 +572,22 @@ def report(
         f"Mails sent during the concurrent requests: Autom Mate {product.mails} (no worker "
         f"runs: the request path only queues), Django {baseline.mails} (sent inside the "
         f"request). One client: {plan.alone_per_kind} + {plan.alone_per_kind} requests in turn."
+    )
+    print()
+    print_table(
+        f"Forgot-password POST at a steady {plan.paced_rate:g} requests a second "
+        f"({2 * plan.paced_per_kind} requests, an open loop: latency from when each was due)",
+        (
+            "",
+            "alone",
+            *(f"beside a worker, server {delay:g} s/message" for delay in product.paced_beside),
+        ),
+        paced_rows(product),
+    )
+    print(
+        f"Beside: one `autommate worker` delivering a backlog of {plan.busy_backlog:,} reset "
+        "mails, sharing the database and the 2 cores with the web server, the mail server and "
+        "this benchmark."
     )
     print()
     rows = []

@@ -151,3 +151,63 @@ def run_load(
     for thread in threads:
         thread.join()
     return LoadResult(samples, time.perf_counter() - started, errors)
+
+
+def run_paced_load(
+    *,
+    host: str,
+    port: int,
+    path: str,
+    work: Sequence[tuple[str, str]],
+    rate: float,
+    clients: int,
+) -> LoadResult:
+    """Post `work` at a steady `rate` per second, whatever the answers take (an open loop).
+
+    Request i is due `i / rate` seconds after the start, as if users arrived on a schedule, and
+    its latency counts from when it was due, so time spent waiting for a free client counts too
+    (no "coordinated omission": a slow answer does not hold back the requests behind it).
+    """
+    samples: list[Sample] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    pending = iter(enumerate(work))
+    ready = threading.Barrier(clients + 1)
+    start: list[float] = []
+
+    def client_thread() -> None:
+        client = FormClient(host, port, path)
+        try:
+            client.fetch_token()
+        except Exception as error:
+            with lock:
+                errors.append(f"token: {error}")
+        ready.wait()
+        try:
+            while True:
+                with lock:
+                    item = next(pending, None)
+                if item is None:
+                    return
+                number, (kind, address) = item
+                due = start[0] + number / rate
+                time.sleep(max(0.0, due - time.perf_counter()))
+                try:
+                    status, _seconds = client.post(address)
+                except Exception as error:
+                    with lock:
+                        errors.append(f"{kind}: {type(error).__name__}: {error}")
+                    continue
+                with lock:
+                    samples.append(Sample(kind, time.perf_counter() - due, status))
+        finally:
+            client.close()
+
+    threads = [threading.Thread(target=client_thread, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.append(time.perf_counter() + 0.05)
+    ready.wait()
+    for thread in threads:
+        thread.join()
+    return LoadResult(samples, time.perf_counter() - start[0], errors)
