@@ -35,6 +35,7 @@ DEVELOPMENT_MODULES = {
     "pytest_django",
     "schemathesis",
     "trustme",
+    "unittest",
     "xdist",
 }
 # Imported where they are used, not by every process (each costs several MiB).
@@ -67,6 +68,7 @@ from django.urls import reverse
 statuses.append(reverse("api-v1:openapi-json"))
 statuses.append(get("/api/v1/openapi.json"))
 loaded["api"] = sorted({name.split(".")[0] for name in sys.modules})
+loaded["django"] = sorted(name for name in sys.modules if name.startswith("django."))
 print(json.dumps({"statuses": statuses, "modules": loaded}))
 """
 
@@ -169,6 +171,11 @@ def test_web_worker_serves_pages_without_development_code_or_the_api(
     assert report["statuses"][4:] == ["/api/v1/openapi.json", "200 OK"]
     assert api >= API_MODULES
     assert not api & DEVELOPMENT_MODULES
+    # django-ninja listens to a signal of Django's test framework, not loaded for it.
+    assert "django.test" not in report["modules"]["django"]
+    assert not {name for name in report["modules"]["django"] if name.startswith("django.test.")} - {
+        "django.test.signals"
+    }
 
 
 def test_task_worker_runs_without_development_code_or_the_api(
