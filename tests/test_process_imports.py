@@ -212,7 +212,7 @@ def test_serve_supervises_from_an_interpreter_without_django(
     log = (tmp_path / "serve.log").open("w+")
     server = subprocess.Popen(
         [sys.executable, "-m", "autommate", "serve", "--port", str(port), "--workers", "1"],
-        env=installation,
+        env={name: value for name, value in installation.items() if name != "MALLOC_ARENA_MAX"},
         cwd=installation["AUTOMMATE_VAR_DIR"],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -224,6 +224,7 @@ def test_serve_supervises_from_an_interpreter_without_django(
             assert time.monotonic() < deadline, "serve did not answer"
             time.sleep(0.1)
         command = Path(f"/proc/{server.pid}/cmdline").read_text().split("\0")
+        environ = Path(f"/proc/{server.pid}/environ").read_text().split("\0")
     finally:
         server.terminate()
         server.wait(30)
@@ -232,4 +233,6 @@ def test_serve_supervises_from_an_interpreter_without_django(
 
     assert server.returncode == 0, (tmp_path / "serve.log").read_text()
     assert command[1:3] == ["-m", "autommate.delivery.supervisor"]
+    # Passed on to every child: two malloc arenas rather than one per thread.
+    assert "MALLOC_ARENA_MAX=2" in environ
     assert not modules & ({"django", "gunicorn"} | DEVELOPMENT_MODULES)
