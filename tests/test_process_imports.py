@@ -233,6 +233,6 @@ def test_serve_supervises_from_an_interpreter_without_django(
 
     assert server.returncode == 0, (tmp_path / "serve.log").read_text()
     assert command[1:3] == ["-m", "autommate.delivery.supervisor"]
-    # Passed on to every child: one malloc arena rather than one per thread.
-    assert "MALLOC_ARENA_MAX=1" in environ
+    # Passed on to every child: two malloc arenas rather than one per thread.
+    assert "MALLOC_ARENA_MAX=2" in environ
     assert not modules & ({"django", "gunicorn"} | DEVELOPMENT_MODULES)

@@ -21,11 +21,12 @@ logger = logging.getLogger("autommate.delivery.serve")
 
 # glibc's malloc gives each thread that allocates an arena of its own (up to eight per core),
 # and memory freed in one arena serves no other: a web worker's four threads each hold one.
-# Python allocates under its global lock, and glibc's per-thread cache serves most small
-# allocations of C code without taking an arena's lock, so more arenas buy no speed here; one
-# keeps a web worker 1.4 MiB smaller after pages and 2-3 MiB once it has served the API. An
+# Python allocates under its global lock, so many arenas buy no speed; two keep a web worker
+# about 1 MiB smaller after pages and 2 MiB once it has served the API (measured with
+# `python -m bench --only memory`). One arena saves 0.5-1 MiB more, but made
+# concurrent forgot-password requests slower in `python -m bench --only forgot-password`. An
 # operator's own setting is kept.
-MALLOC_ARENA_MAX = "1"
+MALLOC_ARENA_MAX = "2"
 
 
 def _positive_int(value: str) -> int:
