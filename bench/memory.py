@@ -5,7 +5,8 @@ mail server) and Forgot Password on, then warms it up as an installation in use:
 log-in, forgot-password requests whose mails the task worker delivers, the health checks. It
 reads the resident (RSS) and proportional (PSS, shared pages divided among the processes that
 share them) memory of every process from /proc/PID/smaps_rollup; then once more after requests
-to the JSON API, which each web worker loads on its first API request.
+under one prefix of the JSON API (`/api/v1/users`), which each web worker loads on its first
+API request, and again after requests to every prefix, the OpenAPI document and the docs page.
 """
 
 from __future__ import annotations
@@ -105,10 +106,23 @@ def _warm_up_pages(port: int) -> None:
         raise RuntimeError(f"forgot-password requests failed: {result.errors[:3]}")
 
 
-def _warm_up_api(port: int, token: str) -> None:
+ONE_API_PREFIX = ("/api/v1/users",)
+EVERY_API_PREFIX = (
+    "/api/v1/mail-server",
+    "/api/v1/forgot-password",
+    "/api/v1/users",
+    "/api/v1/api-tokens",
+    "/api/v1/mail-log",
+    "/api/v1/audit-events",
+    "/api/v1/openapi.json",
+    "/api/v1/docs",
+)
+
+
+def _warm_up_api(port: int, token: str, paths: tuple[str, ...]) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     for _ in range(WARMUP_ROUNDS):
-        for path in ("/api/v1/forgot-password", "/api/v1/mail-log", "/api/v1/users"):
+        for path in paths:
             status = _get(port, path, headers)
             if status != http.HTTPStatus.OK:
                 raise RuntimeError(f"GET {path} answered {status}")
@@ -135,8 +149,9 @@ def _admin_token() -> str:
     return secret
 
 
-def measure_memory() -> tuple[list[Memory], list[Memory]]:
-    """Return the memory of each process after the page warm-up, and after API requests too."""
+def measure_memory() -> tuple[list[Memory], list[Memory], list[Memory]]:
+    """Return the memory of each process after the page warm-up, after requests under one API
+    prefix, and after requests under every prefix."""
     with tempfile.TemporaryDirectory(prefix="autommate-bench-") as directory:
         var_dir = Path(directory)
         smtp = SlowMailServer(delay_seconds=0.0).start()
@@ -161,42 +176,37 @@ def measure_memory() -> tuple[list[Memory], list[Memory]]:
             _wait_for_mail(smtp, RESET_REQUESTS)
             time.sleep(2)  # The task worker records the last outcomes.
             pages = read_memory(supervisor.popen.pid)
-            say("Warming up with API requests ...")
-            _warm_up_api(port, token)
-            api = read_memory(supervisor.popen.pid)
-            return pages, api
+            say("Warming up with API requests under one prefix ...")
+            _warm_up_api(port, token, ONE_API_PREFIX)
+            one_prefix = read_memory(supervisor.popen.pid)
+            say("Warming up with API requests under every prefix ...")
+            _warm_up_api(port, token, EVERY_API_PREFIX)
+            every_prefix = read_memory(supervisor.popen.pid)
+            return pages, one_prefix, every_prefix
         finally:
             processes.stop_all()
             smtp.stop()
 
 
 def run_memory() -> None:
-    pages, api = measure_memory()
-    after_api = {row.pid: row for row in api}
+    pages, *later_stages = measure_memory()
+    by_pid = [{row.pid: row for row in stage} for stage in later_stages]
     rows = []
     for row in pages:
-        later = after_api.get(row.pid)
-        rows.append(
-            (
-                row.role,
-                f"{row.rss_mib:.1f}",
-                f"{row.pss_mib:.1f}",
-                f"{later.rss_mib:.1f}" if later else "-",
-                f"{later.pss_mib:.1f}" if later else "-",
-            )
-        )
-    rows.append(
-        (
-            "all",
-            f"{sum(row.rss_mib for row in pages):.1f}",
-            f"{sum(row.pss_mib for row in pages):.1f}",
-            f"{sum(row.rss_mib for row in api):.1f}",
-            f"{sum(row.pss_mib for row in api):.1f}",
-        )
-    )
+        cells = [row.role, f"{row.rss_mib:.1f}", f"{row.pss_mib:.1f}"]
+        for rows_by_pid in by_pid:
+            later = rows_by_pid.get(row.pid)
+            cells += [f"{later.rss_mib:.1f}", f"{later.pss_mib:.1f}"] if later else ["-", "-"]
+        rows.append(tuple(cells))
+    totals = ["all"]
+    for stage in (pages, *later_stages):
+        totals += [f"{sum(r.rss_mib for r in stage):.1f}", f"{sum(r.pss_mib for r in stage):.1f}"]
+    rows.append(tuple(totals))
     print_table(
         f"Memory of `autommate serve --workers 2` (MiB): after {WARMUP_ROUNDS} rounds of pages "
-        f"and {RESET_REQUESTS} reset mails, then after {3 * WARMUP_ROUNDS} API requests",
-        ("process", "RSS", "PSS", "RSS with API", "PSS with API"),
+        f"and {RESET_REQUESTS} reset mails, then after {WARMUP_ROUNDS} API requests under "
+        f"{ONE_API_PREFIX[0]}, then after {len(EVERY_API_PREFIX) * WARMUP_ROUNDS} more under "
+        "every prefix, the OpenAPI document and the docs page",
+        ("process", "RSS", "PSS", "RSS 1 API", "PSS 1 API", "RSS all API", "PSS all API"),
         rows,
     )

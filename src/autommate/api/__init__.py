@@ -7,6 +7,7 @@
 - `errors` — every failure as the one JSON body.
 - `responses` — that body, for pages and health checks too, without django-ninja.
 - `site` — the NinjaAPI itself, its routers and its URLs.
+- `ninja_setup` — django-ninja loaded without Django's test framework, with shared response models.
 
 This module imports none of them, so a domain router can import `conventions` without pulling in
 the whole API.

@@ -19,8 +19,13 @@ from django.utils.translation import gettext as _
 from ninja import Schema
 from pydantic import AfterValidator, Field
 
+from autommate.api.ninja_setup import share_response_models
+
 if TYPE_CHECKING:
     from autommate.accounts.models import User
+
+# Before any router defines an operation: they all import this module.
+share_response_models()
 
 # Every limit below keeps numbers where SQLite and PostgreSQL can hold them.
 PAGE_MAX = 1_000_000

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
-from .site import api_urls
+from .ninja_setup import prepare_ninja
+
+prepare_ninja()
+
+from .site import api_urls  # noqa: E402 - django-ninja is imported here, once prepared.
 
 urlpatterns, app_name, namespace = api_urls()
