@@ -140,14 +140,16 @@ def run_delivery(plan: DeliveryPlan) -> None:
     connections = settings.DELIVERY_CONNECTIONS
     print_table(
         f"Delivery of queued reset mails by `autommate worker` ({connections} connections "
-        "each; every mail accepted exactly once; times include the workers' start-up)",
-        ("", "mails", "seconds", "mails/s", "SMTP connections"),
+        "each; every mail accepted exactly once; times include the workers' start-up; "
+        '"sending" counts from the first mail accepted to the last)',
+        ("", "mails", "seconds", "mails/s", "mails/s sending", "SMTP connections"),
         [
             (
                 f"{run.workers} worker(s), server {run.delay_seconds:g} s a message",
                 f"{run.mails:,}",
                 f"{run.seconds:.1f}",
                 f"{run.rate:.1f}",
+                f"{run.sending_rate:.1f}",
                 str(run.connections),
             )
             for run in runs
