@@ -286,6 +286,32 @@ def test_a_rollback_and_a_closed_connection_give_the_turn_back(database: Path) -
     second.close()
 
 
+def test_the_turn_files_are_as_readable_as_the_database_and_need_no_write_access(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "private.sqlite3"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    connection = connect(path)
+    with transaction(connection) as cursor:
+        cursor.execute("CREATE TABLE t (x INTEGER)")
+    connection.close()
+    for suffix in ("-write-turn", "-write-queue"):
+        turn_file = Path(f"{path}{suffix}")
+        assert turn_file.stat().st_mode & 0o777 == 0o640 & ~current_umask()
+        turn_file.chmod(0o444)  # As if another account had created it.
+    connection = connect(path)
+    with transaction(connection) as cursor:
+        cursor.execute("INSERT INTO t VALUES (1)")
+    connection.close()
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_an_in_memory_database_has_no_turn(tmp_path: Path) -> None:
     connection = cast(
         write_turn.DatabaseWrapper,

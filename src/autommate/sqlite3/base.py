@@ -73,9 +73,13 @@ class WriteTurn:
     def __init__(self, database_path: str, timeout: float) -> None:
         self.timeout = timeout
         self.threads = _process_turn(database_path)
-        flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
-        self.turn = os.open(f"{database_path}-write-turn", flags, 0o600)
-        self.queue = os.open(f"{database_path}-write-queue", flags, 0o600)
+        # Empty files, only locked: reading is enough for `flock`, so a file another account
+        # created (an operator's command run as root) still serves; new ones are as readable as
+        # the database.
+        flags = os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC
+        mode = os.stat(database_path).st_mode & 0o666
+        self.turn = os.open(f"{database_path}-write-turn", flags, mode)
+        self.queue = os.open(f"{database_path}-write-queue", flags, mode)
         self.held = False
 
     def take(self) -> None:
