@@ -16,6 +16,7 @@ import random
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +34,7 @@ from autommate.sentences import sentence as _
 from . import pacing
 from .attempts import Outcome as AttemptOutcome
 from .attempts import attempt_record
-from .composers import DoNotSend, compose
+from .composers import DoNotSend, compose, composing_round
 from .failures import SendFailure, failure_explain, retry_at
 from .models import (
     Kind,
@@ -111,6 +112,46 @@ def message_record(
         if not _in_delivery.get():
             deliver_due.enqueue()
     return message
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """A message for `messages_record`: the arguments of `message_record`."""
+
+    kind: Kind
+    recipient: str
+    user: Any = None
+    context: dict[str, Any] = field(default_factory=dict)
+    priority: Priority | None = None
+    mailer: str = ""
+
+
+def messages_record(messages: list[NewMessage]) -> list[OutgoingMessage]:
+    """Record several messages at once, as `message_record` records one, with one insert and
+    at most one delivery task."""
+    from .tasks import deliver_due
+
+    if not messages:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        recorded = OutgoingMessage.objects.bulk_create(
+            [
+                OutgoingMessage(
+                    kind=new.kind,
+                    recipient=new.recipient,
+                    user=new.user,
+                    context=new.context,
+                    priority=priority_of(new.kind) if new.priority is None else new.priority,
+                    next_attempt_at=now,
+                    mailer=new.mailer,
+                )
+                for new in messages
+            ]
+        )
+        if not _in_delivery.get():
+            deliver_due.enqueue()
+    return recorded
 
 
 def test_mail_record(
@@ -319,12 +360,15 @@ class _Delivery:
         self._renewed_at = time.monotonic()
 
     def __enter__(self) -> _Delivery:
+        self._round = composing_round()
+        self._round.__enter__()
         return self
 
     def __exit__(self, error_type: type[BaseException] | None, error: Any, tb: Any) -> None:
         try:
             self._finish(error)
         finally:
+            self._round.__exit__(None, None, None)
             if self.slots is not None:  # The connections are closed: the slots are free.
                 try:
                     self.slots.release()
