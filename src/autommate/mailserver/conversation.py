@@ -399,11 +399,13 @@ class _ReusedHeaders(email.policy.EmailPolicy):  # type: ignore[type-arg]
         kept = getattr(value, "__dict__", None)
         if kept is None or getattr(value, "name", None) != name:
             return super().fold_binary(name, value)  # type: ignore[no-any-return]
-        folded = kept.get("_folded_by")
-        if folded is None or folded[0] is not self:
-            folded = (self, super().fold_binary(name, value))
-            kept["_folded_by"] = folded
-        result: bytes = folded[1]
+        # The generator folds each part's headers with a copy of the policy (its own line
+        # ending), so the folded bytes are kept by what folding depends on, not by the object.
+        how = (self.linesep, self.max_line_length, self.utf8, self.refold_source, self.cte_type)
+        folded: dict[tuple[Any, ...], bytes] = kept.setdefault("_autommate_folded", {})
+        result = folded.get(how)
+        if result is None:
+            result = folded[how] = super().fold_binary(name, value)
         return result
 
 
