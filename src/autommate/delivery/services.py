@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.mail import mailers
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.tasks import TaskResultStatus
 from django.utils import timezone, translation
 
@@ -229,11 +229,17 @@ def _claim(
         claimed = list(candidates[:limit])
         if not claimed:
             return [], None
+        locked_until = now + timedelta(seconds=LEASE_SECONDS)
+        # One statement for the whole claim: the rows are this transaction's (locked, or on
+        # SQLite behind the write lock it took at its start), so each row's count is the one
+        # just read.
+        OutgoingMessage.objects.filter(pk__in=[message.pk for message in claimed]).update(
+            state=State.SENDING, locked_until=locked_until, attempts=F("attempts") + 1
+        )
         for message in claimed:
             message.state = State.SENDING
-            message.locked_until = now + timedelta(seconds=LEASE_SECONDS)
+            message.locked_until = locked_until
             message.attempts += 1
-        OutgoingMessage.objects.bulk_update(claimed, ["state", "locked_until", "attempts"])
     return claimed, None
 
 
