@@ -10,7 +10,7 @@ import contextvars
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from django.core.mail import EmailMultiAlternatives
 
@@ -21,15 +21,14 @@ Composer = Callable[["OutgoingMessage"], EmailMultiAlternatives]
 
 _composers: dict[str, Composer] = {}
 
-T = TypeVar("T")
-
 # How long a delivery round keeps a setting it read for its composers (`round_value`): a change
 # saved by an administrator reaches the mail composed after this at the latest, as it reaches
 # the round's connections when the next round opens them.
 ROUND_VALUE_SECONDS = 5.0
 # The values of the round running in this context: name -> (read at, value).
-_round_values: contextvars.ContextVar[dict[str, tuple[float, Any]] | None] = (
-    contextvars.ContextVar("round_values", default=None)
+_RoundValues = dict[str, tuple[float, Any]]
+_round_values: contextvars.ContextVar[_RoundValues | None] = contextvars.ContextVar(
+    "round_values", default=None
 )
 
 
@@ -55,7 +54,7 @@ def composing_round() -> Iterator[None]:
         _round_values.reset(token)
 
 
-def round_value(name: str, read: Callable[[], T]) -> T:
+def round_value[T](name: str, read: Callable[[], T]) -> T:
     """Return `read()`, read at most once per ROUND_VALUE_SECONDS within a delivery round.
 
     For settings every mail of a round needs alike (the sender, a link lifetime), never for

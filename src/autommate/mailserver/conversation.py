@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from email.message import EmailMessage
 from functools import partial
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.utils.encoding import punycode
 from django.utils.translation import gettext as _
@@ -375,7 +375,13 @@ def send_message(
         smtp.command_encoding = "ascii"
 
 
-class _ReusedHeaders(email.policy.EmailPolicy):  # type: ignore[type-arg]
+if TYPE_CHECKING:
+    _EmailPolicy = email.policy.EmailPolicy[EmailMessage]
+else:  # Not subscriptable at run time.
+    _EmailPolicy = email.policy.EmailPolicy
+
+
+class _ReusedHeaders(_EmailPolicy):
     """An email policy that parses and folds each distinct header value once per process.
 
     The headers of one kind of mail are nearly all alike (From, Subject in each language,
@@ -388,7 +394,7 @@ class _ReusedHeaders(email.policy.EmailPolicy):  # type: ignore[type-arg]
 
     def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
         if type(value) is not str:
-            return super().header_store_parse(name, value)  # type: ignore[no-any-return]
+            return super().header_store_parse(name, value)
         return name, _parsed_header(self, name, value)
 
     def header_max_count(self, name: str) -> int | None:
@@ -398,7 +404,7 @@ class _ReusedHeaders(email.policy.EmailPolicy):  # type: ignore[type-arg]
     def fold_binary(self, name: str, value: Any) -> bytes:
         kept = getattr(value, "__dict__", None)
         if kept is None or getattr(value, "name", None) != name:
-            return super().fold_binary(name, value)  # type: ignore[no-any-return]
+            return super().fold_binary(name, value)
         # The generator folds each part's headers with a copy of the policy (its own line
         # ending), so the folded bytes are kept by what folding depends on, not by the object.
         how = (self.linesep, self.max_line_length, self.utf8, self.refold_source, self.cte_type)
