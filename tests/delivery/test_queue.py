@@ -14,6 +14,7 @@ from django_tasks_db.models import DBTaskResult
 
 from autommate.accounts.models import User
 from autommate.delivery import services
+from autommate.delivery.attempts import Outcome as AttemptOutcome
 from autommate.delivery.models import (
     DeliveryAttempt,
     Kind,
@@ -23,6 +24,7 @@ from autommate.delivery.models import (
     State,
     priority_of,
 )
+from autommate.delivery.senders import Outcome
 from autommate.mailserver.models import MailServerSettings
 from autommate.recovery.models import ResetLink, ResetRequest
 from autommate.recovery.services import reset_request, reset_request_process
@@ -511,3 +513,25 @@ def test_delivery_tasks_run_before_other_waiting_tasks(forgot_password_on, regul
 
     assert first is not None
     assert first.task_path.endswith("deliver_due")
+
+
+def test_acceptances_in_hand_together_are_each_recorded_with_their_own_message_id(
+    forgot_password_on, smtp_server
+) -> None:
+    """Acceptances that arrive together share one write; each keeps its own Message-ID."""
+    for person in users(3):
+        queue_password_changed_notice(person)
+    claimed, _ = services._claim(3)
+    accepted = [
+        (message, Outcome(message.pk, None, f"<{message.pk}@example.org>")) for message in claimed
+    ]
+
+    services._acceptances_write(accepted)
+
+    for message in OutgoingMessage.objects.all():
+        assert message.state == State.SENT
+        assert message.message_id == f"<{message.pk}@example.org>"
+        (attempt,) = DeliveryAttempt.objects.filter(message=message)
+        assert attempt.number == 1
+        assert attempt.outcome == AttemptOutcome.SENT
+        assert attempt.reply == f"Accepted: <{message.pk}@example.org>"

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import email.policy as email_policy
+import re
 import smtplib
 from contextlib import AbstractContextManager
 
 import pytest
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 
 from autommate.mailserver import conversation
 from autommate.mailserver.backend import MailServerBackend
@@ -128,3 +130,46 @@ def test_backend_fails_silently_when_asked(smtp_server_factory: SMTPServerFactor
 
     assert backend.send_messages([_email()]) == 0
     assert server.messages == []
+
+
+def _boundaries_named(message: bytes) -> bytes:
+    for boundary in set(re.findall(rb'boundary="([^"]+)"', message)):
+        message = message.replace(boundary, b"BOUNDARY")
+    return message
+
+
+@pytest.mark.parametrize(
+    ("sender", "recipient", "subject"),
+    [
+        ("Autom Mate <noreply@example.org>", "ada@example.org", "Reset your Autom Mate password"),
+        ('"Müller, Hans" <noreply@exämple.org>', "ayşe@example.org", "Şifrenizi sıfırlayın " * 6),
+        ("Autom Mate <noreply@example.org>", "İsmail <ismail@example.org>", "Passwort " * 12),
+        ("noreply@example.org", '"Body, Some" <some@example.org>', "x"),
+    ],
+)
+def test_header_policy_writes_the_bytes_the_standard_library_writes(
+    sender: str, recipient: str, subject: str
+) -> None:
+    """Headers parsed and folded once are reused: every message must come out unchanged."""
+    for attempt in range(3):  # The second and third find the headers of the first.
+        email = EmailMultiAlternatives(
+            subject=subject,
+            body="Hallo ä\n" + "a long line " * 20,
+            from_email=sender,
+            to=[recipient],
+            headers={
+                "Message-ID": f"<{attempt}@example.org>",
+                "Date": "Sun, 06 Dec 2026 23:25:18 +0000",
+                "Auto-Submitted": "auto-generated",
+                "Content-Language": "de",
+            },
+        )
+        email.attach_alternative("<p>" + "ü" * 100 + "</p>", "text/html")
+        policy = conversation.header_policy(sender, recipient)
+        standard = email_policy.SMTPUTF8 if policy.utf8 else email_policy.SMTP
+
+        ours = email.message(policy=policy).as_bytes()
+
+        assert _boundaries_named(ours) == _boundaries_named(
+            email.message(policy=standard).as_bytes()
+        )

@@ -122,3 +122,25 @@ def attempt_record(
             sender=DeliveryAttempt, attempt=attempt, message=message, sent_through=sent_through
         )
     return attempt
+
+
+def attempts_record_accepted(accepted: list[tuple[OutgoingMessage, str, str]]) -> None:
+    """Record the attempts the server has just accepted, each `(message, reply, sent_through)`,
+    with one insert; as `attempt_record` does for each."""
+    now = timezone.now()
+    attempts = DeliveryAttempt.objects.bulk_create(
+        [
+            DeliveryAttempt(
+                message_id=message.pk,
+                number=message.attempts,
+                at=now,
+                outcome=Outcome.SENT,
+                reply=reply[:MAX_REPLY_CHARS],
+            )
+            for message, reply, _ in accepted
+        ]
+    )
+    for attempt, (message, _, sent_through) in zip(attempts, accepted, strict=True):
+        mail_sent.send(
+            sender=DeliveryAttempt, attempt=attempt, message=message, sent_through=sent_through
+        )

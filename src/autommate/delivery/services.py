@@ -16,13 +16,14 @@ import random
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import mailers
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.tasks import TaskResultStatus
 from django.utils import timezone, translation
 
@@ -32,8 +33,8 @@ from autommate.sentences import sentence as _
 
 from . import pacing
 from .attempts import Outcome as AttemptOutcome
-from .attempts import attempt_record
-from .composers import DoNotSend, compose
+from .attempts import attempt_record, attempts_record_accepted
+from .composers import DoNotSend, compose, composing_round
 from .failures import SendFailure, failure_explain, retry_at
 from .models import (
     Kind,
@@ -113,6 +114,46 @@ def message_record(
     return message
 
 
+@dataclass(frozen=True)
+class NewMessage:
+    """A message for `messages_record`: the arguments of `message_record`."""
+
+    kind: Kind
+    recipient: str
+    user: Any = None
+    context: dict[str, Any] = field(default_factory=dict)
+    priority: Priority | None = None
+    mailer: str = ""
+
+
+def messages_record(messages: list[NewMessage]) -> list[OutgoingMessage]:
+    """Record several messages at once, as `message_record` records one, with one insert and
+    at most one delivery task."""
+    from .tasks import deliver_due
+
+    if not messages:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        recorded = OutgoingMessage.objects.bulk_create(
+            [
+                OutgoingMessage(
+                    kind=new.kind,
+                    recipient=new.recipient,
+                    user=new.user,
+                    context=new.context,
+                    priority=priority_of(new.kind) if new.priority is None else new.priority,
+                    next_attempt_at=now,
+                    mailer=new.mailer,
+                )
+                for new in messages
+            ]
+        )
+        if not _in_delivery.get():
+            deliver_due.enqueue()
+    return recorded
+
+
 def test_mail_record(
     *,
     recipient: str,
@@ -188,11 +229,17 @@ def _claim(
         claimed = list(candidates[:limit])
         if not claimed:
             return [], None
+        locked_until = now + timedelta(seconds=LEASE_SECONDS)
+        # One statement for the whole claim: the rows are this transaction's (locked, or on
+        # SQLite behind the write lock it took at its start), so each row's count is the one
+        # just read.
+        OutgoingMessage.objects.filter(pk__in=[message.pk for message in claimed]).update(
+            state=State.SENDING, locked_until=locked_until, attempts=F("attempts") + 1
+        )
         for message in claimed:
             message.state = State.SENDING
-            message.locked_until = now + timedelta(seconds=LEASE_SECONDS)
+            message.locked_until = locked_until
             message.attempts += 1
-        OutgoingMessage.objects.bulk_update(claimed, ["state", "locked_until", "attempts"])
     return claimed, None
 
 
@@ -319,12 +366,15 @@ class _Delivery:
         self._renewed_at = time.monotonic()
 
     def __enter__(self) -> _Delivery:
+        self._round = composing_round()
+        self._round.__enter__()
         return self
 
     def __exit__(self, error_type: type[BaseException] | None, error: Any, tb: Any) -> None:
         try:
             self._finish(error)
         finally:
+            self._round.__exit__(None, None, None)
             if self.slots is not None:  # The connections are closed: the slots are free.
                 try:
                     self.slots.release()
@@ -419,28 +469,55 @@ class _Delivery:
             outcome = self._outcomes.get(timeout=LEASE_RENEW_SECONDS if block else 0)
         except queue.Empty:
             return
+        outcomes = [outcome]
         while True:
-            self._record(outcome)
             try:
-                outcome = self._outcomes.get_nowait()
+                outcomes.append(self._outcomes.get_nowait())
             except queue.Empty:
-                return
+                break
+        # The acceptances first, and those in hand together: each is recorded at once, so that
+        # a retry never sends it again.
+        accepted = [outcome for outcome in outcomes if outcome.error is None]
+        if accepted:
+            self._record_accepted(accepted)
+        for outcome in outcomes:
+            if outcome.error is not None:
+                self._record(outcome)
 
-    def _record(self, outcome: Outcome) -> None:
+    def _take_back(self, outcome: Outcome) -> tuple[OutgoingMessage, bool]:
+        """Return the message of `outcome`, and whether its claim was lost meanwhile."""
         lost = outcome.pk in self._lost
         message = self._lost.pop(outcome.pk) if lost else self._held.pop(outcome.pk)
         self._pool_of.pop(outcome.pk, None)
+        return message, lost
+
+    def _record_accepted(self, outcomes: list[Outcome]) -> None:
+        accepted = [(self._take_back(outcome)[0], outcome) for outcome in outcomes]
         try:
-            if outcome.error is None:
-                # Recorded at once, so that a retry never sends it again.
-                _record_sent(message, outcome.message_id, outcome.sent_through)
-                if not self.sent:
-                    pacing.outage_end()  # The server answers: any outage noted is over.
-                self.sent += 1
-            elif isinstance(outcome.error, Withdrawn):
+            _acceptances_write(accepted)
+        except Exception:  # Logged with each Message-ID; the other outcomes are still recorded.
+            logger.exception(
+                "Could not record the acceptance of messages %s",
+                ", ".join(str(message.pk) for message, _outcome in accepted),
+            )
+            return
+        if not self.sent:
+            pacing.outage_end()  # The server answers: any outage noted is over.
+        self.sent += len(accepted)
+        for message, _outcome in accepted:
+            try:
+                _after_sent(message)
+            except Exception:  # One message's bookkeeping must not stop the others.
+                logger.exception("Could not record the outcome of message %s", message.pk)
+
+    def _record(self, outcome: Outcome) -> None:
+        """Record an outcome other than an acceptance: a withdrawal or a failure."""
+        message, lost = self._take_back(outcome)
+        try:
+            if isinstance(outcome.error, Withdrawn):
                 if not lost:
                     _release(message, at=sending_paused_until() or timezone.now())
-            else:
+            elif outcome.error is not None:
                 _record_send_error(message, outcome.error)
                 if sending_paused_until():
                     # The server asked to slow down: what waits for a connection waits longer.
@@ -503,52 +580,55 @@ ACCEPTANCE_RETRY_SECONDS = 60.0
 ACCEPTANCE_RETRY_MAX_PAUSE = 2.0
 
 
-def _record_sent(message: OutgoingMessage, message_id: str, sent_through: str = "") -> None:
-    _acceptance_write(message, message_id, sent_through)
+def _after_sent(message: OutgoingMessage) -> None:
     metrics.MAILS.labels(kind=message.kind, outcome="sent").inc()
     metrics.MAIL_DELIVERY_SECONDS.labels(kind=message.kind).observe(_waited_seconds(message))
     _after_outcome(message, sent=True, error="")
 
 
-def _acceptance_write(message: OutgoingMessage, message_id: str, sent_through: str = "") -> None:
-    """Record that the server accepted `message`, retrying through a database blip.
+def _acceptances_write(accepted: list[tuple[OutgoingMessage, Outcome]]) -> None:
+    """Record that the server accepted each message, retrying through a database blip.
 
-    The mail is in the server's hands: if this record were lost, another worker would send it
-    again after the lease. So the write is tried again, with growing pauses and a fresh
+    The mails are in the server's hands: if this record were lost, another worker would send
+    them again after the lease. So the write is tried again, with growing pauses and a fresh
     connection, for up to ACCEPTANCE_RETRY_SECONDS, and only then given up on (logged with the
-    Message-ID, so that an operator can tell the duplicate).
+    Message-IDs, so that an operator can tell the duplicates). Acceptances that arrived together
+    are written in one transaction: nothing but other acceptances ever shares it.
     """
     deadline = time.monotonic() + ACCEPTANCE_RETRY_SECONDS
     pause = 0.1
     while True:
         try:
-            # With its attempt, in one transaction: the send rate limit counts a mail as being
-            # sent until its attempt is recorded, and never misses it in between.
+            # With their attempts, in one transaction: the send rate limit counts a mail as
+            # being sent until its attempt is recorded, and never misses it in between.
             with transaction.atomic():
-                OutgoingMessage.objects.filter(pk=message.pk).update(
-                    state=State.SENT,
-                    sent_at=timezone.now(),
-                    locked_until=None,
-                    next_attempt_at=None,
-                    last_error="",
-                    message_id=message_id[:255],
-                    waiting_for_server=False,
-                )
-                attempt_record(
-                    message,
-                    outcome=AttemptOutcome.SENT,
-                    reply=f"Accepted: {message_id}".strip(),
-                    sent_through=sent_through,
+                now = timezone.now()
+                for message, outcome in accepted:
+                    OutgoingMessage.objects.filter(pk=message.pk).update(
+                        state=State.SENT,
+                        sent_at=now,
+                        locked_until=None,
+                        next_attempt_at=None,
+                        last_error="",
+                        message_id=outcome.message_id[:255],
+                        waiting_for_server=False,
+                    )
+                attempts_record_accepted(
+                    [
+                        (message, f"Accepted: {outcome.message_id}".strip(), outcome.sent_through)
+                        for message, outcome in accepted
+                    ]
                 )
             return
         except DatabaseError:
             if time.monotonic() + pause > deadline:
-                logger.error(
-                    "Message %s was accepted as %s but could not be recorded as sent; it may "
-                    "be sent again.",
-                    message.pk,
-                    message_id or "(no Message-ID)",
-                )
+                for message, outcome in accepted:
+                    logger.error(
+                        "Message %s was accepted as %s but could not be recorded as sent; it "
+                        "may be sent again.",
+                        message.pk,
+                        outcome.message_id or "(no Message-ID)",
+                    )
                 raise
             if not connection.in_atomic_block:
                 connection.close()  # The next try opens a new connection.

@@ -89,6 +89,7 @@ class MailServerBackend(EmailBackend):
         if config is None:
             config, self.sent_through = self._load()
         self.config = config
+        self._senders_prepared: dict[str, str] = {}
         super().__init__(
             host=self.config.host,
             port=self.config.port,
@@ -130,6 +131,14 @@ class MailServerBackend(EmailBackend):
             failure.raise_original()
         return True
 
+    def _prepared_sender(self, from_email: str) -> str:
+        # Every mail a connection sends has the same From: its address is parsed once.
+        prepared = self._senders_prepared.get(from_email)
+        if prepared is None:
+            prepared = self.prep_address(from_email, force_ascii=False)
+            self._senders_prepared = {from_email: prepared}
+        return prepared
+
     def _close_connection(self, connection: smtplib.SMTP) -> None:
         say_goodbye(connection)
 
@@ -137,7 +146,7 @@ class MailServerBackend(EmailBackend):
         if not email_message.recipients():
             return False
         # The conversation puts the domains in punycode, or asks for SMTPUTF8 where it must.
-        sender = self.prep_address(email_message.from_email, force_ascii=False)
+        sender = self._prepared_sender(email_message.from_email)
         recipients = [
             self.prep_address(address, force_ascii=False) for address in email_message.recipients()
         ]

@@ -10,6 +10,7 @@ step ladder and a Deadline that bounds the whole conversation. A failed step rai
 from __future__ import annotations
 
 import email.policy
+import functools
 import re
 import smtplib
 import socket
@@ -18,7 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from email.message import EmailMessage
 from functools import partial
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from django.utils.encoding import punycode
 from django.utils.translation import gettext as _
@@ -374,6 +375,66 @@ def send_message(
         smtp.command_encoding = "ascii"
 
 
+if TYPE_CHECKING:
+    _EmailPolicy = email.policy.EmailPolicy[EmailMessage]
+else:  # Not subscriptable at run time.
+    _EmailPolicy = email.policy.EmailPolicy
+
+
+class _ReusedHeaders(_EmailPolicy):
+    """An email policy that parses and folds each distinct header value once per process.
+
+    The headers of one kind of mail are nearly all alike (From, Subject in each language,
+    Content-Type, Auto-Submitted...), and the standard library parses each one into a tree and
+    folds the tree again for every message, the better part of the cost of writing a message.
+    Both are pure functions of the header's name and text, so a header object is kept by its
+    exact name and text (never by a normalised form) and reused, with its folded bytes kept on
+    it. Values of other types (a Date given as a datetime) take the usual way.
+    """
+
+    def header_store_parse(self, name: str, value: Any) -> tuple[str, Any]:
+        if type(value) is not str:
+            return super().header_store_parse(name, value)
+        return name, _parsed_header(self, name, value)
+
+    def header_max_count(self, name: str) -> int | None:
+        # The registry makes a new class for every lookup; each name's limit is looked up once.
+        return _max_count(self.header_factory, name.lower())
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        kept = getattr(value, "__dict__", None)
+        if kept is None or getattr(value, "name", None) != name:
+            return super().fold_binary(name, value)
+        # The generator folds each part's headers with a copy of the policy (its own line
+        # ending), so the folded bytes are kept by what folding depends on, not by the object.
+        how = (self.linesep, self.max_line_length, self.utf8, self.refold_source, self.cte_type)
+        folded: dict[tuple[Any, ...], bytes] = kept.setdefault("_autommate_folded", {})
+        result = folded.get(how)
+        if result is None:
+            result = folded[how] = super().fold_binary(name, value)
+        return result
+
+
+# Enough for every recurring header of every kind of mail in every language; the values that
+# differ for each message (To, Message-ID, boundaries) pass through and drop out first.
+_PARSED_HEADERS_KEPT = 512
+
+
+@functools.lru_cache(maxsize=_PARSED_HEADERS_KEPT)
+def _parsed_header(policy: email.policy.EmailPolicy[EmailMessage], name: str, value: str) -> Any:
+    return email.policy.EmailPolicy.header_store_parse(policy, name, value)[1]
+
+
+@functools.lru_cache(maxsize=_PARSED_HEADERS_KEPT)
+def _max_count(registry: Any, name: str) -> int | None:
+    count: int | None = registry[name].max_count
+    return count
+
+
+_SMTP = _ReusedHeaders(linesep="\r\n")
+_SMTPUTF8 = _SMTP.clone(utf8=True)
+
+
 def header_policy(*addresses: str) -> email.policy.EmailPolicy[EmailMessage]:
     """Return the policy to write a message's headers with, for mail to and from `addresses`.
 
@@ -384,8 +445,8 @@ def header_policy(*addresses: str) -> email.policy.EmailPolicy[EmailMessage]:
     refuses such a mail before DATA (AddressNeedsSMTPUTF8), so the UTF-8 headers never reach it.
     """
     if any(not address.rpartition("@")[0].isascii() for address in addresses):
-        return email.policy.SMTPUTF8
-    return email.policy.SMTP
+        return _SMTPUTF8
+    return _SMTP
 
 
 def envelope_address(address: str, *, smtputf8: bool) -> str:

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from autommate.accounts.models import User
-from autommate.delivery.composers import DoNotSend, register
+from autommate.delivery.composers import DoNotSend, register, round_value
 from autommate.delivery.models import Kind, OutgoingMessage
 from autommate.delivery.rendering import render_email
 from autommate.delivery.services import register_before_claim
@@ -23,6 +23,7 @@ from autommate.languages import mail_language
 from autommate.mailserver.selectors import mail_server_get
 
 from . import services
+from .selectors import forgot_password_settings_get
 
 # A delivery turns waiting forgot-password requests into reset mails before each claim.
 register_before_claim(services.reset_requests_process_waiting)
@@ -33,6 +34,11 @@ LINK_GONE = gettext_noop(
     "Not sent: the link was used, replaced by a newer one, voided or expired before this mail "
     "could be sent."
 )
+
+
+def _sender() -> str:
+    """Return the From header of the mails, read once in a while by a delivery round."""
+    return round_value("sender", lambda: mail_server_get().sender_address)
 
 
 def _recipient_unchanged(message: OutgoingMessage) -> User:
@@ -69,11 +75,16 @@ def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
                 "by_administrator": True,
             },
             to=user.email,
-            sender=mail_server_get().sender_address,
+            sender=_sender(),
             language=mail_language(user=user),
         )
     requested_at = datetime.fromisoformat(message.context["requested_at"])
-    expires_at = services.reset_link_expires_at(requested_at)
+    expires_at = services.reset_link_expires_at(
+        requested_at,
+        lifetime_minutes=round_value(
+            "reset-link-lifetime", lambda: forgot_password_settings_get().link_lifetime_minutes
+        ),
+    )
     if expires_at <= timezone.now():
         raise DoNotSend(gettext_noop("The reset link expired before the mail could be sent."))
     requested_in = message.context.get("language", "")
@@ -91,7 +102,7 @@ def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
             "by_administrator": False,
         },
         to=user.email,
-        sender=mail_server_get().sender_address,
+        sender=_sender(),
         language=mail_language(user=user, requested=requested_in),
     )
 
@@ -109,7 +120,7 @@ def compose_invitation(message: OutgoingMessage) -> EmailMultiAlternatives:
         "recovery/emails/invitation",
         {"user": user, "link": link_url, "expires_at": expires_at},
         to=user.email,
-        sender=mail_server_get().sender_address,
+        sender=_sender(),
         language=mail_language(user=user),
     )
 
@@ -130,6 +141,6 @@ def compose_password_changed(message: OutgoingMessage) -> EmailMultiAlternatives
             "on_account_page": message.context.get("via") == "account",
         },
         to=message.recipient,
-        sender=mail_server_get().sender_address,
+        sender=_sender(),
         language=mail_language(user=user, requested=message.context.get("language")),
     )

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, gettext_noop
@@ -30,7 +30,7 @@ from autommate.audit.models import Action
 from autommate.audit.services import address_fingerprint, audit_record, audit_record_repeated
 from autommate.client_address import client_network
 from autommate.delivery.models import Kind
-from autommate.delivery.services import message_record
+from autommate.delivery.services import NewMessage, message_record, messages_record
 from autommate.errors import DomainError
 from autommate.languages import language_supported
 from autommate.ratelimits import services as ratelimits
@@ -213,16 +213,42 @@ def reset_requests_process_waiting(*, limit: int) -> int:
 
     A delivery busy with a backlog calls this before each claim, so that a reset requested
     meanwhile is mailed within seconds rather than after the backlog; the request's own task
-    then finds it processed. Return how many were processed.
+    then finds it processed. The requests are taken together, under their row locks (skipping
+    those another worker holds), with one look-up of their accounts and one insert of their
+    mails. Return how many were processed.
     """
-    waiting = list(
-        ResetRequest.objects.filter(processed_at__isnull=True)
-        .order_by("id")
-        .values_list("pk", flat=True)[:limit]
-    )
-    for request_id in waiting:
-        reset_request_process(request_id)
-    return len(waiting)
+    with transaction.atomic():
+        waiting = ResetRequest.objects.filter(processed_at__isnull=True).order_by("id")
+        if connection.features.has_select_for_update_skip_locked:
+            waiting = waiting.select_for_update(skip_locked=True)
+        requests = list(waiting.only("pk", "address", "created_at", "language")[:limit])
+        if not requests:
+            return 0
+        keys = [email_key(request.address) for request in requests]
+        users = {
+            user.email_key: user
+            for user in User.objects.filter(email_key__in=set(keys), is_active=True)
+        }
+        # The typed spelling is not kept once it has been resolved.
+        ResetRequest.objects.filter(pk__in=[request.pk for request in requests]).update(
+            address="", processed_at=timezone.now()
+        )
+        messages_record(
+            [
+                NewMessage(
+                    kind=Kind.RESET,
+                    recipient=user.email,
+                    user=user,
+                    context={
+                        "requested_at": request.created_at.isoformat(),
+                        "language": request.language,
+                    },
+                )
+                for request, key in zip(requests, keys, strict=True)
+                if (user := users.get(key)) is not None
+            ]
+        )
+    return len(requests)
 
 
 def reset_limits_lift(*, user: User) -> None:
@@ -651,6 +677,11 @@ def links_void_all() -> int:
     return outstanding.update(voided_at=timezone.now())
 
 
-def reset_link_expires_at(requested_at: datetime) -> datetime:
-    minutes = forgot_password_settings_get().link_lifetime_minutes
-    return requested_at + timedelta(minutes=minutes)
+def reset_link_expires_at(
+    requested_at: datetime, *, lifetime_minutes: int | None = None
+) -> datetime:
+    """Return when a reset link asked for at `requested_at` expires: after `lifetime_minutes`,
+    by default the saved link lifetime."""
+    if lifetime_minutes is None:
+        lifetime_minutes = forgot_password_settings_get().link_lifetime_minutes
+    return requested_at + timedelta(minutes=lifetime_minutes)
