@@ -332,6 +332,37 @@ def test_two_workers_together_keep_to_the_connection_cap_and_the_send_rate(
     assert set(OutgoingMessage.objects.values_list("attempts", flat=True)) == {1}
 
 
+def test_a_connection_cap_set_while_a_worker_sends_closes_its_surplus_connections(
+    forgot_password_on, smtp_server_factory, start_worker
+) -> None:
+    """An administrator sets Maximum connections to 1 while a worker sends a backlog over its
+    4 connections: within seconds the server sees one connection at a time, every mail still
+    arrives once, none fails."""
+    assert django_settings.DELIVERY_CONNECTIONS == 4
+    server = smtp_server_factory(delay_seconds=0.2)
+    point_mail_settings_at(server)
+    addresses = queue_notices(60)
+
+    worker = start_worker("worker")
+    wait_until(lambda: server.connections_now >= 4, "four connections at once", worker)
+    MailServerSettings.objects.filter(pk=1).update(max_connections=1)
+    changed_at = time.monotonic()
+    # The round reads the limits again within a second, lets its mail in flight finish (eight
+    # at 0.2 s over four connections) and ends; the next round opens one connection.
+    wait_until(lambda: server.connections_now <= 1, "the surplus connections closed", worker)
+    assert time.monotonic() - changed_at < 5
+    server.most_connections_at_once = server.connections_now
+    sent_before = len(server.messages)
+    wait_until(lambda: len(server.messages) >= sent_before + 5, "mail over one connection", worker)
+    assert server.most_connections_at_once == 1
+    worker.stop()
+
+    received = Counter(message["To"] for message in server.messages)
+    assert set(received.values()) == {1}
+    assert set(received) <= addresses
+    assert not OutgoingMessage.objects.filter(state=State.FAILED).exists()
+
+
 def test_mail_waiting_through_an_outage_is_sent_within_seconds_of_the_servers_return(
     forgot_password_on, smtp_server_factory, start_worker
 ) -> None:

@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = 20
 # How often a worker renews its claims while its connections work on them.
 LEASE_RENEW_SECONDS = 5
+# How often a delivery round reads the send rate limit again, for a change made meanwhile.
+LIMITS_RECHECK_SECONDS = 1.0
 # How many claimed messages wait for each connection: enough that none idles between claims.
 QUEUED_PER_CONNECTION = 2
 # How long every worker holds back new mail after a server answered that it is throttling.
@@ -271,12 +273,16 @@ def deliver_due(*, max_messages: int | None = None) -> int:
     budget does not cover waits for a later round, scheduled for when the budget frees up (the
     worker meanwhile runs its other tasks); with a connection cap, the round sends over the
     connection slots it could lease, or, with none free, leaves the mail to the rounds that hold
-    them (which look once more after giving them back).
+    them (which look once more after giving them back). The limits are read again every
+    LIMITS_RECHECK_SECONDS: a new rate applies from the next claim; a new connection cap ends
+    the round once its mail in flight has an outcome, and the next round opens its connections
+    under the new cap.
     """
     connections = settings.DELIVERY_CONNECTIONS
     slots: pacing.ConnectionSlots | None = None
-    # Read once a round: a change of the limits applies from the next round.
     limits = pacing.send_limits()
+    limits_read_at = time.monotonic()
+    capped_anew = False  # The cap changed: this round stops claiming and ends.
     cap = limits.connections
     if cap is not None:
         if not OutgoingMessage.objects.filter(_due()).exists():
@@ -290,11 +296,18 @@ def deliver_due(*, max_messages: int | None = None) -> int:
     budget_frees_at: datetime | None = None
     with _Delivery(connections, slots) as delivery:
         while True:
+            if not capped_anew and time.monotonic() - limits_read_at >= LIMITS_RECHECK_SECONDS:
+                current = pacing.send_limits()
+                limits_read_at = time.monotonic()
+                capped_anew = current.connections != limits.connections
+                limits = current
             room = connections * QUEUED_PER_CONNECTION - delivery.in_flight
             if max_messages is not None:
                 room = min(room, max_messages - handled)
             # Claim again once half the connections have nothing waiting: fewer, larger claims.
-            claim_now = room >= connections or (room > 0 and not delivery.in_flight)
+            claim_now = not capped_anew and (
+                room >= connections or (room > 0 and not delivery.in_flight)
+            )
             batch: list[OutgoingMessage] = []
             if claim_now:
                 pace = pacing.pace_read(limits, now=timezone.now())
@@ -311,9 +324,9 @@ def deliver_due(*, max_messages: int | None = None) -> int:
             delivery.wait_for_outcomes()
     if budget_frees_at is not None:
         _deliver_later(budget_frees_at)
-    elif slots is not None and OutgoingMessage.objects.filter(_due()).exists():
+    elif (slots is not None or capped_anew) and OutgoingMessage.objects.filter(_due()).exists():
         # Mail that became due while this round was closing its connections: another worker
-        # may have found every slot taken just then.
+        # may have found every slot taken just then. After a new cap, the rest of the mail.
         from .tasks import deliver_due as deliver_due_task
 
         deliver_due_task.enqueue()
