@@ -110,47 +110,9 @@ class FormClient:
 def run_load(
     *, host: str, port: int, path: str, work: Sequence[tuple[str, str]], clients: int
 ) -> LoadResult:
-    """Post every (kind, address) of `work` from `clients` concurrent clients."""
-    samples: list[Sample] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    pending = iter(work)
-    ready = threading.Barrier(clients + 1)
-
-    def client_thread() -> None:
-        client = FormClient(host, port, path)
-        try:
-            client.fetch_token()
-        except Exception as error:
-            with lock:
-                errors.append(f"token: {error}")
-        ready.wait()
-        try:
-            while True:
-                with lock:
-                    item = next(pending, None)
-                if item is None:
-                    return
-                kind, address = item
-                try:
-                    status, seconds = client.post(address)
-                except Exception as error:
-                    with lock:
-                        errors.append(f"{kind}: {type(error).__name__}: {error}")
-                    continue
-                with lock:
-                    samples.append(Sample(kind, seconds, status))
-        finally:
-            client.close()
-
-    threads = [threading.Thread(target=client_thread, daemon=True) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    ready.wait()  # Every client holds its token: the clock starts with the first POST.
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    return LoadResult(samples, time.perf_counter() - started, errors)
+    """Post every (kind, address) of `work` from `clients` concurrent clients, each posting its
+    next as soon as its last is answered (a closed loop)."""
+    return _post_all(host=host, port=port, path=path, work=work, clients=clients, rate=None)
 
 
 def run_paced_load(
@@ -168,11 +130,24 @@ def run_paced_load(
     its latency counts from when it was due, so time spent waiting for a free client counts too
     (no "coordinated omission": a slow answer does not hold back the requests behind it).
     """
+    return _post_all(host=host, port=port, path=path, work=work, clients=clients, rate=rate)
+
+
+def _post_all(
+    *,
+    host: str,
+    port: int,
+    path: str,
+    work: Sequence[tuple[str, str]],
+    clients: int,
+    rate: float | None,
+) -> LoadResult:
     samples: list[Sample] = []
     errors: list[str] = []
     lock = threading.Lock()
     pending = iter(enumerate(work))
     ready = threading.Barrier(clients + 1)
+    go = threading.Event()
     start: list[float] = []
 
     def client_thread() -> None:
@@ -183,6 +158,7 @@ def run_paced_load(
             with lock:
                 errors.append(f"token: {error}")
         ready.wait()
+        go.wait()
         try:
             while True:
                 with lock:
@@ -190,24 +166,28 @@ def run_paced_load(
                 if item is None:
                     return
                 number, (kind, address) = item
-                due = start[0] + number / rate
-                time.sleep(max(0.0, due - time.perf_counter()))
+                due = None if rate is None else start[0] + number / rate
+                if due is not None:
+                    time.sleep(max(0.0, due - time.perf_counter()))
                 try:
-                    status, _seconds = client.post(address)
+                    status, seconds = client.post(address)
                 except Exception as error:
                     with lock:
                         errors.append(f"{kind}: {type(error).__name__}: {error}")
                     continue
+                if due is not None:
+                    seconds = time.perf_counter() - due
                 with lock:
-                    samples.append(Sample(kind, time.perf_counter() - due, status))
+                    samples.append(Sample(kind, seconds, status))
         finally:
             client.close()
 
     threads = [threading.Thread(target=client_thread, daemon=True) for _ in range(clients)]
     for thread in threads:
         thread.start()
-    start.append(time.perf_counter() + 0.05)
-    ready.wait()
+    ready.wait()  # Every client holds its token: the clock starts with the first POST.
+    start.append(time.perf_counter())
+    go.set()
     for thread in threads:
         thread.join()
     return LoadResult(samples, time.perf_counter() - start[0], errors)
