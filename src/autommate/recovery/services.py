@@ -186,6 +186,16 @@ def reset_request(
     metrics.FORGOT_PASSWORD_REQUESTS.labels(outcome="accepted").inc()
 
 
+def _reset_mail(request: ResetRequest, user: User) -> NewMessage:
+    """The reset mail a processed request asks for: composed, with its link, at send time."""
+    return NewMessage(
+        kind=Kind.RESET,
+        recipient=user.email,
+        user=user,
+        context={"requested_at": request.created_at.isoformat(), "language": request.language},
+    )
+
+
 def reset_request_process(request_id: int) -> None:
     """In the worker: look the address up and, for an active account, record the reset mail."""
     with transaction.atomic():
@@ -197,15 +207,7 @@ def reset_request_process(request_id: int) -> None:
         request.processed_at = timezone.now()
         request.save(update_fields=["address", "processed_at"])
         if user is not None:
-            message_record(
-                kind=Kind.RESET,
-                recipient=user.email,
-                user=user,
-                context={
-                    "requested_at": request.created_at.isoformat(),
-                    "language": request.language,
-                },
-            )
+            messages_record([_reset_mail(request, user)])
 
 
 def reset_requests_process_waiting(*, limit: int) -> int:
@@ -235,15 +237,7 @@ def reset_requests_process_waiting(*, limit: int) -> int:
         )
         messages_record(
             [
-                NewMessage(
-                    kind=Kind.RESET,
-                    recipient=user.email,
-                    user=user,
-                    context={
-                        "requested_at": request.created_at.isoformat(),
-                        "language": request.language,
-                    },
-                )
+                _reset_mail(request, user)
                 for request, key in zip(requests, keys, strict=True)
                 if (user := users.get(key)) is not None
             ]
