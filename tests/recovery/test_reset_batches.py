@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from email.message import EmailMessage
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from autommate.accounts.models import User
 from autommate.delivery import services as delivery
 from autommate.delivery.models import Kind, OutgoingMessage
 from autommate.recovery.models import ResetLink, ResetRequest
-from autommate.recovery.selectors import link_find
-from autommate.recovery.services import reset_request, reset_requests_process_waiting
+from autommate.recovery.selectors import link_find, token_hash
+from autommate.recovery.services import (
+    reset_request,
+    reset_request_process,
+    reset_requests_process_waiting,
+)
 from tests.smtp_server import SMTPTestServer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("limits_off")]
@@ -79,6 +87,22 @@ def test_a_request_taken_up_by_a_delivery_is_not_mailed_again_by_its_task(
     assert OutgoingMessage.objects.get().state == "sent"
 
 
+def test_the_task_of_a_request_taken_up_already_only_reads(
+    forgot_password_on, regular_user: User
+) -> None:
+    # The worker's write transactions are what web requests wait for on SQLite: a task that has
+    # nothing left to do must not open one.
+    ask(regular_user.email)
+    request = ResetRequest.objects.get()
+    assert reset_requests_process_waiting(limit=5) == 1
+
+    with CaptureQueriesContext(connection) as queries:
+        reset_request_process(request.pk)
+
+    assert [query["sql"].split()[0] for query in queries] == ["SELECT"]
+    assert OutgoingMessage.objects.count() == 1
+
+
 def test_mails_composed_in_one_round_keep_their_own_reader_language_and_link(
     forgot_password_on, smtp_server: SMTPTestServer, run_worker
 ) -> None:
@@ -116,3 +140,108 @@ def test_mails_composed_in_one_round_keep_their_own_reader_language_and_link(
     assert ResetLink.objects.filter(used_at=None, voided_at=None).count() == 3
     run_worker()  # The requests' own tasks find them processed: nothing more is sent.
     assert len(smtp_server.messages) == 3
+
+
+def test_the_links_of_a_claimed_batch_are_issued_in_one_insert(
+    forgot_password_on, smtp_server: SMTPTestServer
+) -> None:
+    # One write transaction per batch, not per mail: on SQLite each is a turn web requests wait for.
+    users = [User.objects.create_user(f"user{n}@example.org") for n in range(4)]
+    for user in users:
+        ask(user.email)
+    reset_requests_process_waiting(limit=10)
+
+    with CaptureQueriesContext(connection) as queries:
+        assert delivery.deliver_due() == 4
+
+    link_inserts = [q for q in queries if q["sql"].startswith('INSERT INTO "recovery_resetlink"')]
+    assert len(link_inserts) == 1
+    tokens = {
+        message["To"]: LINK.findall(body(message, "plain"))[0]
+        for message in smtp_server.wait_for(4)
+    }
+    for user in users:
+        link = link_find(token=tokens[user.email])
+        assert link is not None
+        assert link.user == user
+
+
+def test_of_two_mails_for_one_user_in_a_batch_only_the_later_link_works(
+    forgot_password_on, regular_user: User, smtp_server: SMTPTestServer
+) -> None:
+    ask(regular_user.email)
+    ask(regular_user.email)
+    reset_requests_process_waiting(limit=10)
+    first, later = OutgoingMessage.objects.order_by("id")
+
+    assert delivery.deliver_due() == 2
+
+    by_message_id = {
+        message["Message-ID"]: LINK.findall(body(message, "plain"))[0]
+        for message in smtp_server.wait_for(2)
+    }
+    first.refresh_from_db()
+    later.refresh_from_db()
+    older = ResetLink.objects.get(token_hash=token_hash(by_message_id[first.message_id]))
+    assert older.voided_at is not None
+    assert link_find(token=by_message_id[first.message_id]) is None
+    newer = link_find(token=by_message_id[later.message_id])
+    assert newer is not None
+    assert newer.user == regular_user
+    assert ResetLink.objects.filter(used_at=None, voided_at=None).count() == 1
+
+
+def test_a_batch_issues_no_link_for_a_mail_that_is_not_sent(
+    forgot_password_on, smtp_server: SMTPTestServer
+) -> None:
+    staying = User.objects.create_user("stay@example.org")
+    moving = User.objects.create_user("move@example.org")
+    leaving = User.objects.create_user("leave@example.org")
+    old_link = ResetLink.objects.create(
+        user=moving, account_state="x", expires_at=timezone.now() + timedelta(hours=1)
+    )
+    for user in (staying, moving, leaving):
+        ask(user.email)
+    reset_requests_process_waiting(limit=10)
+    moving.email = "moved@example.org"
+    moving.save()
+    leaving.is_active = False
+    leaving.save()
+
+    assert delivery.deliver_due() == 1
+
+    (received,) = smtp_server.wait_for(1)
+    assert received["To"] == staying.email
+    assert sorted(ResetLink.objects.values_list("user", flat=True)) == [staying.pk, moving.pk]
+    old_link.refresh_from_db()
+    assert old_link.voided_at is None  # No link was issued for the mail not sent.
+    dropped = OutgoingMessage.objects.exclude(recipient=staying.email)
+    assert {message.state for message in dropped} == {"failed"}  # Not sent, and why.
+
+
+def test_a_batch_whose_links_could_not_be_issued_together_has_each_issued_alone(
+    forgot_password_on, smtp_server: SMTPTestServer, monkeypatch, caplog
+) -> None:
+    from autommate.recovery import services
+
+    issue_together = services.links_issue
+
+    def fail_for_several(wanted):
+        if len(wanted) > 1:
+            raise RuntimeError("a fault in the batch")
+        return issue_together(wanted)
+
+    monkeypatch.setattr(services, "links_issue", fail_for_several)
+    users = [User.objects.create_user(f"user{n}@example.org") for n in range(3)]
+    for user in users:
+        ask(user.email)
+    reset_requests_process_waiting(limit=10)
+
+    assert delivery.deliver_due() == 3
+
+    assert "Could not prepare 3 messages of kind reset" in caplog.text
+    for message in smtp_server.wait_for(3):
+        (token,) = set(LINK.findall(body(message, "plain")))
+        link = link_find(token=token)
+        assert link is not None
+        assert link.user.email == message["To"]

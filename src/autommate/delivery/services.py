@@ -34,7 +34,7 @@ from autommate.sentences import sentence as _
 from . import pacing
 from .attempts import Outcome as AttemptOutcome
 from .attempts import attempt_record, attempts_record_accepted
-from .composers import DoNotSend, compose, composing_round
+from .composers import DoNotSend, compose, composing_round, prepare
 from .failures import SendFailure, failure_explain, retry_at
 from .models import (
     Kind,
@@ -434,6 +434,8 @@ class _Delivery:
         A `fresh` claim was taken just now; an older one is renewed first, and a message whose
         claim has passed to another worker is left to it.
         """
+        if fresh:
+            prepare(batch)  # What the composers can do for the whole batch at once.
         for message in batch:
             if not fresh and not _renew_lease(message):
                 continue  # Held too long: another worker has taken it over.

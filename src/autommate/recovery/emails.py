@@ -15,7 +15,13 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from autommate.accounts.models import User
-from autommate.delivery.composers import DoNotSend, register, round_value
+from autommate.delivery.composers import (
+    DoNotSend,
+    prepared,
+    register,
+    register_preparer,
+    round_value,
+)
 from autommate.delivery.models import Kind, OutgoingMessage
 from autommate.delivery.rendering import render_email
 from autommate.delivery.services import register_before_claim
@@ -59,9 +65,53 @@ def _administrator_link(message: OutgoingMessage, user: User) -> tuple[str, date
     return services.link_url(token, link.kind), link.expires_at
 
 
+def _requested_link_expires_at(message: OutgoingMessage) -> datetime:
+    """When the link of a reset mail asked for on Forgot Password expires; DoNotSend once past."""
+    requested_at = datetime.fromisoformat(message.context["requested_at"])
+    expires_at = services.reset_link_expires_at(
+        requested_at,
+        lifetime_minutes=round_value(
+            "reset-link-lifetime", lambda: forgot_password_settings_get().link_lifetime_minutes
+        ),
+    )
+    if expires_at <= timezone.now():
+        raise DoNotSend(gettext_noop("The reset link expired before the mail could be sent."))
+    return expires_at
+
+
+@register_preparer(Kind.RESET)
+def prepare_reset(messages: list[OutgoingMessage]) -> dict[int, tuple[str, datetime]]:
+    """Issue the links of the reset mails a delivery is about to compose, in one transaction.
+
+    Only for the mails their composer would issue a link for; the others (not to be sent any
+    more, or a link an administrator sent) are left to it. Return message id -> (token, expiry).
+    """
+    wanted: dict[int, services.LinkWanted] = {}
+    for message in messages:
+        if "link" in message.context:
+            continue
+        try:
+            user = _recipient_unchanged(message)
+            expires_at = _requested_link_expires_at(message)
+        except DoNotSend:
+            continue
+        language = message.context.get("language", "")
+        wanted[message.pk] = services.LinkWanted(user, expires_at, language)
+    if not wanted:
+        return {}
+    try:
+        tokens = services.links_issue(list(wanted.values()))
+    except services.ForgotPasswordDisabled:
+        return {}  # Each composer finds it so and says why its mail is not sent.
+    return {
+        pk: (token, link.expires_at)
+        for (pk, link), token in zip(wanted.items(), tokens, strict=True)
+    }
+
+
 @register(Kind.RESET)
 def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
-    """Issue a fresh reset link and put it in the reset mail."""
+    """Issue a fresh reset link (or take the one issued for its batch) and put it in the mail."""
     user = _recipient_unchanged(message)
     if "link" in message.context:
         link_url, expires_at = _administrator_link(message, user)
@@ -78,20 +128,16 @@ def compose_reset(message: OutgoingMessage) -> EmailMultiAlternatives:
             sender=_sender(),
             language=mail_language(user=user),
         )
-    requested_at = datetime.fromisoformat(message.context["requested_at"])
-    expires_at = services.reset_link_expires_at(
-        requested_at,
-        lifetime_minutes=round_value(
-            "reset-link-lifetime", lambda: forgot_password_settings_get().link_lifetime_minutes
-        ),
-    )
-    if expires_at <= timezone.now():
-        raise DoNotSend(gettext_noop("The reset link expired before the mail could be sent."))
     requested_in = message.context.get("language", "")
-    try:
-        token = services.link_issue(user=user, expires_at=expires_at, language=requested_in)
-    except services.ForgotPasswordDisabled:
-        raise DoNotSend(services.DROPPED_SWITCHED_OFF) from None
+    issued: tuple[str, datetime] | None = prepared(message)
+    if issued is not None:
+        token, expires_at = issued
+    else:
+        expires_at = _requested_link_expires_at(message)
+        try:
+            token = services.link_issue(user=user, expires_at=expires_at, language=requested_in)
+        except services.ForgotPasswordDisabled:
+            raise DoNotSend(services.DROPPED_SWITCHED_OFF) from None
     lifetime = max(1, round((expires_at - timezone.now()).total_seconds() / 60))
     return render_email(
         "recovery/emails/reset_password",

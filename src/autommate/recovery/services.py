@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from typing import Any
@@ -198,6 +200,10 @@ def _reset_mail(request: ResetRequest, user: User) -> NewMessage:
 
 def reset_request_process(request_id: int) -> None:
     """In the worker: look the address up and, for an active account, record the reset mail."""
+    if not ResetRequest.objects.filter(pk=request_id, processed_at__isnull=True).exists():
+        # Processed already, most often together with others before a delivery claim: a read
+        # says so without a write transaction (a processed request never becomes unprocessed).
+        return
     with transaction.atomic():
         request = ResetRequest.objects.select_for_update().filter(pk=request_id).first()
         if request is None or request.processed_at is not None:
@@ -261,22 +267,48 @@ def link_issue(*, user: User, expires_at: datetime, language: str = "") -> str:
     locked while the link is stored, so a link is never issued after a switch-off voided the
     others.
     """
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    return links_issue([LinkWanted(user=user, expires_at=expires_at, language=language)])[0]
+
+
+@dataclass(frozen=True)
+class LinkWanted:
+    user: User
+    expires_at: datetime
+    language: str = ""
+
+
+def links_issue(wanted: Sequence[LinkWanted]) -> list[str]:
+    """Issue the reset links of several mails in one transaction; return their tokens in order.
+
+    As if `link_issue` ran for each in turn: each voids the user's older links, so of two for
+    one user only the later works. A delivery issues the links of the reset mails it is about to
+    compose together (`emails.prepare_reset`): one write transaction instead of one per mail.
+    """
+    tokens = [secrets.token_urlsafe(TOKEN_BYTES) for _ in wanted]
     now = timezone.now()
+    latest = {link.user.pk: position for position, link in enumerate(wanted)}
+    # Built before the transaction, which then holds the write lock for its statements alone.
+    links = [
+        ResetLink(
+            user=link.user,
+            token_hash=token_hash(token),
+            account_state=account_state(link.user),
+            language=language_supported(link.language) or "",
+            created_at=now,
+            expires_at=link.expires_at,
+            voided_at=None if latest[link.user.pk] == position else now,
+        )
+        for position, (link, token) in enumerate(zip(wanted, tokens, strict=True))
+    ]
     with transaction.atomic():
         switch = ForgotPasswordSettings.objects.select_for_update().filter(pk=1).first()
         if switch is None or not switch.enabled:
             raise ForgotPasswordDisabled
-        ResetLink.objects.filter(user=user, used_at=None, voided_at=None).update(voided_at=now)
-        ResetLink.objects.create(
-            user=user,
-            token_hash=token_hash(token),
-            account_state=account_state(user),
-            language=language_supported(language) or "",
-            created_at=now,
-            expires_at=expires_at,
+        ResetLink.objects.filter(user__in=latest, used_at=None, voided_at=None).update(
+            voided_at=now
         )
-    return token
+        ResetLink.objects.bulk_create(links)
+    return tokens
 
 
 def links_void(*, user: User) -> int:
