@@ -332,6 +332,49 @@ def test_an_in_memory_database_has_no_turn(tmp_path: Path) -> None:
     connection.close()
 
 
+def test_connections_leave_checkpoints_to_their_process_checkpointer(database: Path) -> None:
+    # SQLite would checkpoint inside the COMMIT that grew the log, with the write turn held.
+    connection = connect(database)
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA wal_autocheckpoint")
+        assert cursor.fetchone() == (0,)
+    assert connection.checkpointer is write_turn.Checkpointer.of(str(database))
+    connection.close()
+
+
+def test_the_log_stays_bounded_while_writers_keep_writing(database: Path) -> None:
+    # Without checkpoints the log would hold all of it (more than 9 MiB); checkpoints that
+    # never reached its end, with writers appending all the while, would never let it start
+    # again from its beginning.
+    row = os.urandom(8192)
+    largest = 0
+
+    def write(rows: int) -> None:
+        nonlocal largest
+        connection = connect(database)
+        for _ in range(rows):
+            with transaction(connection) as cursor:
+                cursor.execute("INSERT INTO arrival (who) VALUES (%s)", [row.hex()])
+            largest = max(largest, os.stat(f"{database}-wal").st_size)
+            time.sleep(0.001)
+        connection.close()
+
+    threads = [threading.Thread(target=write, args=(300,)) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    checkpointer = write_turn.Checkpointer.of(str(database))
+    assert checkpointer.checkpoints >= 1
+    assert largest < 6 * 2**20
+    connection = connect(database)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM arrival")
+        assert cursor.fetchone() == (600,)
+    connection.close()
+
+
 def test_production_settings_use_the_backend_for_an_sqlite_url() -> None:
     script = (
         "import os; os.environ['AUTOMMATE_ENV_FILE'] = os.devnull\n"

@@ -22,11 +22,20 @@ first takes the *write turn*, and gives it back at COMMIT or ROLLBACK:
 A turn not had within the connection's `timeout` fails as SQLite would ("database is locked").
 Statements outside a transaction meet only SQLite's own lock. In-memory databases have no file
 and no turn.
+
+SQLite checkpoints the write-ahead log (copies its pages into the database file and syncs it)
+inside the COMMIT that grows it past 1,000 pages: here while that connection still held the
+write turn, so every writer waited for the copy (tens of milliseconds, once every 70 or so
+forgot-password requests). These connections do not checkpoint (`wal_autocheckpoint=0`); a
+thread of each process does (`Checkpointer`), after CHECKPOINT_AFTER_COMMITS of its commits or,
+once anything was written, within CHECKPOINT_IDLE_SECONDS, in SQLite's PASSIVE mode, which waits
+for no reader or writer.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -38,17 +47,24 @@ from django.db.backends.sqlite3 import base
 FIRST_RETRY_SECONDS = 0.0001
 LONGEST_RETRY_SECONDS = 0.001
 HANDOVER_SECONDS = 0.003
+CHECKPOINT_AFTER_COMMITS = 32
+CHECKPOINT_IDLE_SECONDS = 1.0
+CHECKPOINT_TURN_SECONDS = 5.0
+
+logger = logging.getLogger(__name__)
 
 _process_turns: dict[str, threading.Lock] = {}
 _process_turns_lock = threading.Lock()
+_checkpointers: dict[str, Checkpointer] = {}
 
 
 def _forget_turns_after_fork() -> None:
     # A lock held by a thread of the parent stays held for ever in the child, where that thread
-    # does not exist: a forked child starts with fresh locks.
+    # does not exist: a forked child starts with fresh locks, and its own checkpointers.
     global _process_turns_lock
     _process_turns.clear()
     _process_turns_lock = threading.Lock()
+    _checkpointers.clear()
 
 
 os.register_at_fork(after_in_child=_forget_turns_after_fork)
@@ -131,15 +147,100 @@ class WriteTurn:
         os.close(self.queue)
 
 
+class Checkpointer:
+    """A thread that checkpoints one database's write-ahead log for this process's connections.
+
+    Woken after CHECKPOINT_AFTER_COMMITS commits, and otherwise every CHECKPOINT_IDLE_SECONDS to
+    look whether the log changed since its last checkpoint (writes outside a transaction are not
+    counted as commits). A checkpoint another process is running meanwhile makes this one return
+    at once; the next does the rest. It ends when the database file is gone.
+    """
+
+    def __init__(self, database_path: str) -> None:
+        self.database_path = database_path
+        self.log_path = f"{database_path}-wal"
+        self.commits = 0
+        self.checkpoints = 0  # Completed, for the tests.
+        self.wake = threading.Event()
+        self.lock = threading.Lock()
+        threading.Thread(
+            target=self._run, name=f"checkpoint {os.path.basename(database_path)}", daemon=True
+        ).start()
+
+    @classmethod
+    def of(cls, database_path: str) -> Checkpointer:
+        with _process_turns_lock:
+            checkpointer = _checkpointers.get(database_path)
+            if checkpointer is None:
+                checkpointer = _checkpointers[database_path] = cls(database_path)
+            return checkpointer
+
+    def committed(self) -> None:
+        with self.lock:
+            self.commits += 1
+            if self.commits >= CHECKPOINT_AFTER_COMMITS:
+                self.wake.set()
+
+    def _log_state(self) -> tuple[float, int] | None:
+        try:
+            status = os.stat(self.log_path)
+        except FileNotFoundError:
+            return None
+        return status.st_mtime, status.st_size
+
+    @staticmethod
+    def _checkpoint(connection: sqlite3.Connection, turn: WriteTurn) -> None:
+        """Copy the log into the database while writers go on, then the little they appended
+        meanwhile in their turn: a log checkpointed to its end starts again from its beginning
+        at the next write, rather than growing for as long as writers keep coming."""
+        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        turn.take()
+        try:
+            connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        finally:
+            turn.give_back()
+
+    def _run(self) -> None:
+        connection = sqlite3.connect(
+            self.database_path, timeout=0, isolation_level=None, check_same_thread=False
+        )
+        turn = WriteTurn(self.database_path, CHECKPOINT_TURN_SECONDS)
+        checkpointed = self._log_state()
+        try:
+            while os.path.exists(self.database_path):
+                self.wake.wait(CHECKPOINT_IDLE_SECONDS)
+                self.wake.clear()
+                with self.lock:
+                    commits, self.commits = self.commits, 0
+                state = self._log_state()
+                if not commits and state == checkpointed:
+                    continue
+                try:
+                    self._checkpoint(connection, turn)
+                except sqlite3.Error as error:  # Locked or busy: the next round does it.
+                    logger.debug("No checkpoint of %s this time: %s", self.database_path, error)
+                    continue
+                checkpointed = self._log_state()
+                self.checkpoints += 1
+        finally:
+            connection.close()
+            turn.close()
+            with _process_turns_lock:
+                if _checkpointers.get(self.database_path) is self:
+                    del _checkpointers[self.database_path]
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     write_turn: WriteTurn | None = None
+    checkpointer: Checkpointer | None = None
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         connection = super().get_new_connection(conn_params)
         if not self.is_in_memory_db():
-            self.write_turn = WriteTurn(
-                str(self.settings_dict["NAME"]), float(conn_params.get("timeout", 5.0))
-            )
+            path = str(self.settings_dict["NAME"])
+            self.write_turn = WriteTurn(path, float(conn_params.get("timeout", 5.0)))
+            connection.execute("PRAGMA wal_autocheckpoint=0")
+            self.checkpointer = Checkpointer.of(path)
         return connection
 
     def _start_transaction_under_autocommit(self) -> None:
@@ -160,6 +261,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         finally:
             if self.write_turn is not None:
                 self.write_turn.give_back()
+        if self.checkpointer is not None:
+            self.checkpointer.committed()
 
     def _rollback(self) -> None:
         try:
