@@ -375,6 +375,27 @@ def test_the_log_stays_bounded_while_writers_keep_writing(database: Path) -> Non
     connection.close()
 
 
+def test_a_checkpointer_ends_with_its_database_and_the_next_one_starts_anew(
+    database: Path,
+) -> None:
+    connection = connect(database)
+    connection.ensure_connection()
+    first = connection.checkpointer
+    connection.close()
+    assert first is not None
+    for path in database.parent.glob(f"{database.name}*"):
+        path.unlink()
+
+    wait_until(lambda: not first.thread.is_alive(), seconds=5)
+
+    connection = connect(database)
+    connection.ensure_connection()
+    assert connection.checkpointer is not first
+    assert connection.checkpointer is not None
+    assert connection.checkpointer.thread.is_alive()
+    connection.close()
+
+
 def test_production_settings_use_the_backend_for_an_sqlite_url() -> None:
     script = (
         "import os; os.environ['AUTOMMATE_ENV_FILE'] = os.devnull\n"

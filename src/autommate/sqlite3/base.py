@@ -28,8 +28,9 @@ inside the COMMIT that grows it past 1,000 pages: here while that connection sti
 write turn, so every writer waited for the copy (tens of milliseconds, once every 70 or so
 forgot-password requests). These connections do not checkpoint (`wal_autocheckpoint=0`); a
 thread of each process does (`Checkpointer`), after CHECKPOINT_AFTER_COMMITS of its commits or,
-once anything was written, within CHECKPOINT_IDLE_SECONDS, in SQLite's PASSIVE mode, which waits
-for no reader or writer.
+once anything was written, within CHECKPOINT_IDLE_SECONDS: in SQLite's PASSIVE mode, which waits
+for no reader or writer, and then, in a write turn of its own, for the few pages written
+meanwhile, so that the log is checkpointed to its end and starts again from its beginning.
 """
 
 from __future__ import annotations
@@ -163,15 +164,17 @@ class Checkpointer:
         self.checkpoints = 0  # Completed, for the tests.
         self.wake = threading.Event()
         self.lock = threading.Lock()
-        threading.Thread(
+        self.thread = threading.Thread(
             target=self._run, name=f"checkpoint {os.path.basename(database_path)}", daemon=True
-        ).start()
+        )
+        self.thread.start()
 
     @classmethod
     def of(cls, database_path: str) -> Checkpointer:
+        """Return the process's checkpointer of `database_path`, started anew if it had ended."""
         with _process_turns_lock:
             checkpointer = _checkpointers.get(database_path)
-            if checkpointer is None:
+            if checkpointer is None or not checkpointer.thread.is_alive():
                 checkpointer = _checkpointers[database_path] = cls(database_path)
             return checkpointer
 
@@ -201,10 +204,15 @@ class Checkpointer:
             turn.give_back()
 
     def _run(self) -> None:
-        connection = sqlite3.connect(
-            self.database_path, timeout=0, isolation_level=None, check_same_thread=False
-        )
-        turn = WriteTurn(self.database_path, CHECKPOINT_TURN_SECONDS)
+        try:
+            connection = sqlite3.connect(
+                self.database_path, timeout=0, isolation_level=None, check_same_thread=False
+            )
+            turn = WriteTurn(self.database_path, CHECKPOINT_TURN_SECONDS)
+        except (sqlite3.Error, OSError) as error:  # The next connection starts another.
+            logger.warning("Cannot checkpoint %s: %s", self.database_path, error)
+            self._forget()
+            return
         checkpointed = self._log_state()
         try:
             while os.path.exists(self.database_path):
@@ -225,9 +233,12 @@ class Checkpointer:
         finally:
             connection.close()
             turn.close()
-            with _process_turns_lock:
-                if _checkpointers.get(self.database_path) is self:
-                    del _checkpointers[self.database_path]
+            self._forget()
+
+    def _forget(self) -> None:
+        with _process_turns_lock:
+            if _checkpointers.get(self.database_path) is self:
+                del _checkpointers[self.database_path]
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
